@@ -1,0 +1,27 @@
+"""graph_eigenmap: spectral node embeddings of large graphs learned as neural eigenfunctions.
+
+Quick start::
+
+    from graph_eigenmap import load_graph, normalized_adjacency
+    graph = load_graph("csbm")                 # built-in synthetic graph, no download
+    kernel, report = normalized_adjacency(graph)  # D^-1/2 A D^-1/2 as scipy CSR + report
+"""
+
+from graph_eigenmap.errors import DataError, DatasetUnavailableError, GraphEigenmapError
+from graph_eigenmap.data import Graph, load_graph
+from graph_eigenmap.kernel import KernelReport, graph_report, normalized_adjacency, to_torch_csr
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "DataError",
+    "DatasetUnavailableError",
+    "Graph",
+    "GraphEigenmapError",
+    "KernelReport",
+    "graph_report",
+    "load_graph",
+    "normalized_adjacency",
+    "to_torch_csr",
+    "__version__",
+]

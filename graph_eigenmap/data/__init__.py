@@ -1,0 +1,105 @@
+"""Loaders: every supported source becomes one :class:`Graph` through :func:`load_graph`.
+
+Accepted dataset specs:
+    * ``csbm`` (the default, synthetic, no download), ``csbm-products`` (ogbn-products' shape),
+      optionally with parameters: ``csbm:num_nodes=5000,homophily=0.6,seed=1``;
+    * an OGB node-property name, ``ogbn-arxiv``, ``ogbn-products``, ... (with ``root``);
+    * a folder in OGB node-property layout (``raw/``, ``split/``, ``meta.json``);
+    * a gnn-benchmark ``.npz`` file;
+    * in Python also a ``torch_geometric.data.Data`` or a :class:`Graph`
+      (and :func:`from_scipy` for a scipy adjacency with numpy arrays).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from graph_eigenmap.data.arrays import from_pyg, from_scipy
+from graph_eigenmap.data.graph import CleaningReport, Graph, build_graph, random_split
+from graph_eigenmap.data.npz import load_npz
+from graph_eigenmap.data.ogb import load_ogb_dataset, load_ogb_folder
+from graph_eigenmap.data.synthetic import PRESETS, csbm
+from graph_eigenmap.errors import DataError
+
+ACCEPTED_FORMS = (
+    "csbm[:key=value,...], csbm-products, an OGB name such as ogbn-arxiv (with --root), "
+    "a folder in OGB node-property layout, or a gnn-benchmark .npz file"
+)
+
+
+def load_graph(
+    spec,
+    *,
+    root: str | Path | None = None,
+    cache_dir: str | Path | None = None,
+    split_seed: int = 0,
+    device: str | torch.device = "cpu",
+) -> Graph:
+    """Load any supported source as a :class:`Graph`.
+
+    Args:
+        spec: a dataset spec string or path (see the module docstring), a PyG ``Data`` or a Graph.
+        root: folder of OGB datasets (for ``ogbn-*`` names; default ``./dataset``).
+        cache_dir: where processed files of OGB-layout folders go (default ``~/.cache/graph_eigenmap``).
+        split_seed: seed of the 10/10/80 split for sources that store none (``.npz``, PyG without masks).
+        device: where the synthetic generator runs.
+
+    Raises:
+        DataError: an unknown spec (the message lists the accepted forms) or an unreadable source.
+
+    Example:
+        >>> graph = load_graph("csbm:num_nodes=2000,num_edges=10000,seed=3")
+        >>> graph.num_nodes, graph.synthetic
+        (2000, True)
+    """
+    if isinstance(spec, Graph):
+        return spec
+    if hasattr(spec, "edge_index"):
+        return from_pyg(spec, split_seed=split_seed)
+    if not isinstance(spec, (str, Path)):
+        raise DataError(f"cannot load a {type(spec).__name__}; give one of: {ACCEPTED_FORMS}.")
+    text = str(spec)
+    if text.split(":", 1)[0] in PRESETS:
+        return _load_csbm(text, device)
+    if text.startswith("ogbn-"):
+        return load_ogb_dataset(text, root if root is not None else "dataset")
+    path = Path(text).expanduser()
+    if path.suffix == ".npz":
+        return load_npz(path, split_seed=split_seed)
+    if path.is_dir():
+        return load_ogb_folder(path, cache_dir=cache_dir)
+    if path.exists():
+        raise DataError(f"cannot tell the format of {path}; give one of: {ACCEPTED_FORMS}.")
+    raise DataError(f"unknown dataset '{text}' (no such file or folder); give one of: {ACCEPTED_FORMS}.")
+
+
+def parse_csbm_spec(text: str) -> dict:
+    """``"csbm-products:seed=1"`` -> keyword arguments of :func:`csbm`."""
+    preset, _, options = text.partition(":")
+    params = dict(PRESETS[preset])
+    params["name"] = preset
+    allowed = set(PRESETS["csbm"]) | {"seed"}
+    for item in filter(None, (part.strip() for part in options.split(","))):
+        key, sep, value = item.partition("=")
+        if not sep or key not in allowed:
+            raise DataError(f"bad csbm option '{item}'; use key=value with key in {sorted(allowed)}.")
+        try:
+            params[key] = int(value) if key in ("num_nodes", "num_edges", "num_classes", "num_features", "seed") else float(value)
+        except ValueError:
+            raise DataError(f"bad value in csbm option '{item}'; expected a number.") from None
+    return params
+
+
+def _load_csbm(text: str, device) -> Graph:
+    params = parse_csbm_spec(text)
+    if ":" not in text and "num_edges" in params and params["num_edges"] > params["num_nodes"] * (params["num_nodes"] - 1) // 2:
+        raise DataError("csbm: too many edges for the number of nodes.")
+    return csbm(device=device, **params)
+
+
+__all__ = [
+    "ACCEPTED_FORMS", "CleaningReport", "Graph", "build_graph", "csbm", "from_pyg", "from_scipy",
+    "load_graph", "load_npz", "load_ogb_dataset", "load_ogb_folder", "parse_csbm_spec", "random_split",
+]

@@ -1,0 +1,308 @@
+"""The one in-memory graph type every loader produces, and the checks that build it.
+
+All loaders end in :func:`build_graph`, which validates the arrays (edge ids in range, one
+feature row and one label per node, finite features, a non-empty graph) and cleans the edges:
+self-loops dropped, repeated edges merged, and one-directional edges given their reverse, so
+that :attr:`Graph.adjacency` is always a symmetric CSR matrix with an empty diagonal.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+
+from graph_eigenmap.errors import DataError
+
+SPLIT_NAMES = ("train", "valid", "test")
+
+
+@dataclass(frozen=True)
+class CleaningReport:
+    """What :func:`build_graph` found in the input edges and did about it.
+
+    Attributes:
+        input_edges: edge entries as given (a directed list; an undirected edge given in both
+            directions counts twice).
+        self_loops_dropped: entries ``(u, u)`` removed.
+        duplicates_merged: repeated entries of the same ordered pair ``(u, v)`` merged into one.
+        reverse_edges_added: entries ``(u, v)`` whose reverse ``(v, u)`` was missing and added.
+    """
+
+    input_edges: int
+    self_loops_dropped: int
+    duplicates_merged: int
+    reverse_edges_added: int
+
+
+@dataclass
+class Graph:
+    """A node-classification graph: structure, features, labels and split.
+
+    Attributes:
+        adjacency: ``[n, n]`` scipy CSR, symmetric, empty diagonal, float32 weights (1.0 for
+            unweighted graphs). Row ``i`` lists the neighbours of node ``i``.
+        features: ``[n, d]`` float32 node features, or ``None`` for a graph without features.
+        labels: ``[n]`` int64 class of each node, ``-1`` where unknown.
+        split: ``{"train", "valid", "test"}`` -> int64 node ids (may be empty arrays).
+        name: short name, e.g. ``"cora"`` or ``"ogbn-arxiv"``.
+        source: where the graph came from (a path, a dataset name, or generator settings).
+        cleaning: what was done to the input edges to get :attr:`adjacency`.
+        synthetic: True for generated graphs; results on them must say so.
+    """
+
+    adjacency: sp.csr_matrix
+    features: np.ndarray | None
+    labels: np.ndarray
+    split: dict[str, np.ndarray]
+    name: str
+    source: str
+    cleaning: CleaningReport
+    synthetic: bool = False
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def num_nodes(self) -> int:
+        return int(self.adjacency.shape[0])
+
+    @property
+    def num_edges(self) -> int:
+        """Undirected edges, each counted once (self-loops excluded)."""
+        return int(self.adjacency.nnz // 2)
+
+    @property
+    def num_features(self) -> int:
+        return 0 if self.features is None else int(self.features.shape[1])
+
+    @property
+    def num_classes(self) -> int:
+        known = self.labels[self.labels >= 0]
+        return int(known.max()) + 1 if known.size else 0
+
+    @property
+    def degrees(self) -> np.ndarray:
+        """``[n]`` float64 weighted degree of each node (row sums of :attr:`adjacency`)."""
+        return np.asarray(self.adjacency.sum(axis=1)).ravel()
+
+    def __repr__(self) -> str:
+        sizes = "/".join(str(len(self.split[s])) for s in SPLIT_NAMES)
+        tag = ", synthetic" if self.synthetic else ""
+        return (
+            f"Graph(name={self.name!r}, nodes={self.num_nodes:,}, edges={self.num_edges:,}, "
+            f"features={self.num_features}, classes={self.num_classes}, split={sizes}{tag})"
+        )
+
+
+def build_graph(
+    edge_index: np.ndarray | torch.Tensor,
+    num_nodes: int,
+    *,
+    features: np.ndarray | None = None,
+    labels: np.ndarray | None = None,
+    split: dict[str, np.ndarray] | None = None,
+    edge_weight: np.ndarray | torch.Tensor | None = None,
+    name: str,
+    source: str,
+    synthetic: bool = False,
+    split_seed: int = 0,
+) -> Graph:
+    """Validate arrays and clean edges into a :class:`Graph`.
+
+    Args:
+        edge_index: ``[2, m]`` integer edge list ``(source, target)``; may be directed, carry
+            self-loops or repeated entries. On a GPU tensor the cleaning runs there.
+        num_nodes: n; every edge id must lie in ``[0, n)``.
+        features: ``[n, d]`` features (converted to float32), or None.
+        labels: ``[n]`` or ``[n, 1]`` integer classes; NaN or negative means unknown. None: all unknown.
+        split: train/valid/test node ids; None makes the seeded 10/10/80 split of :func:`random_split`.
+        edge_weight: ``[m]`` positive weights; None for an unweighted graph. Repeated entries
+            are summed and a pair given in both directions keeps the larger weight.
+        name, source: recorded on the graph.
+        synthetic: mark the graph as generated.
+        split_seed: seed of the split made when ``split`` is None.
+
+    Raises:
+        DataError: with a one-line message naming the problem and the fix.
+    """
+    n = _check_num_nodes(num_nodes, name)
+    edges = torch.as_tensor(edge_index)
+    if edges.dim() != 2 or edges.shape[0] != 2:
+        raise DataError(
+            f"{name}: edge_index must have shape [2, m], got {tuple(edges.shape)}; "
+            "pass one (source, target) column per edge."
+        )
+    if edges.is_floating_point():
+        raise DataError(f"{name}: edge ids must be integers, got {edges.dtype}; fix the edge file.")
+    edges = edges.long()
+    _check_edge_range(edges, n, name)
+    weight = None if edge_weight is None else torch.as_tensor(edge_weight, device=edges.device)
+    adjacency, cleaning = clean_edges(edges, n, weight)
+    return Graph(
+        adjacency=adjacency,
+        features=_check_features(features, n, name),
+        labels=_check_labels(labels, n, name),
+        split=_check_split(split, n, name) if split is not None else random_split(n, seed=split_seed),
+        name=name,
+        source=source,
+        cleaning=cleaning,
+        synthetic=synthetic,
+    )
+
+
+def clean_edges(
+    edge_index: torch.Tensor, num_nodes: int, edge_weight: torch.Tensor | None = None
+) -> tuple[sp.csr_matrix, CleaningReport]:
+    """Turn a raw edge list into a symmetric CSR adjacency with an empty diagonal.
+
+    Runs on the device of ``edge_index`` (a GPU makes ogbn-products-sized lists fast).
+
+    Args:
+        edge_index: ``[2, m]`` int64, ids already checked to lie in ``[0, num_nodes)``.
+        num_nodes: n.
+        edge_weight: ``[m]`` weights or None (all ones).
+
+    Returns:
+        ``([n, n]`` scipy CSR float32, :class:`CleaningReport`).
+    """
+    n = num_nodes
+    m = int(edge_index.shape[1])
+    src, dst = edge_index[0], edge_index[1]
+    weight = torch.ones(m, device=src.device) if edge_weight is None else edge_weight.float()
+    if edge_weight is not None and not bool(((weight > 0) & torch.isfinite(weight)).all()):
+        raise DataError("edge weights must be finite and positive; drop or fix the offending edges.")
+    keep = src != dst
+    src, dst, weight = src[keep], dst[keep], weight[keep]
+    self_loops = m - int(src.numel())
+
+    keys, inverse = torch.unique(src * n + dst, sorted=True, return_inverse=True)
+    duplicates = int(src.numel()) - int(keys.numel())
+    merged = torch.zeros(keys.numel(), device=keys.device).index_add_(0, inverse, weight)
+    if edge_weight is None:
+        merged.fill_(1.0)
+    del src, dst, weight, inverse
+
+    rows, cols = keys // n, keys % n
+    both = torch.cat([keys, cols * n + rows])
+    sym_keys, inverse = torch.unique(both, sorted=True, return_inverse=True)
+    reverse_added = int(sym_keys.numel()) - int(keys.numel())
+    sym_weight = torch.zeros(sym_keys.numel(), device=keys.device).scatter_reduce_(
+        0, inverse, torch.cat([merged, merged]), reduce="amax", include_self=False
+    )
+    del both, inverse, keys, rows, cols, merged
+    adjacency = csr_from_sorted_keys(sym_keys, sym_weight, n)
+    report = CleaningReport(m, self_loops, duplicates, reverse_added)
+    return adjacency, report
+
+
+def csr_from_sorted_keys(keys: torch.Tensor, weight: torch.Tensor, num_nodes: int) -> sp.csr_matrix:
+    """Scipy CSR from sorted unique keys ``row * n + col`` and their weights (any device)."""
+    n = num_nodes
+    rows = keys // n
+    indptr = torch.zeros(n + 1, dtype=torch.int64, device=keys.device)
+    indptr[1:] = torch.bincount(rows, minlength=n).cumsum(0)
+    index_dtype = torch.int32 if keys.numel() < 2**31 and n < 2**31 else torch.int64
+    cols = (keys % n).to(index_dtype)
+    return sp.csr_matrix(
+        (weight.float().cpu().numpy(), cols.cpu().numpy(), indptr.to(index_dtype).cpu().numpy()),
+        shape=(n, n),
+    )
+
+
+def random_split(num_nodes: int, *, seed: int = 0, fractions=(0.1, 0.1)) -> dict[str, np.ndarray]:
+    """The seeded split used wherever a source stores none.
+
+    Rule: ``perm = numpy.random.default_rng(seed).permutation(n)``; train is
+    ``perm[:int(0.1 n)]``, valid ``perm[int(0.1 n):int(0.2 n)]``, test the rest (80%).
+    This reproduces the split sizes of the OGB-layout copies in ``../shared/data``.
+    """
+    perm = np.random.default_rng(seed).permutation(num_nodes).astype(np.int64)
+    first = int(fractions[0] * num_nodes)
+    second = int((fractions[0] + fractions[1]) * num_nodes)
+    return {"train": perm[:first], "valid": perm[first:second], "test": perm[second:]}
+
+
+def _check_num_nodes(num_nodes, name: str) -> int:
+    n = int(num_nodes)
+    if n <= 0:
+        raise DataError(f"{name}: the graph is empty (0 nodes); check the node count file or the input arrays.")
+    return n
+
+
+def _check_edge_range(edges: torch.Tensor, n: int, name: str) -> None:
+    if edges.numel() == 0:
+        return
+    low, high = int(edges.min()), int(edges.max())
+    if low < 0 or high >= n:
+        bad = low if low < 0 else high
+        raise DataError(
+            f"{name}: edge id {bad} is out of range for {n:,} nodes (ids must be 0..{n - 1}); "
+            "fix the edge list or the node count."
+        )
+
+
+def _check_features(features, n: int, name: str) -> np.ndarray | None:
+    if features is None:
+        return None
+    if sp.issparse(features):
+        features = features.toarray()
+    x = np.asarray(features)
+    if x.ndim == 1:
+        x = x[:, None]
+    if x.ndim != 2 or x.shape[0] != n:
+        raise DataError(
+            f"{name}: features have {x.shape[0] if x.ndim else 0} rows but the graph has {n:,} nodes; "
+            "give one feature row per node, in node-id order."
+        )
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    finite = np.isfinite(x)
+    if not finite.all():
+        rows = np.flatnonzero(~finite.all(axis=1))
+        raise DataError(
+            f"{name}: features hold NaN or inf in {rows.size:,} rows (first: node {rows[0]}); "
+            "impute or drop them before loading."
+        )
+    return x
+
+
+def _check_labels(labels, n: int, name: str) -> np.ndarray:
+    if labels is None:
+        return np.full(n, -1, dtype=np.int64)
+    y = np.asarray(labels)
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = y[:, 0]
+    if y.ndim != 1 or y.shape[0] != n:
+        raise DataError(
+            f"{name}: {y.shape[0] if y.ndim else 0} labels for {n:,} nodes; "
+            "give one label per node (use -1 or NaN for unknown)."
+        )
+    if y.dtype.kind == "f":
+        unknown = ~np.isfinite(y)
+        if (np.round(y[~unknown]) != y[~unknown]).any():
+            raise DataError(f"{name}: labels must be integer class ids; found fractional values.")
+        y = np.where(unknown, -1, y)
+    y = y.astype(np.int64)
+    y[y < 0] = -1
+    return y
+
+
+def _check_split(split: dict, n: int, name: str) -> dict[str, np.ndarray]:
+    missing = [s for s in SPLIT_NAMES if s not in split]
+    if missing:
+        raise DataError(f"{name}: the split lacks {missing}; give 'train', 'valid' and 'test' node ids.")
+    out = {}
+    for part in SPLIT_NAMES:
+        ids = np.asarray(split[part])
+        if ids.dtype == bool:
+            if ids.shape != (n,):
+                raise DataError(f"{name}: the {part} mask has {ids.shape[0]} entries for {n:,} nodes.")
+            ids = np.flatnonzero(ids)
+        ids = ids.astype(np.int64).ravel()
+        if ids.size and (ids.min() < 0 or ids.max() >= n):
+            raise DataError(
+                f"{name}: {part} split holds node id {int(ids.max() if ids.max() >= n else ids.min())}, "
+                f"out of range for {n:,} nodes; fix the split files."
+            )
+        out[part] = ids
+    return out
