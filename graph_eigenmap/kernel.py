@@ -11,6 +11,7 @@ Variants:
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -144,10 +145,13 @@ def normalized_adjacency(
 def to_torch_csr(matrix: sp.spmatrix, *, device: str | torch.device = "cpu", dtype=torch.float32) -> torch.Tensor:
     """A scipy sparse matrix as a ``torch.sparse_csr_tensor`` on ``device`` (int64 indices)."""
     csr = sp.csr_matrix(matrix)
-    return torch.sparse_csr_tensor(
-        torch.from_numpy(csr.indptr.astype(np.int64)),
-        torch.from_numpy(csr.indices.astype(np.int64)),
-        torch.from_numpy(csr.data.astype(np.float32)),
-        size=csr.shape,
-        dtype=dtype,
-    ).to(device)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
+        return torch.sparse_csr_tensor(
+            torch.from_numpy(csr.indptr.astype(np.int64)),
+            torch.from_numpy(csr.indices.astype(np.int64)),
+            torch.from_numpy(csr.data.astype(np.float32)),
+            size=csr.shape,
+            dtype=dtype,
+            check_invariants=False,
+        ).to(device)

@@ -27,6 +27,7 @@ import shutil
 import socket
 import threading
 import urllib.parse
+import warnings
 from pathlib import Path
 
 from graph_eigenmap.data.graph import Graph, build_graph
@@ -230,7 +231,9 @@ def _ogb_guards():
     socket.setdefaulttimeout(DOWNLOAD_TIMEOUT_S)
     os.environ["TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD"] = "1"  # files ogb wrote itself; see module docstring
     try:
-        yield ogb_dataset
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD.*")
+            yield ogb_dataset
     finally:
         ogb_dataset.decide_download = saved["decide"]
         del ogb_dataset.input, ogb_url.input
@@ -244,6 +247,8 @@ def _ogb_guards():
 def _read_with_ogb(name: str, *, meta: dict | None, root: Path, folder: Path, display_name: str) -> Graph:
     work = Path(meta["dir_path"]) if meta else folder
     for attempt in range(2):
+        if work.is_dir():
+            (work / "processed").mkdir(exist_ok=True)  # ogb saves there but never creates it
         try:
             chatter = io.StringIO()  # ogb's prints and one-step progress bars
             with _ogb_guards() as ogb_dataset, contextlib.redirect_stdout(chatter), contextlib.redirect_stderr(chatter):

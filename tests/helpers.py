@@ -1,0 +1,66 @@
+"""Small writers of on-disk datasets for tests (OGB layout and gnn-benchmark .npz)."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse as sp
+
+META = {
+    "version": 1, "download_name": "toy", "num tasks": 1, "num classes": 3, "eval metric": "acc",
+    "task type": "multiclass classification", "add_inverse_edge": "True", "split": "random",
+    "additional node files": "None", "additional edge files": "None", "is hetero": "False",
+    "binary": "False", "has_node_attr": "True", "has_edge_attr": "False", "url": "none",
+}
+
+
+def _write_csv_gz(path: Path, rows) -> None:
+    with gzip.open(path, "wt") as f:
+        for row in rows:
+            f.write(",".join(str(v) for v in np.atleast_1d(row)) + "\n")
+
+
+def write_ogb_folder(path: Path, edges, num_nodes, features, labels, split=None, meta=None) -> Path:
+    """An OGB node-property folder: raw/*.csv.gz, split/random/*.csv.gz, RELEASE_v1.txt, meta.json."""
+    (path / "raw").mkdir(parents=True)
+    (path / "split" / "random").mkdir(parents=True)
+    edges = np.asarray(edges)
+    _write_csv_gz(path / "raw" / "edge.csv.gz", edges)
+    _write_csv_gz(path / "raw" / "num-node-list.csv.gz", [num_nodes])
+    _write_csv_gz(path / "raw" / "num-edge-list.csv.gz", [len(edges)])
+    _write_csv_gz(path / "raw" / "node-feat.csv.gz", np.asarray(features))
+    _write_csv_gz(path / "raw" / "node-label.csv.gz", np.asarray(labels))
+    if split is None:
+        ids = np.arange(num_nodes)
+        split = {"train": ids[: num_nodes // 3], "valid": ids[num_nodes // 3: 2 * num_nodes // 3], "test": ids[2 * num_nodes // 3:]}
+    for part, ids in split.items():
+        _write_csv_gz(path / "split" / "random" / f"{part}.csv.gz", ids)
+    (path / "RELEASE_v1.txt").write_text("toy\n")
+    (path / "meta.json").write_text(json.dumps({**META, **(meta or {})}))
+    return path
+
+
+def toy_arrays(num_nodes=12, seed=0):
+    """A small graph with a ring, a chord and one isolated node (the last)."""
+    rng = np.random.default_rng(seed)
+    ring = [(i, (i + 1) % (num_nodes - 1)) for i in range(num_nodes - 1)]
+    edges = np.array(ring + [(0, 5)])
+    features = rng.normal(size=(num_nodes, 4)).round(4)
+    labels = rng.integers(0, 3, size=num_nodes)
+    return edges, features, labels
+
+
+def write_npz(path: Path, adjacency: sp.csr_matrix, features: sp.csr_matrix | None, labels, **extra) -> Path:
+    arrays = dict(
+        adj_data=adjacency.data, adj_indices=adjacency.indices, adj_indptr=adjacency.indptr, adj_shape=np.array(adjacency.shape),
+        labels=np.asarray(labels),
+    )
+    if features is not None:
+        arrays.update(attr_data=features.data, attr_indices=features.indices, attr_indptr=features.indptr,
+                      attr_shape=np.array(features.shape))
+    arrays.update(extra)
+    np.savez(path, **arrays)
+    return path
