@@ -6,12 +6,14 @@ Each command parses its options and calls one library function.
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from pathlib import Path
+from typing import Annotated, Optional
 
+import numpy as np
 import typer
 
 from graph_eigenmap_cli.common import (
-    CacheOpt, DatasetArg, DeviceOpt, RootOpt, SplitSeedOpt, friendly_errors, resolve_device,
+    CacheOpt, DatasetArg, DatasetOpt, DeviceOpt, RootOpt, SplitSeedOpt, friendly_errors, resolve_device,
 )
 
 app = typer.Typer(
@@ -51,6 +53,98 @@ def info(
     graph = load_graph(dataset, root=root, cache_dir=cache_dir, split_seed=split_seed, device=resolve_device(device))
     report = graph_report(graph, self_loops=self_loops)
     typer.echo(json.dumps(report.to_dict()) if as_json else report.to_text())
+
+
+@app.command()
+@friendly_errors
+def fit(
+    out: Annotated[Path, typer.Option(help="Output folder: embeddings.npy, backbone.npy, metadata.json, model.pt, checkpoints.")],
+    dataset: DatasetOpt = "csbm",
+    k: Annotated[int, typer.Option(help="Number of eigenfunctions.")] = 64,
+    features: Annotated[str, typer.Option(help="auto (node features if any), input, or identity (a free vector per node).")] = "auto",
+    estimator: Annotated[str, typer.Option(help="auto (full graph when it fits), full, sampled, or block.")] = "auto",
+    steps: Annotated[int, typer.Option(help="Optimizer steps.")] = 500,
+    batch_size: Annotated[int, typer.Option(help="Seed nodes per step (sampled, block).")] = 4096,
+    fanout: Annotated[int, typer.Option(help="Neighbours drawn per seed (sampled).")] = 8,
+    width: Annotated[int, typer.Option(help="MLP width.")] = 256,
+    depth: Annotated[int, typer.Option(help="MLP linear layers before the k outputs.")] = 2,
+    residual: Annotated[bool, typer.Option(help="Residual MLP.")] = False,
+    norm: Annotated[str, typer.Option(help="layer, batch or none.")] = "layer",
+    dropout: Annotated[float, typer.Option(help="Dropout probability.")] = 0.0,
+    kernel: Annotated[str, typer.Option(help="adjacency (D^-1/2 A D^-1/2), gcn (with self-loops) or shifted ((I+Ā)/2).")] = "adjacency",
+    optimizer: Annotated[str, typer.Option(help="auto (AdamW for MLPs, SGD for identity), adamw, lars or sgd.")] = "auto",
+    lr: Annotated[Optional[float], typer.Option(help="Learning rate (default depends on the optimizer).")] = None,
+    weight_decay: Annotated[float, typer.Option(help="Decoupled weight decay.")] = 0.0,
+    alpha: Annotated[float, typer.Option(help="Weight of the orthogonality penalty.")] = 1.0,
+    stop_gradient: Annotated[bool, typer.Option(help="Ordered eigenfunctions (on) or only their span (off).")] = True,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    bf16: Annotated[bool, typer.Option(help="bfloat16 autocast on a GPU.")] = True,
+    checkpoint_every: Annotated[int, typer.Option(help="Steps between checkpoints (0: none).")] = 200,
+    resume: Annotated[bool, typer.Option(help="Continue the checkpoint in --out.")] = False,
+    quiet: Annotated[bool, typer.Option(help="No progress bar or summary.")] = False,
+    device: DeviceOpt = "auto",
+    root: RootOpt = None,
+    cache_dir: CacheOpt = None,
+    split_seed: SplitSeedOpt = 0,
+) -> None:
+    """Learn the top-k eigenfunctions of D^-1/2 A D^-1/2 with NeuralEF and write them to --out.
+
+    Examples:
+        graph-eigenmap fit --out runs/csbm                       # built-in synthetic graph
+        graph-eigenmap fit -d ../shared/data/ogb/ogbn_coauthor_cs --features identity --k 16 --out runs/cs
+        graph-eigenmap fit -d ogbn-products --root ~/ogb --estimator sampled --out runs/products
+    """
+    from graph_eigenmap import load_graph, neural_eigenmap
+
+    device = resolve_device(device)
+    graph = load_graph(dataset, root=root, cache_dir=cache_dir, split_seed=split_seed, device="cpu")
+    result = neural_eigenmap(
+        graph, k=k, device=device, out_dir=out, resume=resume, progress=False if quiet else None,
+        features=features, estimator=estimator, steps=steps, batch_size=batch_size, fanout=fanout, width=width,
+        depth=depth, residual=residual, norm=norm, dropout=dropout, kernel=kernel, optimizer=optimizer, lr=lr,
+        weight_decay=weight_decay, alpha=alpha, stop_gradient=stop_gradient, seed=seed, bf16=bf16,
+        checkpoint_every=checkpoint_every,
+    )
+    if not quiet:
+        meta = result.metadata
+        tag = " (synthetic)" if graph.synthetic else ""
+        leading = ", ".join(f"{v:.4f}" for v in meta["eigenvalues"][:5])
+        typer.echo(f"{graph.name}{tag}: {meta['num_nodes']:,} nodes, k={meta['k']}, {meta['estimator']} estimator, "
+                   f"{meta['steps']} steps in {meta['wall_time_s']:.1f} s on {meta['device']}")
+        typer.echo(f"leading eigenvalue estimates: {leading}")
+        typer.echo(f"wrote {out}/embeddings.npy [{meta['num_nodes']}, {meta['k']}], backbone.npy, metadata.json, model.pt")
+
+
+@app.command()
+@friendly_errors
+def embed(
+    model: Annotated[Path, typer.Option(help="Folder written by `graph-eigenmap fit`.")],
+    features: Annotated[Path, typer.Option(help="Node features, a float .npy file [m, d].")],
+    out: Annotated[Path, typer.Option(help="Where to write the float32 [m, k] embeddings (.npy).")],
+    backbone: Annotated[Optional[Path], typer.Option(help="Also write the [m, h] backbone features here.")] = None,
+    device: DeviceOpt = "auto",
+) -> None:
+    """Embed new nodes from their features alone (no graph needed).
+
+    Example:
+        graph-eigenmap embed --model runs/cs --features new_nodes.npy --out new_embeddings.npy
+    """
+    from graph_eigenmap.api import embed_features
+    from graph_eigenmap.artifacts import load_model, save_array
+    from graph_eigenmap.errors import GraphEigenmapError
+
+    network, config = load_model(model, device=resolve_device(device))
+    try:
+        x = np.load(features, allow_pickle=False)
+    except FileNotFoundError:
+        raise GraphEigenmapError(f"no such file: {features}; give a .npy array of node features [m, d].") from None
+    except (ValueError, OSError, EOFError) as err:
+        raise GraphEigenmapError(f"{features} is not a readable .npy array without pickles ({err}).") from None
+    embedding, backbone_features = embed_features(network, x, config["features"], with_backbone=backbone is not None)
+    save_array(out, embedding)
+    if backbone is not None:
+        save_array(backbone, backbone_features)
+    typer.echo(f"wrote {out} {list(embedding.shape)}")
 
 
 def main() -> None:

@@ -4,16 +4,23 @@ Quick start::
 
     from graph_eigenmap import load_graph, normalized_adjacency
     graph = load_graph("csbm")                 # built-in synthetic graph, no download
-    kernel, report = normalized_adjacency(graph)  # D^-1/2 A D^-1/2 as scipy CSR + report
+    kernel = normalized_adjacency(graph)      # D^-1/2 A D^-1/2 as scipy CSR
+    model = NeuralEigenmap(k=16).fit(graph)   # NeuralEF: model.embedding_ [n, 16], model.eigenvalues_
 """
 
 from graph_eigenmap.errors import DataError, DatasetUnavailableError, GraphEigenmapError
 from graph_eigenmap.data import Graph, load_graph
 from graph_eigenmap.kernel import KernelReport, graph_report, normalized_adjacency, to_torch_csr
+from graph_eigenmap.train import TrainConfig
+from graph_eigenmap.api import FitResult, NeuralEigenmap, neural_eigenmap
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "FitResult",
+    "NeuralEigenmap",
+    "TrainConfig",
+    "neural_eigenmap",
     "DataError",
     "DatasetUnavailableError",
     "Graph",

@@ -1,0 +1,198 @@
+"""Estimates of R = (1/n) Ψᵀ Ā Ψ from one training step's draw of nodes.
+
+Each estimator draws the nodes a step embeds (``draw``) and, from ψ at those nodes, returns
+``(A, C)``, two ``[b, k]`` matrices with R ≈ (AᵀC + CᵀA) / (2b) unbiased
+(:func:`graph_eigenmap.objective.estimate_r`):
+
+* :class:`FullGraphEstimator`: every node, C = ĀΨ by one sparse-dense product. Exact.
+* :class:`NeighborSampledEstimator`: b seeds u drawn uniformly, f neighbours each drawn from
+  N(u) with replacement (∝ edge weight), C(u) = √d_u · (1/f) Σ_s ψ(v_s)/√d_{v_s}. Unbiased;
+  L2-BN statistics come from the seeds only (neighbours are drawn ∝ degree).
+* :class:`BlockEstimator`: the reference's two independent uniform batches I, J and the block
+  Ā[I, J]; C = (n/|J|) Ā[I, J] ψ(J). Unbiased, but few nonzeros fall in a block of a sparse
+  graph, so its variance is high.
+
+The sampler is plain PyTorch on a CSR graph held on the model's device (no torch-sparse, no pyg-lib).
+The kernel variants of :mod:`graph_eigenmap.kernel` are supported: pass the adjacency the
+kernel normalizes (A, or A + I for GCN normalization) and ``shift=True`` for (I + Ā)/2.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+
+from graph_eigenmap.kernel import normalized_adjacency, to_torch_csr
+
+
+@dataclass
+class Draw:
+    """The nodes one step embeds.
+
+    Attributes:
+        node_ids: ``[m]`` int64 ids; the first ``num_stat_rows`` were drawn uniformly and give
+            the L2-BN statistics.
+        num_stat_rows: see above.
+        pairs: estimator-specific index tensors (neighbour weights, block pairs).
+    """
+
+    node_ids: torch.Tensor
+    num_stat_rows: int
+    pairs: tuple = ()
+
+
+class _GraphOnDevice:
+    """CSR structure, edge weights and degrees of the adjacency the kernel normalizes."""
+
+    def __init__(self, adjacency: sp.csr_matrix, device):
+        csr = sp.csr_matrix(adjacency)
+        self.num_nodes = csr.shape[0]
+        self.indptr = torch.from_numpy(csr.indptr.astype(np.int64)).to(device)
+        self.indices = torch.from_numpy(csr.indices.astype(np.int64)).to(device)
+        self.weights = torch.from_numpy(csr.data.astype(np.float32)).to(device)
+        self.unweighted = bool(np.all(csr.data == 1))
+        degree = torch.from_numpy(np.asarray(csr.sum(axis=1), dtype=np.float32).ravel()).to(device)
+        self.count = self.indptr[1:] - self.indptr[:-1]
+        self.degree = degree
+        self.inv_sqrt_degree = torch.where(degree > 0, degree.clamp(min=1e-30).rsqrt(), torch.zeros_like(degree))
+        self.cum_weights = None if self.unweighted else torch.cumsum(self.weights.double(), 0)
+        self.device = device
+
+    def expand_rows(self, rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """For ``[b]`` rows: ``(position in rows, index into indices)`` of all their entries."""
+        counts = self.count[rows]
+        position = torch.repeat_interleave(torch.arange(rows.numel(), device=rows.device), counts)
+        first = torch.cumsum(counts, 0) - counts
+        offset = torch.arange(position.numel(), device=rows.device) - first[position]
+        return position, self.indptr[rows][position] + offset
+
+
+class FullGraphEstimator:
+    """Exact R from all n nodes: C = Ā Ψ."""
+
+    name = "full"
+
+    def __init__(self, adjacency: sp.csr_matrix, *, shift: bool = False, device="cpu"):
+        self.num_nodes = adjacency.shape[0]
+        self.kernel = to_torch_csr(normalized_adjacency(adjacency, shift=shift), device=device)
+        self.all_ids = torch.arange(self.num_nodes, device=device)
+
+    def draw(self, generator: torch.Generator) -> Draw:
+        return Draw(self.all_ids, self.num_nodes)
+
+    def estimate(self, psi: torch.Tensor, draw: Draw) -> tuple[torch.Tensor, torch.Tensor]:
+        psi = psi.float()
+        return psi, self.kernel @ psi
+
+
+class NeighborSampledEstimator:
+    """Unbiased R from b uniform seeds and f neighbours per seed (see module docstring).
+
+    Args:
+        adjacency: ``[n, n]`` symmetric adjacency the kernel normalizes.
+        batch_size: b seeds per step.
+        fanout: f neighbours per seed, drawn with replacement.
+        shift: estimate for (I + Ā)/2 instead of Ā.
+        device: where the CSR graph lives and sampling runs.
+    """
+
+    name = "sampled"
+
+    def __init__(self, adjacency: sp.csr_matrix, *, batch_size: int = 4096, fanout: int = 8,
+                 shift: bool = False, device="cpu"):
+        self.graph = _GraphOnDevice(adjacency, device)
+        self.num_nodes = self.graph.num_nodes
+        self.batch_size = batch_size
+        self.fanout = fanout
+        self.shift = shift
+
+    def draw(self, generator: torch.Generator) -> Draw:
+        g, b, f = self.graph, self.batch_size, self.fanout
+        seeds = torch.randint(g.num_nodes, (b,), generator=generator, device=g.device)
+        u = torch.rand(b, f, generator=generator, device=g.device)
+        start = g.indptr[seeds]
+        if g.unweighted:
+            offset = (u * g.count[seeds, None]).long().clamp(max=(g.count[seeds, None] - 1).clamp(min=0))
+            entry = start[:, None] + offset
+        else:  # draw ∝ weight: inverse CDF within the row
+            low = torch.where(start > 0, g.cum_weights[(start - 1).clamp(min=0)], torch.zeros_like(start, dtype=torch.float64))
+            target = low[:, None] + u.double() * g.degree[seeds, None].double()
+            entry = torch.searchsorted(g.cum_weights, target).clamp(min=start[:, None], max=(g.indptr[seeds + 1] - 1).clamp(min=0)[:, None])
+        has_neighbours = g.count[seeds] > 0
+        entry = torch.where(has_neighbours[:, None], entry, torch.zeros_like(entry))
+        neighbours = g.indices[entry] if g.indices.numel() else seeds[:, None].expand(b, f)
+        neighbours = torch.where(has_neighbours[:, None], neighbours, seeds[:, None])
+        # C(u) = sqrt(d_u) / f * sum_s psi(v_s) / sqrt(d_v): one weight per sampled neighbour
+        weight = (g.degree[seeds].sqrt() / f)[:, None] * g.inv_sqrt_degree[neighbours]
+        weight = torch.where(has_neighbours[:, None], weight, torch.zeros_like(weight))
+        return Draw(torch.cat([seeds, neighbours.reshape(-1)]), b, (weight,))
+
+    def estimate(self, psi: torch.Tensor, draw: Draw) -> tuple[torch.Tensor, torch.Tensor]:
+        b, f = self.batch_size, self.fanout
+        (weight,) = draw.pairs
+        a = psi[:b].float()
+        c = torch.einsum("bf,bfk->bk", weight, psi[b:].float().view(b, f, -1))
+        return a, _shifted(a, c) if self.shift else c
+
+
+class BlockEstimator:
+    """The reference's estimator: R ≈ (n / |I||J|) ψ(I)ᵀ Ā[I, J] ψ(J) for uniform batches I, J.
+
+    Args:
+        adjacency: ``[n, n]`` symmetric adjacency the kernel normalizes.
+        batch_size: |I| = |J|.
+        shift: estimate for (I + Ā)/2 instead of Ā.
+    """
+
+    name = "block"
+
+    def __init__(self, adjacency: sp.csr_matrix, *, batch_size: int = 4096, shift: bool = False, device="cpu"):
+        self.graph = _GraphOnDevice(adjacency, device)
+        self.num_nodes = self.graph.num_nodes
+        self.batch_size = batch_size
+        self.shift = shift
+
+    def draw(self, generator: torch.Generator) -> Draw:
+        g, b = self.graph, self.batch_size
+        ids = torch.randint(g.num_nodes, (2 * b,), generator=generator, device=g.device)
+        rows, cols = ids[:b], ids[b:]
+        cols_sorted, cols_order = torch.sort(cols)
+        position, entry = g.expand_rows(rows)
+        targets = g.indices[entry]
+        low = torch.searchsorted(cols_sorted, targets, right=False)
+        high = torch.searchsorted(cols_sorted, targets, right=True)
+        hits = high - low  # how many members of J equal this neighbour
+        pair_row = torch.repeat_interleave(position, hits)
+        pair_entry = torch.repeat_interleave(entry, hits)
+        first = torch.repeat_interleave(low, hits)
+        rank = torch.arange(pair_row.numel(), device=g.device) - torch.repeat_interleave(torch.cumsum(hits, 0) - hits, hits)
+        pair_col = cols_order[first + rank]
+        rows_src, cols_dst = rows[pair_row], cols[pair_col]
+        value = g.weights[pair_entry] * g.inv_sqrt_degree[rows_src] * g.inv_sqrt_degree[cols_dst]
+        return Draw(ids, 2 * b, (pair_row, pair_col, value))
+
+    def estimate(self, psi: torch.Tensor, draw: Draw) -> tuple[torch.Tensor, torch.Tensor]:
+        b, n = self.batch_size, self.num_nodes
+        pair_row, pair_col, value = draw.pairs
+        a, psi_j = psi[:b].float(), psi[b:].float()
+        c = torch.zeros_like(a).index_add_(0, pair_row, value[:, None] * psi_j[pair_col]) * (n / b)
+        return a, _shifted(a, c) if self.shift else c
+
+
+def _shifted(a: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+    """C for (I + Ā)/2 from C for Ā: AᵀA / b estimates ΨᵀΨ / n without bias, since A is a uniform draw."""
+    return 0.5 * (a + c)
+
+
+def make_estimator(name: str, adjacency: sp.csr_matrix, *, batch_size: int, fanout: int, shift: bool, device):
+    """``"full"``, ``"sampled"`` or ``"block"`` on the adjacency the kernel normalizes."""
+    if name == "full":
+        return FullGraphEstimator(adjacency, shift=shift, device=device)
+    if name == "sampled":
+        return NeighborSampledEstimator(adjacency, batch_size=batch_size, fanout=fanout, shift=shift, device=device)
+    if name == "block":
+        return BlockEstimator(adjacency, batch_size=batch_size, shift=shift, device=device)
+    raise ValueError(f"estimator must be 'full', 'sampled' or 'block', got {name!r}")

@@ -1,0 +1,168 @@
+"""Neural eigenfunctions ψ: node inputs -> R^k, with L2 batch normalization of each output.
+
+Two backbones:
+    * :class:`MLPBackbone` on node features (plain or residual), the inductive model: it embeds
+      nodes it never saw from their features alone;
+    * :class:`EmbeddingTable` on node ids ("identity features"): a free vector per node, which
+      makes NeuralEF a scalable, nonparametric Laplacian Eigenmap.
+
+:class:`NeuralEigenfunctions` puts a linear head of k outputs and :class:`L2BatchNorm` on a backbone.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class L2BatchNorm(nn.Module):
+    """Divide each of k outputs by its root mean square over the batch (NeuralEF's L2-BN).
+
+    Training: ``y[:, j] / rms_j`` with ``rms_j = sqrt(mean_b y[b, j]^2)`` over the first
+    ``num_stat_rows`` rows (the uniformly drawn nodes), gradient flowing through ``rms_j``; a moving
+    average ``running_rms`` (momentum 0.9) is kept. Evaluation: ``y / running_rms``.
+    So E_u[ψ_j(u)^2] = 1 over nodes u drawn uniformly.
+    """
+
+    def __init__(self, num_outputs: int, momentum: float = 0.9, eps: float = 1e-8):
+        super().__init__()
+        self.momentum = momentum
+        self.eps = eps
+        self.register_buffer("running_rms", torch.ones(num_outputs))
+        self.register_buffer("initialized", torch.zeros((), dtype=torch.bool))
+
+    def forward(self, y: torch.Tensor, num_stat_rows: int | None = None) -> torch.Tensor:
+        """``y``: ``[b, k]`` -> ``[b, k]`` with unit mean square per column (training) or scaled by the running RMS."""
+        if not self.training:
+            return y / self.running_rms.to(y.dtype)
+        stats = y if num_stat_rows is None else y[:num_stat_rows]
+        rms = torch.sqrt(stats.float().pow(2).mean(0) + self.eps)
+        with torch.no_grad():  # no host sync: the first batch sets the average, later ones update it
+            averaged = self.momentum * self.running_rms + (1 - self.momentum) * rms
+            self.running_rms.copy_(torch.where(self.initialized, averaged, rms))
+            self.initialized.fill_(True)
+        return y / rms.to(y.dtype)
+
+
+class MLPBackbone(nn.Module):
+    """An MLP on node features: ``[b, d] -> [b, width]``.
+
+    Args:
+        in_features: d.
+        width: hidden width (default 512).
+        depth: number of linear layers (default 3, at least 1).
+        residual: add a skip connection around each hidden layer after the first.
+        norm: ``"layer"`` (default), ``"batch"`` or ``"none"``, after each linear layer.
+        dropout: dropout probability after each activation (default 0).
+
+    Inputs are standardized with the per-feature mean and standard deviation of the training
+    graph (buffers set by :meth:`fit_standardization`, saved with the weights).
+    """
+
+    def __init__(self, in_features: int, width: int = 512, depth: int = 3, *, residual: bool = False,
+                 norm: str = "layer", dropout: float = 0.0):
+        super().__init__()
+        if depth < 1:
+            raise ValueError(f"depth must be >= 1, got {depth}")
+        self.register_buffer("input_mean", torch.zeros(in_features))
+        self.register_buffer("input_scale", torch.ones(in_features))
+        self.in_features = in_features
+        self.residual = residual
+        self.layers = nn.ModuleList()
+        for i in range(depth):
+            self.layers.append(nn.Sequential(
+                nn.Linear(in_features if i == 0 else width, width),
+                _norm(norm, width),
+                nn.GELU(),
+                nn.Dropout(dropout) if dropout > 0 else nn.Identity(),
+            ))
+        self.out_features = width
+
+    @torch.no_grad()
+    def fit_standardization(self, features) -> None:
+        """Set the input mean and scale from ``[n, d]`` training features."""
+        x = torch.as_tensor(features, dtype=torch.float64)
+        self.input_mean.copy_(x.mean(0))
+        self.input_scale.copy_(x.std(0).clamp(min=1e-6).reciprocal())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.layers[0]((x - self.input_mean) * self.input_scale)
+        for layer in self.layers[1:]:
+            h = h + layer(h) if self.residual else layer(h)
+        return h
+
+
+class EmbeddingTable(nn.Module):
+    """A free vector per node ("identity features"): ``[b]`` node ids -> ``[b, dim]``.
+
+    Initialized with N(0, 1) entries; the head is the identity, so ``dim`` equals k.
+    """
+
+    def __init__(self, num_nodes: int, dim: int, generator: torch.Generator | None = None):
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(num_nodes, dim, generator=generator))
+        self.out_features = dim
+
+    def forward(self, node_ids: torch.Tensor) -> torch.Tensor:
+        return self.weight[node_ids]
+
+
+class NeuralEigenfunctions(nn.Module):
+    """ψ = L2BN(head(backbone(x))): the top-k eigenfunctions of the kernel, column j the j-th.
+
+    Args:
+        backbone: :class:`MLPBackbone` or :class:`EmbeddingTable`.
+        k: number of eigenfunctions.
+    """
+
+    def __init__(self, backbone: nn.Module, k: int):
+        super().__init__()
+        self.backbone = backbone
+        self.k = k
+        self.head = nn.Identity() if isinstance(backbone, EmbeddingTable) else nn.Linear(backbone.out_features, k)
+        self.norm = L2BatchNorm(k)
+
+    @property
+    def uses_node_ids(self) -> bool:
+        return isinstance(self.backbone, EmbeddingTable)
+
+    def forward(self, x: torch.Tensor, num_stat_rows: int | None = None) -> torch.Tensor:
+        """``x``: ``[b, d]`` features (or ``[b]`` node ids) -> ``[b, k]`` eigenfunction values."""
+        return self.norm(self.head(self.backbone(x)), num_stat_rows)
+
+    def forward_with_backbone(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``([b, k]`` eigenfunctions, ``[b, h]`` backbone features)``, for evaluation."""
+        h = self.backbone(x)
+        return self.norm(self.head(h)), h
+
+
+def build_model(config, num_features: int, num_nodes: int, generator: torch.Generator | None = None,
+                features=None) -> NeuralEigenfunctions:
+    """The model a :class:`~graph_eigenmap.train.TrainConfig` describes.
+
+    Args:
+        config: a resolved TrainConfig (``features`` is ``"input"`` or ``"identity"``).
+        num_features, num_nodes: input width of the MLP; rows of the identity table.
+        generator: seeds the initialization.
+        features: ``[n, d]`` training features for the input standardization (MLP only).
+    """
+    if config.features == "identity":
+        backbone = EmbeddingTable(num_nodes, config.k, generator=generator)
+    else:
+        if generator is not None:
+            torch.manual_seed(int(torch.randint(2**31, (1,), generator=generator)))
+        backbone = MLPBackbone(num_features, config.width, config.depth, residual=config.residual,
+                               norm=config.norm, dropout=config.dropout)
+        if features is not None:
+            backbone.fit_standardization(features)
+    return NeuralEigenfunctions(backbone, config.k)
+
+
+def _norm(kind: str, width: int) -> nn.Module:
+    if kind == "layer":
+        return nn.LayerNorm(width)
+    if kind == "batch":
+        return nn.BatchNorm1d(width)
+    if kind == "none":
+        return nn.Identity()
+    raise ValueError(f"norm must be 'layer', 'batch' or 'none', got {kind!r}")

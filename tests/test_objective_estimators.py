@@ -1,0 +1,101 @@
+"""The NeuralEF loss and the three estimators of R, against exact computations."""
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+import torch
+
+from graph_eigenmap.data import build_graph, csbm
+from graph_eigenmap.estimators import BlockEstimator, FullGraphEstimator, NeighborSampledEstimator
+from graph_eigenmap.kernel import normalized_adjacency
+from graph_eigenmap.models import L2BatchNorm
+from graph_eigenmap.objective import estimate_r, neuralef_loss
+
+
+def _mean_r(estimator, psi, draws, seed=0):
+    generator = torch.Generator().manual_seed(seed)
+    samples = []
+    for _ in range(draws):
+        draw = estimator.draw(generator)
+        a, c = estimator.estimate(psi[draw.node_ids], draw)
+        samples.append(estimate_r(a, c).double().numpy())
+    samples = np.array(samples)
+    return samples.mean(0), samples.std(0, ddof=1) / np.sqrt(draws)
+
+
+def _exact_r(adjacency, psi, shift=False):
+    kernel = normalized_adjacency(adjacency, shift=shift).toarray().astype(np.float64)
+    p = psi.double().numpy()
+    return p.T @ kernel @ p / p.shape[0]
+
+
+@pytest.fixture(scope="module")
+def small_graph():
+    # heavy-tailed degrees and isolated nodes: the cases where a sampler goes wrong
+    return csbm(300, 1200, 3, 4, degree_spread=1.0, seed=0).adjacency
+
+
+@pytest.fixture(scope="module")
+def psi():
+    return torch.randn(300, 3, generator=torch.Generator().manual_seed(1), dtype=torch.float64).float()
+
+
+def test_full_graph_estimator_is_exact(small_graph, psi):
+    estimator = FullGraphEstimator(small_graph)
+    mean, _ = _mean_r(estimator, psi, 1)
+    np.testing.assert_allclose(mean, _exact_r(small_graph, psi), atol=1e-5)
+
+
+@pytest.mark.parametrize("shift", [False, True])
+@pytest.mark.parametrize("make", [
+    lambda a, shift: NeighborSampledEstimator(a, batch_size=64, fanout=4, shift=shift),
+    lambda a, shift: BlockEstimator(a, batch_size=64, shift=shift),
+], ids=["sampled", "block"])
+def test_sampling_estimators_are_unbiased(small_graph, psi, make, shift):
+    mean, standard_error = _mean_r(make(small_graph, shift), psi, 4000)
+    exact = _exact_r(small_graph, psi, shift=shift)
+    z = np.abs(mean - exact) / standard_error
+    assert z.max() < 4.5, (mean, exact, z)
+
+
+def test_weighted_neighbor_sampling_is_unbiased(psi):
+    rng = np.random.default_rng(0)
+    base = csbm(300, 1200, 3, 4, seed=2).adjacency.tocoo()
+    weights = rng.uniform(0.1, 5.0, size=base.nnz)
+    upper = base.row < base.col
+    weighted = sp.coo_matrix((weights[upper], (base.row[upper], base.col[upper])), shape=base.shape)
+    adjacency = (weighted + weighted.T).tocsr()
+    mean, standard_error = _mean_r(NeighborSampledEstimator(adjacency, batch_size=64, fanout=4), psi, 4000)
+    z = np.abs(mean - _exact_r(adjacency, psi)) / standard_error
+    assert z.max() < 4.5, z
+
+
+def test_stop_gradient_loss_gradients_match_the_definition():
+    torch.manual_seed(0)
+    n, k = 50, 3
+    kernel = torch.rand(n, n, dtype=torch.float64)
+    kernel = (kernel + kernel.T) / n
+    psi = torch.randn(n, k, dtype=torch.float64, requires_grad=True)
+    loss, _ = neuralef_loss(psi, kernel @ psi, alpha=0.7, stop_gradient=True)
+    loss.backward()
+    # by hand: d/dψ_j [-R_jj + α Σ_{i<j} R_ij²] with ψ_i (i<j) constant, R = ΨᵀKΨ/n
+    r = (psi.T @ kernel @ psi / n).detach()
+    p = psi.detach()
+    expected = torch.zeros_like(p)
+    for j in range(k):
+        expected[:, j] = -2 * kernel @ p[:, j] / n
+        for i in range(j):
+            expected[:, j] += 0.7 * 2 * r[i, j] * (kernel @ p[:, i]) / n
+    torch.testing.assert_close(psi.grad, expected)
+
+
+def test_l2_batch_norm_uses_stat_rows_and_running_average():
+    norm = L2BatchNorm(2, momentum=0.9)
+    y = torch.tensor([[3.0, 4.0], [3.0, 4.0], [100.0, 100.0]])
+    out = norm(y, num_stat_rows=2)
+    torch.testing.assert_close(out[:2], torch.ones(2, 2))
+    torch.testing.assert_close(norm.running_rms, torch.tensor([3.0, 4.0]))
+    norm(2 * y, num_stat_rows=2)
+    torch.testing.assert_close(norm.running_rms, torch.tensor([3.0 * 1.1, 4.0 * 1.1]))
+    norm.eval()
+    torch.testing.assert_close(norm(y[:1]), torch.tensor([[3 / 3.3, 4 / 4.4]]))
