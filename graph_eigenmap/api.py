@@ -24,7 +24,7 @@ import torch
 from graph_eigenmap.artifacts import environment, save_fit
 from graph_eigenmap.data import Graph, load_graph
 from graph_eigenmap.errors import GraphEigenmapError
-from graph_eigenmap.kernel import normalized_adjacency
+from graph_eigenmap.kernel import normalized_adjacency, to_torch_csr
 from graph_eigenmap.metrics import rayleigh_quotients
 from graph_eigenmap.models import NeuralEigenfunctions
 from graph_eigenmap.train import TrainConfig, all_node_inputs, embed_nodes, kernel_adjacency, train
@@ -85,7 +85,7 @@ def neural_eigenmap(
     trained = train(graph, config, device=device, checkpoint_dir=out_dir, resume=resume, progress=progress)
     embedding, backbone = embed_nodes(trained.model, all_node_inputs(graph, trained.config))
     kernel = normalized_adjacency(kernel_adjacency(graph, trained.config.kernel), shift=trained.config.kernel == "shifted")
-    quotients = rayleigh_quotients(embedding, kernel)
+    quotients = rayleigh_quotients(torch.from_numpy(embedding).to(device), to_torch_csr(kernel, device=device))
     metadata = _metadata(graph, trained, quotients, device, time.perf_counter() - started)
     if out_dir is not None:
         save_fit(out_dir, embedding=embedding, backbone=backbone, model=trained.model,

@@ -1,25 +1,38 @@
-"""How good learned eigenfunctions are, measured against the kernel itself."""
+"""How good learned eigenfunctions are, measured against the kernel itself.
+
+Each function takes numpy arrays with a scipy kernel, or torch tensors with a torch (sparse) kernel
+on any device (what a GPU needs at ogbn-products' size); results are float64.
+"""
 
 from __future__ import annotations
 
 import numpy as np
-import scipy.sparse as sp
+import torch
 
 
-def rayleigh_quotients(embedding: np.ndarray, kernel: sp.spmatrix) -> np.ndarray:
-    """``[k]`` ψ_jᵀĀψ_j / ψ_jᵀψ_j for each column of ``[n, k]`` ``embedding``."""
+def rayleigh_quotients(embedding, kernel) -> np.ndarray:
+    """``[k]`` ψ_jᵀĀψ_j / ψ_jᵀψ_j for each column of the ``[n, k]`` embedding."""
+    if isinstance(embedding, torch.Tensor):
+        psi = embedding.float()
+        numerator = (psi * (kernel @ psi)).double().sum(0)
+        return (numerator / psi.double().pow(2).sum(0).clamp(min=1e-300)).cpu().numpy()
     psi = np.asarray(embedding, dtype=np.float64)
     numerator = np.einsum("nk,nk->k", psi, kernel @ psi)
     return numerator / np.maximum(np.einsum("nk,nk->k", psi, psi), 1e-300)
 
 
-def captured_spectrum(embedding: np.ndarray, kernel: sp.spmatrix, exact_top_eigenvalues: np.ndarray) -> float:
+def captured_spectrum(embedding, kernel, exact_top_eigenvalues) -> float:
     """tr(QᵀĀQ) / Σ λ_j: Q an orthonormal basis of the embedding's columns (QR), λ the exact top-k.
 
     1.0 means the embedding spans the top-k eigenspace; a random subspace scores about 0.
     """
+    total = float(np.sum(exact_top_eigenvalues))
+    if isinstance(embedding, torch.Tensor):
+        q, _ = torch.linalg.qr(embedding.double())
+        q = q.float()
+        return float((q * (kernel @ q)).double().sum()) / total
     q, _ = np.linalg.qr(np.asarray(embedding, dtype=np.float64))
-    return float(np.trace(q.T @ (kernel @ q)) / np.sum(exact_top_eigenvalues))
+    return float(np.trace(q.T @ (kernel @ q)) / total)
 
 
 def principal_angle_cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -65,3 +65,22 @@ def test_report_counts():
     assert (report.num_nodes, report.num_edges, report.isolated_nodes, report.components) == (7, 5, 1, 3)
     assert (report.degree_min, report.degree_max) == (0.0, 3.0)
     assert report.degree_mean == pytest.approx(10 / 7)
+
+
+def test_exact_eigenpairs_equal_numpy_eigh_up_to_sign():
+    from graph_eigenmap.baselines import chebyshev_eigenpairs, top_eigenpairs
+    from graph_eigenmap.data import csbm
+
+    graph = csbm(400, 2000, 3, 4, seed=5)  # several components, some isolated nodes
+    kernel = normalized_adjacency(graph)
+    dense_values, dense_vectors = np.linalg.eigh(kernel.toarray().astype(np.float64))
+    order = np.argsort(-dense_values)[:8]
+    values, vectors = top_eigenpairs(kernel, 8, dense_limit=50)  # forces ARPACK on the large component
+    np.testing.assert_allclose(values, dense_values[order], atol=1e-6)
+    distinct = np.abs(np.diff(values)) > 1e-4
+    for j in np.flatnonzero(distinct[1:] & distinct[:-1]) + 1:  # simple eigenvalues: vectors equal up to sign
+        assert abs(vectors[:, j] @ dense_vectors[:, order[j]]) == pytest.approx(1.0, abs=1e-5)
+    assert np.allclose(vectors.T @ vectors, np.eye(8), atol=1e-6)
+    fast_values, fast_vectors, info = chebyshev_eigenpairs(to_torch_csr(kernel), 8, tol=1e-5)
+    np.testing.assert_allclose(fast_values, dense_values[order], atol=1e-5)
+    assert info["max_residual"] < 1e-5
