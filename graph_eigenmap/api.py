@@ -177,6 +177,7 @@ def _metadata(graph: Graph, trained, quotients: np.ndarray, device: torch.device
         estimator=config.estimator, stop_gradient=config.stop_gradient, features=config.features,
         eigenvalues=[float(v) for v in trained.eigenvalues], rayleigh_quotients=[float(v) for v in quotients],
         seed=config.seed, steps=trained.steps, wall_time_s=round(wall_time, 3),
+        training_time_s=round(trained.wall_time_s, 3),
         device=torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu ({torch.get_num_threads()} threads)",
         date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         versions=environment(), config=config.to_dict(),

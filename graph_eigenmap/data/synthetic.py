@@ -66,9 +66,9 @@ def csbm(
         A :class:`Graph` with ``synthetic=True``: adjacency ``[n, n]``, features ``[n, d]``
         float32, labels ``[n]`` int64 in ``[0, C)``.
 
-    Cost (measured, see ``benchmarks/results/csbm_generation.json``): ogbn-products' shape
-    (2,449,029 nodes, 61,859,140 edges, d = 100) takes about 60 s and 9 GiB of host memory
-    on a 2-core CPU.
+    Cost (measured): ogbn-products' shape (2,449,029 nodes, 61,859,140 edges, d = 100) takes
+    75 s and 6.2 GiB peak host memory on a 2-core CPU (``benchmarks/results/csbm_generation_cpu.json``),
+    2.2 s on an H100 with ``device="cuda"`` (``benchmarks/results/products_shape_gpu.json``).
 
     Example:
         >>> graph = csbm(1000, 5000, 4, 16, seed=0)
