@@ -48,12 +48,3 @@ def friendly_errors(command):
 
     return wrapper
 
-
-def resolve_device(device: str) -> str:
-    import torch
-
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise GraphEigenmapError(f"--device {device} asked for a GPU but torch sees none; use --device cpu.")
-    return device

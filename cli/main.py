@@ -13,7 +13,7 @@ import numpy as np
 import typer
 
 from graph_eigenmap_cli.common import (
-    CacheOpt, DatasetArg, DatasetOpt, DeviceOpt, RootOpt, SplitSeedOpt, friendly_errors, resolve_device,
+    CacheOpt, DatasetArg, DatasetOpt, DeviceOpt, RootOpt, SplitSeedOpt, friendly_errors,
 )
 
 app = typer.Typer(
@@ -49,6 +49,7 @@ def info(
         graph-eigenmap info ogbn-arxiv --root ~/ogb
     """
     from graph_eigenmap import graph_report, load_graph
+    from graph_eigenmap.api import resolve_device
 
     graph = load_graph(dataset, root=root, cache_dir=cache_dir, split_seed=split_seed, device=resolve_device(device))
     report = graph_report(graph, self_loops=self_loops)
@@ -95,6 +96,7 @@ def fit(
         graph-eigenmap fit -d ogbn-products --root ~/ogb --estimator sampled --out runs/products
     """
     from graph_eigenmap import load_graph, neural_eigenmap
+    from graph_eigenmap.api import resolve_device
 
     device = resolve_device(device)
     graph = load_graph(dataset, root=root, cache_dir=cache_dir, split_seed=split_seed, device="cpu")
@@ -129,7 +131,7 @@ def embed(
     Example:
         graph-eigenmap embed --model runs/cs --features new_nodes.npy --out new_embeddings.npy
     """
-    from graph_eigenmap.api import embed_features
+    from graph_eigenmap.api import embed_features, resolve_device
     from graph_eigenmap.artifacts import load_model, save_array
     from graph_eigenmap.errors import GraphEigenmapError
 

@@ -62,7 +62,7 @@ def load_graph(
         raise DataError(f"cannot load a {type(spec).__name__}; give one of: {ACCEPTED_FORMS}.")
     text = str(spec)
     if text.split(":", 1)[0] in PRESETS:
-        return _load_csbm(text, device)
+        return csbm(device=device, **parse_csbm_spec(text))
     if text.startswith("ogbn-"):
         return load_ogb_dataset(text, root if root is not None else "dataset")
     path = Path(text).expanduser()
@@ -90,13 +90,6 @@ def parse_csbm_spec(text: str) -> dict:
         except ValueError:
             raise DataError(f"bad value in csbm option '{item}'; expected a number.") from None
     return params
-
-
-def _load_csbm(text: str, device) -> Graph:
-    params = parse_csbm_spec(text)
-    if ":" not in text and "num_edges" in params and params["num_edges"] > params["num_nodes"] * (params["num_nodes"] - 1) // 2:
-        raise DataError("csbm: too many edges for the number of nodes.")
-    return csbm(device=device, **params)
 
 
 __all__ = [
