@@ -149,6 +149,97 @@ def embed(
     typer.echo(f"wrote {out} {list(embedding.shape)}")
 
 
+@app.command()
+@friendly_errors
+def evaluate(
+    embeddings: Annotated[Path, typer.Option(help="Node representations, a .npy array [n, d] (row i = node i).")],
+    dataset: DatasetOpt = "csbm",
+    label_ratio: Annotated[float, typer.Option(help="Fraction of the train split used (1, 0.1, 0.01, ...).")] = 1.0,
+    runs: Annotated[int, typer.Option(help="Seeds 0..runs-1.")] = 10,
+    output: Annotated[Optional[Path], typer.Option(help="Write the result JSON here.")] = None,
+    device: DeviceOpt = "auto",
+    root: RootOpt = None,
+    cache_dir: CacheOpt = None,
+    split_seed: SplitSeedOpt = 0,
+) -> None:
+    """Linear-probe accuracy of node representations on the OGB protocol (ogb Evaluator, mean ± std over seeds).
+
+    Example:
+        graph-eigenmap evaluate --embeddings runs/cs/backbone.npy -d ../shared/data/ogb/ogbn_coauthor_cs --label-ratio 0.1
+    """
+    from graph_eigenmap import load_graph
+    from graph_eigenmap.api import resolve_device
+    from graph_eigenmap.artifacts import save_json
+    from graph_eigenmap.errors import GraphEigenmapError
+    from graph_eigenmap.evaluation import evaluate_embeddings
+
+    graph = load_graph(dataset, root=root, cache_dir=cache_dir, split_seed=split_seed)
+    try:
+        x = np.load(embeddings, allow_pickle=False)
+    except FileNotFoundError:
+        raise GraphEigenmapError(f"no such file: {embeddings}; give a .npy array [n, d].") from None
+    except (ValueError, OSError, EOFError) as err:
+        raise GraphEigenmapError(f"{embeddings} is not a readable .npy array without pickles ({err}).") from None
+    result = evaluate_embeddings(x, graph, label_ratio=label_ratio, runs=runs, device=resolve_device(device),
+                                 method=str(embeddings))
+    payload = dict(result.to_dict(), dataset=graph.name, synthetic=graph.synthetic)
+    if output is not None:
+        save_json(output, payload)
+    tag = " (synthetic)" if graph.synthetic else ""
+    typer.echo(f"{graph.name}{tag}, {label_ratio:g} of train labels, {runs} runs: test accuracy "
+               f"{100 * result.test_acc_mean:.2f} ± {100 * result.test_acc_std:.2f} %, valid {100 * result.valid_acc_mean:.2f} %")
+
+
+bench = typer.Typer(help="Benchmarks: compare methods on a graph.", no_args_is_help=True)
+app.add_typer(bench, name="bench")
+
+
+@bench.command("compare")
+@friendly_errors
+def bench_compare(
+    out: Annotated[Path, typer.Option(help="Output folder: compare.md, compare.json, truncation.png.")],
+    dataset: DatasetOpt = "csbm",
+    label_ratios: Annotated[str, typer.Option(help="Comma-separated fractions of the train labels.")] = "1,0.1,0.01",
+    runs: Annotated[int, typer.Option(help="Seeds per method and label ratio.")] = 10,
+    k: Annotated[int, typer.Option(help="Eigenfunctions (and exact eigenvectors).")] = 64,
+    steps: Annotated[int, typer.Option(help="Neural Eigenmap optimizer steps.")] = 500,
+    width: Annotated[int, typer.Option(help="Neural Eigenmap MLP width.")] = 256,
+    depth: Annotated[int, typer.Option(help="Neural Eigenmap MLP depth.")] = 2,
+    estimator: Annotated[str, typer.Option(help="Neural Eigenmap estimator: auto, full, sampled, block.")] = "auto",
+    truncation_runs: Annotated[int, typer.Option(help="Seeds per point of the truncation curves.")] = 3,
+    gnn_epochs: Annotated[int, typer.Option(help="Epochs of the supervised GCN and MLP.")] = 300,
+    device: DeviceOpt = "auto",
+    root: RootOpt = None,
+    cache_dir: CacheOpt = None,
+    split_seed: SplitSeedOpt = 0,
+) -> None:
+    """Neural Eigenmap against Laplacian Eigenmap, GCN and MLP on the OGB protocol; writes a Markdown table.
+
+    Examples:
+        graph-eigenmap bench compare -d ../shared/data/ogb/ogbn_cora --out results/cora
+        graph-eigenmap bench compare -d ogbn-products --root ~/ogb --out results/products --estimator sampled --steps 20000
+    """
+    import shlex
+    import sys
+
+    from graph_eigenmap import load_graph
+    from graph_eigenmap.api import resolve_device
+    from graph_eigenmap.errors import GraphEigenmapError
+    from graph_eigenmap.evaluation.compare import compare
+
+    try:
+        ratios = tuple(float(r) for r in label_ratios.split(","))
+    except ValueError:
+        raise GraphEigenmapError(f"--label-ratios must be comma-separated numbers such as 1,0.1,0.01; got {label_ratios!r}.") from None
+    graph = load_graph(dataset, root=root, cache_dir=cache_dir, split_seed=split_seed)
+    command = "graph-eigenmap " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    compare(graph, out_dir=out, label_ratios=ratios, runs=runs, k=k, device=resolve_device(device),
+            fit_options=dict(steps=steps, width=width, depth=depth, estimator=estimator),
+            truncation_runs=truncation_runs, gnn_epochs=gnn_epochs, command=command,
+            log=lambda message: typer.echo(message, err=True))
+    typer.echo((out / "compare.md").read_text())
+
+
 def main() -> None:
     app()
 

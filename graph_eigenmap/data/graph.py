@@ -306,3 +306,27 @@ def _check_split(split: dict, n: int, name: str) -> dict[str, np.ndarray]:
             )
         out[part] = ids
     return out
+
+
+def induced_subgraph(graph: Graph, nodes: np.ndarray, *, name: str | None = None) -> tuple[Graph, np.ndarray]:
+    """The subgraph on ``nodes`` (edges among them only), with features, labels and the split restricted.
+
+    Returns:
+        ``(subgraph, nodes)``: node i of the subgraph is ``nodes[i]`` of ``graph`` (sorted ids).
+    """
+    nodes = np.unique(np.asarray(nodes, dtype=np.int64))
+    position = np.full(graph.num_nodes, -1, dtype=np.int64)
+    position[nodes] = np.arange(len(nodes))
+    split = {part: position[ids][position[ids] >= 0] for part, ids in graph.split.items()}
+    adjacency = graph.adjacency[nodes][:, nodes].tocsr()
+    sub = Graph(
+        adjacency=adjacency,
+        features=None if graph.features is None else graph.features[nodes],
+        labels=graph.labels[nodes],
+        split=split,
+        name=name or f"{graph.name}[{len(nodes)} nodes]",
+        source=f"subgraph of {graph.source}",
+        cleaning=CleaningReport(adjacency.nnz, 0, 0, 0),
+        synthetic=graph.synthetic,
+    )
+    return sub, nodes

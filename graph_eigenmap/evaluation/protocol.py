@@ -1,0 +1,73 @@
+"""The OGB leaderboard protocol shared by every method: seeds, label subsets, the Evaluator, summaries.
+
+* Runs use seeds 0, 1, ..., runs − 1; results are the mean and the unbiased (ddof = 1) standard
+  deviation over runs.
+* With ``label_ratio < 1`` a run trains on a seeded random subset of the train split of size
+  ``max(1, round(label_ratio · |train|))``; validation and test sets stay whole.
+* Accuracy is computed by ``ogb.nodeproppred.Evaluator``: the graph's own OGB name when it has one,
+  otherwise ``ogbn-arxiv``'s evaluator (the same metric: multi-class accuracy over one task).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+
+@dataclass
+class MethodResult:
+    """One method's row: per-run accuracies (fractions in [0, 1]) and their summary."""
+
+    method: str
+    label_ratio: float
+    runs: int
+    test_acc: list[float] = field(default_factory=list)
+    valid_acc: list[float] = field(default_factory=list)
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def test_acc_mean(self) -> float:
+        return float(np.mean(self.test_acc))
+
+    @property
+    def test_acc_std(self) -> float:
+        return float(np.std(self.test_acc, ddof=1)) if len(self.test_acc) > 1 else 0.0
+
+    @property
+    def valid_acc_mean(self) -> float:
+        return float(np.mean(self.valid_acc))
+
+    def to_dict(self) -> dict:
+        return dict(asdict(self), test_acc_mean=self.test_acc_mean, test_acc_std=self.test_acc_std,
+                    valid_acc_mean=self.valid_acc_mean)
+
+
+def train_subset(train: np.ndarray, label_ratio: float, seed: int) -> np.ndarray:
+    """The training nodes of one run: all of ``train`` or a seeded fraction of it."""
+    if not 0 < label_ratio <= 1:
+        from graph_eigenmap.errors import GraphEigenmapError
+
+        raise GraphEigenmapError(f"label ratio must lie in (0, 1]; got {label_ratio}.")
+    if label_ratio == 1:
+        return np.sort(train)
+    size = max(1, int(round(label_ratio * len(train))))
+    return np.sort(np.random.default_rng(seed).choice(train, size=size, replace=False))
+
+
+class Accuracy:
+    """``ogb.nodeproppred.Evaluator`` for a graph: accuracy of predicted classes on given nodes."""
+
+    def __init__(self, graph):
+        from ogb.nodeproppred import Evaluator
+
+        from graph_eigenmap.data.ogb import ogb_master
+
+        name = graph.name if graph.name in ogb_master() else "ogbn-arxiv"
+        self.evaluator = Evaluator(name)
+        self.evaluator_name = name
+
+    def __call__(self, labels: np.ndarray, predicted: np.ndarray) -> float:
+        result = self.evaluator.eval({"y_true": np.asarray(labels).reshape(-1, 1),
+                                      "y_pred": np.asarray(predicted).reshape(-1, 1)})
+        return float(result["acc"])

@@ -1,0 +1,122 @@
+"""The OGB-protocol probe, the supervised baselines, and the evaluate / bench compare commands."""
+
+import json
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from typer.testing import CliRunner
+
+from graph_eigenmap.baselines.supervised import supervised_baseline
+from graph_eigenmap.data import build_graph, load_graph
+from graph_eigenmap.errors import GraphEigenmapError
+from graph_eigenmap.evaluation import evaluate_embeddings
+from graph_eigenmap.evaluation.protocol import train_subset
+from graph_eigenmap.evaluation.truncation import prefix_sizes
+from graph_eigenmap_cli.main import app
+
+
+def _separable_graph(n=600, flip_test=0.1):
+    """Labels = sign of feature 0; exactly ``flip_test`` of the test labels flipped: best accuracy 1 - flip_test."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(n, 5)).astype(np.float32)
+    x[:, 0] += np.sign(x[:, 0]) * 0.5  # a margin
+    labels = (x[:, 0] > 0).astype(np.int64)
+    edges = np.array([np.arange(n - 1), np.arange(1, n)])
+    graph = build_graph(edges, n, features=x, labels=labels, name="separable", source="test")
+    test = graph.split["test"]
+    flipped = test[: int(flip_test * len(test))]
+    graph.labels[flipped] = 1 - graph.labels[flipped]
+    return graph
+
+
+def test_probe_reaches_the_known_accuracy():
+    graph = _separable_graph()
+    result = evaluate_embeddings(graph.features, graph, runs=3)
+    expected = 1 - int(0.1 * len(graph.split["test"])) / len(graph.split["test"])
+    assert result.test_acc_mean == pytest.approx(expected, abs=1e-9)
+    assert result.valid_acc_mean == 1.0 and len(result.test_acc) == 3 and result.test_acc_std == 0.0
+
+
+def test_probe_on_noise_is_at_chance():
+    graph = _separable_graph(flip_test=0.0)
+    noise = np.random.default_rng(1).normal(size=(graph.num_nodes, 5))
+    assert abs(evaluate_embeddings(noise, graph, runs=2).test_acc_mean - 0.5) < 0.1
+
+
+def test_label_ratio_subsets_are_seeded_fractions():
+    train = np.arange(1000)
+    subset = train_subset(train, 0.1, seed=3)
+    assert len(subset) == 100 and np.array_equal(subset, train_subset(train, 0.1, seed=3))
+    assert not np.array_equal(subset, train_subset(train, 0.1, seed=4))
+    assert len(train_subset(train, 0.0001, seed=0)) == 1
+    with pytest.raises(GraphEigenmapError):
+        train_subset(train, 1.5, seed=0)
+
+
+def test_wrong_shaped_embeddings_are_refused():
+    graph = _separable_graph()
+    with pytest.raises(GraphEigenmapError, match="shape"):
+        evaluate_embeddings(np.zeros((5, 2)), graph)
+
+
+def test_gcn_learns_a_csbm_well_above_chance_and_beats_the_mlp():
+    graph = load_graph("csbm:num_nodes=1500,num_edges=9000,num_classes=4,num_features=8,homophily=0.9,feature_snr=0.7")
+    gcn = supervised_baseline(graph, "gcn", runs=2, epochs=60)
+    mlp = supervised_baseline(graph, "mlp", runs=2, epochs=60)
+    assert gcn.test_acc_mean > 0.7  # chance is 0.25
+    assert gcn.test_acc_mean > mlp.test_acc_mean + 0.1
+
+
+def test_prefix_sizes():
+    assert prefix_sizes(64) == [1, 2, 4, 8, 16, 32, 64]
+    assert prefix_sizes(48) == [1, 2, 4, 8, 16, 32, 48]
+    assert prefix_sizes(1) == [1]
+
+
+def test_evaluate_matches_scikit_learn_on_exact_eigenvectors(shared_data):
+    """The done-when: our probe and an independent scikit-learn probe agree within 2 points."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+
+    from graph_eigenmap import normalized_adjacency
+    from graph_eigenmap.baselines import top_eigenpairs
+
+    graph = load_graph(shared_data / "ogb" / "ogbn_coauthor_cs")
+    _, vectors = top_eigenpairs(normalized_adjacency(graph), 64)
+    ours = evaluate_embeddings(vectors, graph, runs=1).test_acc_mean
+    train, valid, test = (graph.split[p] for p in ("train", "valid", "test"))
+    scaler = StandardScaler().fit(vectors[train])
+    best = max((LogisticRegression(C=c, max_iter=3000).fit(scaler.transform(vectors[train]), graph.labels[train])
+                for c in (0.01, 0.1, 1.0, 10.0)),
+               key=lambda model: model.score(scaler.transform(vectors[valid]), graph.labels[valid]))
+    theirs = best.score(scaler.transform(vectors[test]), graph.labels[test])
+    assert abs(ours - theirs) <= 0.02, (ours, theirs)
+    assert ours > 0.5  # far above the 1/15 of chance: the eigenvectors carry the classes
+
+
+def test_cli_evaluate_and_bench_compare(tmp_path):
+    spec = "csbm:num_nodes=600,num_edges=3000,num_classes=3,num_features=8"
+    graph = load_graph(spec)
+    np.save(tmp_path / "x.npy", graph.features)
+    runner = CliRunner()
+    result = runner.invoke(app, ["evaluate", "--embeddings", str(tmp_path / "x.npy"), "-d", spec, "--runs", "2",
+                                 "--label-ratio", "0.5", "--output", str(tmp_path / "e.json"), "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    payload = json.loads((tmp_path / "e.json").read_text())
+    for key in ("test_acc_mean", "test_acc_std", "valid_acc_mean", "runs", "label_ratio", "test_acc", "valid_acc"):
+        assert key in payload
+    assert payload["runs"] == 2 and payload["label_ratio"] == 0.5 and "(synthetic)" in result.stdout
+
+    out = tmp_path / "compare"
+    result = runner.invoke(app, ["bench", "compare", "-d", spec, "--out", str(out), "--runs", "2", "--k", "4",
+                                 "--steps", "20", "--label-ratios", "1,0.5", "--gnn-epochs", "10",
+                                 "--truncation-runs", "1", "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    report = json.loads((out / "compare.json").read_text())
+    methods = {row["method"] for row in report["results"]}
+    assert {"GCN (supervised)", "Laplacian Eigenmap + features", "NE stop-grad: backbone",
+            "NE no stop-grad: eigenfunctions", "NE stop-grad: backbone, inductive"} <= methods
+    assert len(report["results"]) == 2 * len(methods)
+    assert (out / "truncation.png").stat().st_size > 1000 and "(synthetic)" in (out / "compare.md").read_text()
+    assert [row["m"] for row in report["truncation"]["stop-gradient"]] == [1, 2, 4]
