@@ -48,3 +48,15 @@ def friendly_errors(command):
 
     return wrapper
 
+
+
+def load_npy(path: Path, what: str):
+    """A .npy array without pickles, or a one-line GraphEigenmapError saying what is wrong with it."""
+    import numpy as np
+
+    try:
+        return np.load(path, allow_pickle=False)
+    except FileNotFoundError:
+        raise GraphEigenmapError(f"no such file: {path}; give a .npy array of {what}.") from None
+    except (ValueError, OSError, EOFError) as err:
+        raise GraphEigenmapError(f"{path} is not a readable .npy array without pickles ({err}).") from None

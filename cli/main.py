@@ -9,11 +9,10 @@ import json
 from pathlib import Path
 from typing import Annotated, Optional
 
-import numpy as np
 import typer
 
 from .common import (
-    CacheOpt, DatasetArg, DatasetOpt, DeviceOpt, RootOpt, SplitSeedOpt, friendly_errors,
+    CacheOpt, DatasetArg, DatasetOpt, DeviceOpt, RootOpt, SplitSeedOpt, friendly_errors, load_npy,
 )
 
 app = typer.Typer(
@@ -133,15 +132,9 @@ def embed(
     """
     from graph_eigenmap.api import embed_features, resolve_device
     from graph_eigenmap.artifacts import load_model, save_array
-    from graph_eigenmap.errors import GraphEigenmapError
 
     network, config = load_model(model, device=resolve_device(device))
-    try:
-        x = np.load(features, allow_pickle=False)
-    except FileNotFoundError:
-        raise GraphEigenmapError(f"no such file: {features}; give a .npy array of node features [m, d].") from None
-    except (ValueError, OSError, EOFError) as err:
-        raise GraphEigenmapError(f"{features} is not a readable .npy array without pickles ({err}).") from None
+    x = load_npy(features, "node features [m, d]")
     embedding, backbone_features = embed_features(network, x, config["features"], with_backbone=backbone is not None)
     save_array(out, embedding)
     if backbone is not None:
@@ -170,16 +163,10 @@ def evaluate(
     from graph_eigenmap import load_graph
     from graph_eigenmap.api import resolve_device
     from graph_eigenmap.artifacts import save_json
-    from graph_eigenmap.errors import GraphEigenmapError
     from graph_eigenmap.evaluation import evaluate_embeddings
 
     graph = load_graph(dataset, root=root, cache_dir=cache_dir, split_seed=split_seed)
-    try:
-        x = np.load(embeddings, allow_pickle=False)
-    except FileNotFoundError:
-        raise GraphEigenmapError(f"no such file: {embeddings}; give a .npy array [n, d].") from None
-    except (ValueError, OSError, EOFError) as err:
-        raise GraphEigenmapError(f"{embeddings} is not a readable .npy array without pickles ({err}).") from None
+    x = load_npy(embeddings, "node representations [n, d]")
     result = evaluate_embeddings(x, graph, label_ratio=label_ratio, runs=runs, device=resolve_device(device),
                                  method=str(embeddings))
     payload = dict(result.to_dict(), dataset=graph.name, synthetic=graph.synthetic)
