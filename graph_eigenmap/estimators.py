@@ -70,6 +70,23 @@ class _GraphOnDevice:
         return position, self.indptr[rows][position] + offset
 
 
+class SymmetricProduct(torch.autograd.Function):
+    """``kernel @ x`` for a symmetric sparse kernel, whose gradient is ``kernel @ grad``.
+
+    torch's own backward for a CSR product forms the transpose of the kernel on every step (a sort
+    of all its nonzeros); symmetry makes that transpose the kernel itself.
+    """
+
+    @staticmethod
+    def forward(ctx, kernel: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        ctx.kernel = kernel
+        return kernel @ x
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        return None, ctx.kernel @ grad
+
+
 class FullGraphEstimator:
     """Exact R from all n nodes: C = Ā Ψ."""
 
@@ -85,7 +102,7 @@ class FullGraphEstimator:
 
     def estimate(self, psi: torch.Tensor, draw: Draw) -> tuple[torch.Tensor, torch.Tensor]:
         psi = psi.float()
-        return psi, self.kernel @ psi
+        return psi, SymmetricProduct.apply(self.kernel, psi)
 
 
 class NeighborSampledEstimator:

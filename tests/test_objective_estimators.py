@@ -99,3 +99,17 @@ def test_l2_batch_norm_uses_stat_rows_and_running_average():
     torch.testing.assert_close(norm.running_rms, torch.tensor([3.0 * 1.1, 4.0 * 1.1]))
     norm.eval()
     torch.testing.assert_close(norm(y[:1]), torch.tensor([[3 / 3.3, 4 / 4.4]]))
+
+
+def test_symmetric_product_gradient_equals_dense_autograd(small_graph):
+    from graph_eigenmap.estimators import SymmetricProduct
+    from graph_eigenmap.kernel import to_torch_csr
+
+    kernel = normalized_adjacency(small_graph)
+    x = torch.randn(300, 3, requires_grad=True)
+    weights = torch.randn(300, 3)
+    (SymmetricProduct.apply(to_torch_csr(kernel), x) * weights).sum().backward()
+    dense = torch.from_numpy(kernel.toarray())
+    y = x.detach().clone().requires_grad_()
+    ((dense @ y) * weights).sum().backward()
+    torch.testing.assert_close(x.grad, y.grad, atol=1e-5, rtol=1e-5)
