@@ -35,6 +35,7 @@ from graph_eigenmap.baselines import chebyshev_eigenpairs
 from graph_eigenmap.baselines.supervised import GCN
 from graph_eigenmap.data import csbm
 from graph_eigenmap.data.synthetic import PRODUCTS_SHAPE
+from graph_eigenmap.evaluation.cost import median_seconds
 from graph_eigenmap.train import TrainConfig, embed_nodes, train
 
 WIDTH, DEPTH, FANOUT, BATCH = 512, 2, 8, 4096
@@ -45,15 +46,7 @@ def sync():
 
 
 def median_time(function, repeats=5):
-    function()
-    sync()
-    samples = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        function()
-        sync()
-        samples.append(time.perf_counter() - start)
-    return statistics.median(samples)
+    return median_seconds(function, repeats, device="cuda")
 
 
 def ceilings() -> dict:
