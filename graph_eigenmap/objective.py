@@ -17,8 +17,8 @@ j becomes λ_j + (λ_i − λ_j − α λ_i²) sin²θ, so e_j is a stable optim
 spectra of large real graphs (top-k eigenvalues within 0.3 of 1) but not on graphs whose top-k
 spread further: there output j copies output 1. Our default α = 1 is safe whenever the top-k
 eigenvalues exceed 1/4 (λ_i − λ_i² ≤ 1/4). NeuralEF's original scaling R̂_ij² / R̂_ii was tried and
-dropped: it leaves earlier eigenfunctions' directions flat instead of repelling them, and converged
-several times slower on a 340-node SBM (see tests/test_training.py).
+dropped: it leaves earlier eigenfunctions' directions flat instead of repelling them, and in a
+development experiment on the 340-node SBM of tests/test_training.py it converged far more slowly.
 """
 
 from __future__ import annotations

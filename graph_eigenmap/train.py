@@ -2,8 +2,8 @@
 
 Optimizers: AdamW for MLPs (the default: robust across widths and depths), plain SGD for the
 identity table (the default there: with a per-row learning rate each step is a damped power
-iteration, which found the exact eigenvectors of a 340-node SBM in 300 full-graph steps where AdamW
-needed thousands), and LARS (the reference's choice for large batches: SGD with momentum 0.9 and a
+iteration, which finds the exact eigenvectors of the 340-node SBM of tests/test_training.py in 400
+full-graph steps; AdamW had not converged there after thousands in development), and LARS (the reference's choice for large batches: SGD with momentum 0.9 and a
 layer-wise trust ratio, none on biases and normalization parameters). Schedule: linear warm-up over
 ``warmup`` of the steps, then cosine decay to zero.
 

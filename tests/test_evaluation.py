@@ -120,3 +120,20 @@ def test_cli_evaluate_and_bench_compare(tmp_path):
     assert len(report["results"]) == 2 * len(methods)
     assert (out / "truncation.png").stat().st_size > 1000 and "(synthetic)" in (out / "compare.md").read_text()
     assert [row["m"] for row in report["truncation"]["stop-gradient"]] == [1, 2, 4]
+
+
+def test_gcn_layer_on_precomputed_adjacency_equals_pyg_on_the_edge_list():
+    import torch
+    from torch_geometric.nn import GCNConv
+
+    from graph_eigenmap.baselines.supervised import gcn_adjacency
+
+    graph = load_graph("csbm:num_nodes=300,num_edges=1500,num_features=6")
+    coo = graph.adjacency.tocoo()
+    edge_index = torch.from_numpy(np.vstack([coo.row, coo.col]).astype(np.int64))
+    x = torch.from_numpy(graph.features)
+    torch.manual_seed(0)
+    reference = GCNConv(6, 4)  # PyG's own normalization with self-loops, on the edge list
+    ours = GCNConv(6, 4, normalize=False)
+    ours.load_state_dict(reference.state_dict())
+    torch.testing.assert_close(ours(x, gcn_adjacency(graph, "cpu")), reference(x, edge_index), atol=1e-5, rtol=1e-5)
