@@ -77,6 +77,10 @@ def fit(
     weight_decay: Annotated[float, typer.Option(help="Decoupled weight decay.")] = 0.0,
     alpha: Annotated[float, typer.Option(help="Weight of the orthogonality penalty.")] = 1.0,
     stop_gradient: Annotated[bool, typer.Option(help="Ordered eigenfunctions (on) or only their span (off).")] = True,
+    one_sided_gradient: Annotated[Optional[bool], typer.Option(
+        "--one-sided-gradient/--two-sided-gradient",
+        help="Estimate ĀΨ without autograd and double the gradient through the drawn nodes (same gradient, "
+             "less work). Default: one-sided, except for identity features with a sampling estimator.")] = None,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     bf16: Annotated[bool, typer.Option(help="bfloat16 autocast on a GPU.")] = True,
     checkpoint_every: Annotated[int, typer.Option(help="Steps between checkpoints (0: none).")] = 200,
@@ -103,8 +107,8 @@ def fit(
         graph, k=k, device=device, out_dir=out, resume=resume, progress=False if quiet else None,
         features=features, estimator=estimator, steps=steps, batch_size=batch_size, fanout=fanout, width=width,
         depth=depth, residual=residual, norm=norm, dropout=dropout, kernel=kernel, optimizer=optimizer, lr=lr,
-        weight_decay=weight_decay, alpha=alpha, stop_gradient=stop_gradient, seed=seed, bf16=bf16,
-        checkpoint_every=checkpoint_every,
+        weight_decay=weight_decay, alpha=alpha, stop_gradient=stop_gradient, one_sided_gradient=one_sided_gradient,
+        seed=seed, bf16=bf16, checkpoint_every=checkpoint_every,
     )
     if not quiet:
         meta = result.metadata

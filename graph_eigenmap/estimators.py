@@ -36,11 +36,14 @@ class Draw:
         node_ids: ``[m]`` int64 ids; the first ``num_stat_rows`` were drawn uniformly and give
             the L2-BN statistics.
         num_stat_rows: see above.
+        num_a_rows: the first rows, which A reads; the rest only feed C, so with a one-sided
+            gradient (:func:`graph_eigenmap.objective.neuralef_loss`) they need no autograd.
         pairs: estimator-specific index tensors (neighbour weights, block pairs).
     """
 
     node_ids: torch.Tensor
     num_stat_rows: int
+    num_a_rows: int
     pairs: tuple = ()
 
 
@@ -98,10 +101,13 @@ class FullGraphEstimator:
         self.all_ids = torch.arange(self.num_nodes, device=device)
 
     def draw(self, generator: torch.Generator) -> Draw:
-        return Draw(self.all_ids, self.num_nodes)
+        return Draw(self.all_ids, self.num_nodes, self.num_nodes)
 
-    def estimate(self, psi: torch.Tensor, draw: Draw) -> tuple[torch.Tensor, torch.Tensor]:
+    def estimate(self, psi: torch.Tensor, draw: Draw, c_has_gradient: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+        """``psi``: ``[n, k]`` -> ``(Ψ, ĀΨ)``; without ``c_has_gradient`` no backward product is recorded."""
         psi = psi.float()
+        if not c_has_gradient:
+            return psi, self.kernel @ psi.detach()
         return psi, SymmetricProduct.apply(self.kernel, psi)
 
 
@@ -145,9 +151,10 @@ class NeighborSampledEstimator:
         # C(u) = sqrt(d_u) / f * sum_s psi(v_s) / sqrt(d_v): one weight per sampled neighbour
         weight = (g.degree[seeds].sqrt() / f)[:, None] * g.inv_sqrt_degree[neighbours]
         weight = torch.where(has_neighbours[:, None], weight, torch.zeros_like(weight))
-        return Draw(torch.cat([seeds, neighbours.reshape(-1)]), b, (weight,))
+        return Draw(torch.cat([seeds, neighbours.reshape(-1)]), b, b, (weight,))
 
-    def estimate(self, psi: torch.Tensor, draw: Draw) -> tuple[torch.Tensor, torch.Tensor]:
+    def estimate(self, psi: torch.Tensor, draw: Draw, c_has_gradient: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+        """``psi``: ``[b (1 + f), k]`` (seeds, then their neighbours) -> ``([b, k]`` A, ``[b, k]`` C``)``."""
         b, f = self.batch_size, self.fanout
         (weight,) = draw.pairs
         a = psi[:b].float()
@@ -189,9 +196,10 @@ class BlockEstimator:
         pair_col = cols_order[first + rank]
         rows_src, cols_dst = rows[pair_row], cols[pair_col]
         value = g.weights[pair_entry] * g.inv_sqrt_degree[rows_src] * g.inv_sqrt_degree[cols_dst]
-        return Draw(ids, 2 * b, (pair_row, pair_col, value))
+        return Draw(ids, 2 * b, b, (pair_row, pair_col, value))
 
-    def estimate(self, psi: torch.Tensor, draw: Draw) -> tuple[torch.Tensor, torch.Tensor]:
+    def estimate(self, psi: torch.Tensor, draw: Draw, c_has_gradient: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+        """``psi``: ``[2b, k]`` (I, then J) -> ``([b, k]`` A, ``[b, k]`` C``)``."""
         b, n = self.batch_size, self.num_nodes
         pair_row, pair_col, value = draw.pairs
         a, psi_j = psi[:b].float(), psi[b:].float()

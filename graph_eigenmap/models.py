@@ -30,6 +30,7 @@ class L2BatchNorm(nn.Module):
         self.eps = eps
         self.register_buffer("running_rms", torch.ones(num_outputs))
         self.register_buffer("initialized", torch.zeros((), dtype=torch.bool))
+        self.last_rms: torch.Tensor | None = None  # the RMS of the latest training batch, for rows embedded without gradient
 
     def forward(self, y: torch.Tensor, num_stat_rows: int | None = None) -> torch.Tensor:
         """``y``: ``[b, k]`` -> ``[b, k]`` with unit mean square per column (training) or scaled by the running RMS."""
@@ -37,11 +38,29 @@ class L2BatchNorm(nn.Module):
             return y / self.running_rms.to(y.dtype)
         stats = y if num_stat_rows is None else y[:num_stat_rows]
         rms = torch.sqrt(stats.float().pow(2).mean(0) + self.eps)
+        self.last_rms = rms.detach()
         with torch.no_grad():  # no host sync: the first batch sets the average, later ones update it
             averaged = self.momentum * self.running_rms + (1 - self.momentum) * rms
             self.running_rms.copy_(torch.where(self.initialized, averaged, rms))
             self.initialized.fill_(True)
         return y / rms.to(y.dtype)
+
+
+class LayerNorm(nn.LayerNorm):
+    """:class:`torch.nn.LayerNorm` that keeps a bfloat16 (or float16) input in that precision.
+
+    Autocast runs layer norm in float32, which doubles the bytes every normalized activation
+    moves (and those of the activation after it). The CUDA kernel accumulates its statistics in
+    float32 whatever the input's type, so a half-precision output loses nothing but the rounding
+    of the output itself. Parameters stay float32 (same state dict as ``nn.LayerNorm``).
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dtype not in (torch.bfloat16, torch.float16):
+            return super().forward(x)
+        with torch.autocast(x.device.type, enabled=False):
+            return nn.functional.layer_norm(x, self.normalized_shape, self.weight.to(x.dtype),
+                                            self.bias.to(x.dtype), self.eps)
 
 
 class MLPBackbone(nn.Module):
@@ -126,9 +145,22 @@ class NeuralEigenfunctions(nn.Module):
     def uses_node_ids(self) -> bool:
         return isinstance(self.backbone, EmbeddingTable)
 
-    def forward(self, x: torch.Tensor, num_stat_rows: int | None = None) -> torch.Tensor:
-        """``x``: ``[b, d]`` features (or ``[b]`` node ids) -> ``[b, k]`` eigenfunction values."""
-        return self.norm(self.head(self.backbone(x)), num_stat_rows)
+    def forward(self, x: torch.Tensor, num_stat_rows: int | None = None, num_live_rows: int | None = None
+                ) -> torch.Tensor:
+        """``x``: ``[b, d]`` features (or ``[b]`` node ids) -> ``[b, k]`` eigenfunction values.
+
+        Args:
+            num_stat_rows: the first rows, drawn uniformly, that give the L2-BN statistics in training.
+            num_live_rows: rows from this one on are embedded without autograd (no activations
+                kept, no backward), normalized by the live rows' statistics; None: all rows live.
+        """
+        if num_live_rows is None or num_live_rows >= x.shape[0]:
+            return self.norm(self.head(self.backbone(x)), num_stat_rows)
+        live = self.norm(self.head(self.backbone(x[:num_live_rows])), num_stat_rows)
+        with torch.no_grad():
+            rest = self.head(self.backbone(x[num_live_rows:]))
+            rest = rest / (self.norm.last_rms if self.training else self.norm.running_rms).to(rest.dtype)
+        return torch.cat([live, rest.to(live.dtype)])
 
     def forward_with_backbone(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``([b, k]`` eigenfunctions, ``[b, h]`` backbone features)``, for evaluation."""
@@ -160,7 +192,7 @@ def build_model(config, num_features: int, num_nodes: int, generator: torch.Gene
 
 def _norm(kind: str, width: int) -> nn.Module:
     if kind == "layer":
-        return nn.LayerNorm(width)
+        return LayerNorm(width)
     if kind == "batch":
         return nn.BatchNorm1d(width)
     if kind == "none":

@@ -32,8 +32,8 @@ def estimate_r(a: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
     return (m + m.T) / (2 * a.shape[0])
 
 
-def neuralef_loss(a: torch.Tensor, c: torch.Tensor, *, alpha: float = 1.0, stop_gradient: bool = True
-                  ) -> tuple[torch.Tensor, torch.Tensor]:
+def neuralef_loss(a: torch.Tensor, c: torch.Tensor, *, alpha: float = 1.0, stop_gradient: bool = True,
+                  c_has_gradient: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
     """The NeuralEF loss and the (detached) ``[k, k]`` estimate of R.
 
     Args:
@@ -41,17 +41,33 @@ def neuralef_loss(a: torch.Tensor, c: torch.Tensor, *, alpha: float = 1.0, stop_
         c: ``[b, k]`` estimate of (ĀΨ) at those nodes.
         alpha: weight of the orthogonality penalty (default 1; the reference used 0.3; see above).
         stop_gradient: order the outputs (default) or learn only their span.
+        c_has_gradient: False when ``c`` was computed without autograd (see below).
 
     Returns:
         ``(loss, r)``: scalar loss, ``[k, k]`` R estimate without gradient.
+
+    One-sided gradient (``c_has_gradient=False``). Every term of the gradient of R_ij has an
+    A-share (dψ at the drawn nodes) and a C-share (dψ at the nodes C reads). Because Ā is
+    symmetric the two are equal: exactly for the full graph (a_iᵀ Ā dψ_j = (Āψ_i)ᵀ dψ_j), in
+    expectation for the sampled and block estimators. So twice the A-share is the gradient, and
+    C needs no backward: the sampled estimator embeds its f neighbours per seed forward-only, the
+    full-graph one skips the backward sparse product. The returned loss has the value of the
+    two-sided loss and the gradient of the one-sided surrogate.
     """
     a, c = a.float(), c.float()
     r = estimate_r(a, c)
-    if stop_gradient:
-        m = a.detach().T @ c + c.detach().T @ a  # entry (i, j): ψ_i constant, ψ_j live
-        penalty_terms = m / (2 * a.shape[0])
-    else:
-        penalty_terms = r
-    upper = torch.triu(penalty_terms, diagonal=1)
-    loss = -torch.diagonal(r).sum() + alpha * upper.pow(2).sum()
-    return loss, r.detach()
+    if c_has_gradient:
+        if stop_gradient:
+            m = a.detach().T @ c + c.detach().T @ a  # entry (i, j): ψ_i constant, ψ_j live
+            penalty_terms = m / (2 * a.shape[0])
+        else:
+            penalty_terms = r
+        return -torch.diagonal(r).sum() + alpha * torch.triu(penalty_terms, diagonal=1).pow(2).sum(), r.detach()
+    m = a.T @ c.detach() / a.shape[0]  # m_ij = a_iᵀ c_j / b: twice the A-share of ∂R_ij through a_i
+    r_surrogate = m + m.T  # the gradient of R
+    penalty_surrogate = m.T if stop_gradient else r_surrogate  # with ψ_i constant only a_j moves: m_ji
+    r_value = r.detach()
+    upper = torch.triu(r_value, diagonal=1)  # no boolean indexing: it would wait for the device
+    surrogate = -torch.diagonal(r_surrogate).sum() + 2 * alpha * (upper * penalty_surrogate).sum()
+    value = -torch.diagonal(r_value).sum() + alpha * upper.pow(2).sum()
+    return value + (surrogate - surrogate.detach()), r_value

@@ -113,3 +113,46 @@ def test_symmetric_product_gradient_equals_dense_autograd(small_graph):
     y = x.detach().clone().requires_grad_()
     ((dense @ y) * weights).sum().backward()
     torch.testing.assert_close(x.grad, y.grad, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("stop_gradient", [True, False])
+def test_one_sided_loss_has_the_two_sided_value_and_gradient_on_the_full_graph(stop_gradient):
+    # with C = ĀΨ exact, the C-share of the gradient equals the A-share (Ā symmetric), so doubling
+    # the A-share must reproduce the two-sided gradient to rounding
+    torch.manual_seed(0)
+    n, k = 60, 4
+    kernel = torch.rand(n, n, dtype=torch.float64)
+    kernel = (kernel + kernel.T) / n
+    psi = torch.randn(n, k, dtype=torch.float64, requires_grad=True)
+    two_sided, r_two = neuralef_loss(psi, kernel @ psi, alpha=0.7, stop_gradient=stop_gradient)
+    (two_sided_grad,) = torch.autograd.grad(two_sided, psi)
+    one_sided, r_one = neuralef_loss(psi, kernel @ psi.detach(), alpha=0.7, stop_gradient=stop_gradient,
+                                     c_has_gradient=False)
+    (one_sided_grad,) = torch.autograd.grad(one_sided, psi)
+    torch.testing.assert_close(one_sided.detach(), two_sided.detach())
+    torch.testing.assert_close(r_one, r_two)
+    torch.testing.assert_close(one_sided_grad, two_sided_grad, rtol=1e-5, atol=1e-7)
+
+
+def test_one_sided_sampled_gradient_is_unbiased(small_graph):
+    # α = 0: the loss is -tr(R), whose gradient in Ψ is -2ĀΨ/n; neighbours carry no gradient
+    n, k, draws = 300, 2, 3000
+    psi = torch.randn(n, k, generator=torch.Generator().manual_seed(3))
+    estimator = NeighborSampledEstimator(small_graph, batch_size=64, fanout=4)
+    generator = torch.Generator().manual_seed(0)
+    grads = np.zeros((draws, n, k))
+    for t in range(draws):
+        leaf = psi.clone().requires_grad_(True)
+        draw = estimator.draw(generator)
+        b = draw.num_a_rows
+        rows = torch.cat([leaf[draw.node_ids[:b]], leaf[draw.node_ids[b:]].detach()])
+        a, c = estimator.estimate(rows, draw, c_has_gradient=False)
+        loss, _ = neuralef_loss(a, c, alpha=0.0, c_has_gradient=False)
+        (grads[t],) = [g.numpy() for g in torch.autograd.grad(loss, leaf)]
+    kernel = normalized_adjacency(small_graph).toarray()
+    exact = -2 * kernel @ psi.double().numpy() / n
+    mean, standard_error = grads.mean(0), grads.std(0, ddof=1) / np.sqrt(draws)
+    z = np.abs(mean - exact)[standard_error > 0] / standard_error[standard_error > 0]
+    assert z.max() < 5.5, z.max()
+    assert np.all(exact[standard_error == 0] == 0)  # nodes never reached have no gradient to estimate
+    assert np.linalg.norm(mean - exact) < 0.2 * np.linalg.norm(exact)
