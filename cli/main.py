@@ -83,6 +83,7 @@ def fit(
              "less work). Default: one-sided, except for identity features with a sampling estimator.")] = None,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     bf16: Annotated[bool, typer.Option(help="bfloat16 autocast on a GPU.")] = True,
+    compile: Annotated[bool, typer.Option(help="torch.compile the network (fused layers; compiling first takes up to a minute).")] = False,
     checkpoint_every: Annotated[int, typer.Option(help="Steps between checkpoints (0: none).")] = 200,
     resume: Annotated[bool, typer.Option(help="Continue the checkpoint in --out.")] = False,
     quiet: Annotated[bool, typer.Option(help="No progress bar or summary.")] = False,
@@ -108,7 +109,7 @@ def fit(
         features=features, estimator=estimator, steps=steps, batch_size=batch_size, fanout=fanout, width=width,
         depth=depth, residual=residual, norm=norm, dropout=dropout, kernel=kernel, optimizer=optimizer, lr=lr,
         weight_decay=weight_decay, alpha=alpha, stop_gradient=stop_gradient, one_sided_gradient=one_sided_gradient,
-        seed=seed, bf16=bf16, checkpoint_every=checkpoint_every,
+        seed=seed, bf16=bf16, compile=compile, checkpoint_every=checkpoint_every,
     )
     if not quiet:
         meta = result.metadata

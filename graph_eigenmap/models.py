@@ -140,6 +140,29 @@ class NeuralEigenfunctions(nn.Module):
         self.k = k
         self.head = nn.Identity() if isinstance(backbone, EmbeddingTable) else nn.Linear(backbone.out_features, k)
         self.norm = L2BatchNorm(k)
+        self._compiled = None  # (outputs, outputs with backbone) once compile_network() ran
+
+    def compile_network(self) -> "NeuralEigenfunctions":
+        """Run backbone and head through ``torch.compile`` from now on (not saved with the weights).
+
+        Inductor fuses each layer's normalization, activation and casts into one pass over the
+        activations; the first call for each input shape and grad mode compiles (seconds to a
+        minute). The L2-BN stays eager: its statistics and running average change every step.
+        """
+        self._compiled = (torch.compile(self._outputs, dynamic=False),
+                          torch.compile(self._outputs_with_backbone, dynamic=False))
+        return self
+
+    def _outputs(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.backbone(x))
+
+    def _outputs_with_backbone(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        h = self.backbone(x)
+        return self.head(h), h
+
+    def _network(self, x: torch.Tensor) -> torch.Tensor:
+        """``[b, d]`` -> ``[b, k]`` outputs before L2-BN."""
+        return self._outputs(x) if self._compiled is None else self._compiled[0](x)
 
     @property
     def uses_node_ids(self) -> bool:
@@ -155,17 +178,17 @@ class NeuralEigenfunctions(nn.Module):
                 kept, no backward), normalized by the live rows' statistics; None: all rows live.
         """
         if num_live_rows is None or num_live_rows >= x.shape[0]:
-            return self.norm(self.head(self.backbone(x)), num_stat_rows)
-        live = self.norm(self.head(self.backbone(x[:num_live_rows])), num_stat_rows)
+            return self.norm(self._network(x), num_stat_rows)
+        live = self.norm(self._network(x[:num_live_rows]), num_stat_rows)
         with torch.no_grad():
-            rest = self.head(self.backbone(x[num_live_rows:]))
+            rest = self._network(x[num_live_rows:])
             rest = rest / (self.norm.last_rms if self.training else self.norm.running_rms).to(rest.dtype)
         return torch.cat([live, rest.to(live.dtype)])
 
     def forward_with_backbone(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``([b, k]`` eigenfunctions, ``[b, h]`` backbone features)``, for evaluation."""
-        h = self.backbone(x)
-        return self.norm(self.head(h)), h
+        y, h = self._outputs_with_backbone(x) if self._compiled is None else self._compiled[1](x)
+        return self.norm(y), h
 
 
 def build_model(config, num_features: int, num_nodes: int, generator: torch.Generator | None = None,

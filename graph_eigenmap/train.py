@@ -78,6 +78,8 @@ class TrainConfig:
             one-sided, in a development check of 1000 steps).
         seed: seeds the model's initialization and the sampler.
         bf16: bfloat16 autocast for the network on a GPU (ignored on a CPU).
+        compile: run the network through ``torch.compile`` (fused layers; the first steps of each
+            shape compile, which takes seconds to a minute: worth it for long runs on a GPU).
         checkpoint_every: steps between checkpoints (when an output folder is given; 0 = never).
     """
 
@@ -102,6 +104,7 @@ class TrainConfig:
     one_sided_gradient: bool | None = None
     seed: int = 0
     bf16: bool = True
+    compile: bool = False
     checkpoint_every: int = 200
 
     def to_dict(self) -> dict:
@@ -187,6 +190,8 @@ def train(
     init_generator = torch.Generator().manual_seed(config.seed)
     model = build_model(config, graph.num_features, graph.num_nodes, generator=init_generator, features=graph.features)
     model = model.to(device)
+    if config.compile:
+        model.compile_network()
     inputs = None if config.features == "identity" else torch.from_numpy(graph.features).to(device)
     optimizer = _optimizer(model, config, rows_per_step=graph.num_nodes if config.estimator == "full" else config.batch_size)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, _warmup_cosine(config.steps, config.warmup))
@@ -413,7 +418,7 @@ def _load_checkpoint(path: Path, config, graph, model, optimizer, schedule, samp
         raise GraphEigenmapError(f"{path} cannot be read ({type(err).__name__}); delete it to start over.") from None
     saved = payload["config"]
     differences = [f"{key}: {saved.get(key)!r} there, {value!r} now" for key, value in config.to_dict().items()
-                   if key != "checkpoint_every" and saved.get(key) != value]
+                   if key not in ("checkpoint_every", "compile") and saved.get(key) != value]
     if differences:
         raise GraphEigenmapError(
             f"{path} was made with a different configuration ({'; '.join(differences)}); "

@@ -137,3 +137,24 @@ def test_gcn_layer_on_precomputed_adjacency_equals_pyg_on_the_edge_list():
     ours = GCNConv(6, 4, normalize=False)
     ours.load_state_dict(reference.state_dict())
     torch.testing.assert_close(ours(x, gcn_adjacency(graph, "cpu")), reference(x, edge_index), atol=1e-5, rtol=1e-5)
+
+
+def test_gcn_on_new_nodes_from_their_neighbourhood_equals_the_full_graph_gcn():
+    import torch
+
+    from graph_eigenmap.baselines.supervised import GCN, gcn_adjacency, standardized_features
+    from graph_eigenmap.evaluation.cost import gcn_on_nodes
+
+    graph = load_graph("csbm:num_nodes=2000,num_edges=6000,num_features=6,degree_spread=1")
+    coo = graph.adjacency.tocoo()
+    edge_index = torch.from_numpy(np.vstack([coo.row, coo.col]).astype(np.int64))
+    x = standardized_features(graph, "cpu")
+    torch.manual_seed(0)
+    gcn = GCN(6, 16, graph.num_classes, layers=2).eval()
+    with torch.no_grad():
+        full = gcn(x, gcn_adjacency(graph, "cpu"))
+    nodes = torch.tensor([3, 500, 1999, 7])
+    torch.testing.assert_close(gcn_on_nodes(gcn, edge_index, graph.num_nodes, x, nodes, layers=2), full[nodes],
+                               atol=1e-5, rtol=1e-5)
+    # one hop is too few for two layers: the check above can tell a truncated neighbourhood
+    assert not torch.allclose(gcn_on_nodes(gcn, edge_index, graph.num_nodes, x, nodes, layers=1), full[nodes], atol=1e-3)

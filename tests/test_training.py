@@ -1,8 +1,11 @@
 """NeuralEF training against exact eigendecompositions (CPU, seconds)."""
 
+import shutil
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
+import torch
 
 from graph_eigenmap import NeuralEigenmap, neural_eigenmap
 from graph_eigenmap.data import from_scipy
@@ -86,3 +89,34 @@ def test_bad_options_are_refused():
         train(graph, TrainConfig(k=0))
     with pytest.raises(GraphEigenmapError, match="'estimator'"):
         train(graph, TrainConfig(k=2, estimator="magic"))
+
+
+def test_one_sided_gradient_trains_the_mlp_like_the_two_sided_one_on_the_full_graph():
+    """On the full graph the two gradients are equal (objective tests), so the runs must agree."""
+    from graph_eigenmap.data import load_graph
+
+    graph = load_graph("csbm:num_nodes=500,num_edges=3000,num_features=8")
+    runs = [train(graph, TrainConfig(k=4, width=32, steps=30, estimator="full", one_sided_gradient=one), progress=False)
+            for one in (True, False)]
+    np.testing.assert_allclose(runs[0].eigenvalues, runs[1].eigenvalues, rtol=1e-4)
+    assert runs[0].config.one_sided_gradient and not runs[1].config.one_sided_gradient
+
+
+def test_one_sided_default_is_off_only_for_the_identity_table_when_sampling(sbm):
+    graph, _, _ = sbm
+    resolved = [TrainConfig(features=f, estimator=e).resolved(graph, torch.device("cpu")).one_sided_gradient
+                for f, e in [("identity", "sampled"), ("identity", "block"), ("identity", "full")]]
+    assert resolved == [False, False, True]
+
+
+@pytest.mark.skipif(shutil.which("cc") is None, reason="torch.compile on a CPU needs a C compiler")
+def test_compiled_network_trains_like_the_eager_one():
+    from graph_eigenmap.data import load_graph
+    from graph_eigenmap.train import all_node_inputs, embed_nodes
+
+    graph = load_graph("csbm:num_nodes=1000,num_edges=5000,num_features=8")
+    runs = [train(graph, TrainConfig(k=4, width=32, steps=10, estimator="sampled", batch_size=128, compile=c), progress=False)
+            for c in (False, True)]
+    np.testing.assert_allclose([h[2] for h in runs[1].history], [h[2] for h in runs[0].history], rtol=1e-4)
+    embeddings = [embed_nodes(run.model, all_node_inputs(graph, run.config))[0] for run in runs]
+    np.testing.assert_allclose(embeddings[1], embeddings[0], atol=1e-4)

@@ -15,7 +15,6 @@ import numpy as np
 import torch
 
 from graph_eigenmap.baselines.supervised import GCN, gcn_adjacency, standardized_features
-from graph_eigenmap.kernel import normalized_adjacency, to_torch_csr
 
 
 def median_seconds(function, repeats: int = 10, device=None) -> float:
@@ -75,12 +74,33 @@ def test_time_cost(graph, ne_model, *, device="cpu", hidden=256, layers=3) -> di
 
 
 def _gcn_one_node(gcn, edge_index, num_nodes: int, features, node: int, layers: int, device):
-    """Gather the node's ``layers``-hop neighbourhood, normalize it, and run the GCN on it."""
-    import scipy.sparse as sp
+    return gcn_on_nodes(gcn, edge_index.to(device), num_nodes, features, torch.tensor([node], device=device), layers).argmax(1)
+
+
+@torch.no_grad()
+def gcn_on_nodes(gcn, edge_index: torch.Tensor, num_nodes: int, features: torch.Tensor, nodes: torch.Tensor,
+                 layers: int, degree: torch.Tensor | None = None) -> torch.Tensor:
+    """GCN logits ``[m, C]`` for ``[m]`` nodes from their ``layers``-hop neighbourhood alone.
+
+    Gathers the neighbourhood (PyG's ``k_hop_subgraph`` on the ``[2, E]`` symmetric edge list, on
+    its device), normalizes the subgraph's edges with self-loops by the full graph's degrees,
+    D̃^-1/2 (A + I) D̃^-1/2 (the subgraph's own degrees are short at its boundary), and runs ``gcn``
+    on it: what serving a GCN costs for nodes that arrive after training. Equals the full-graph
+    GCN's logits at those nodes when ``layers`` is the GCN's depth (their receptive field lies
+    inside the subgraph).
+
+    Args:
+        degree: ``[n]`` full-graph degrees plus one (the self-loop), kept with the graph by a
+            server; None counts them from ``edge_index`` on every call.
+    """
     from torch_geometric.utils import k_hop_subgraph
 
-    subset, sub_edges, mapping, _ = k_hop_subgraph(node, layers, edge_index, relabel_nodes=True, num_nodes=num_nodes)
-    m = len(subset)
-    sub_adjacency = sp.csr_matrix((np.ones(sub_edges.shape[1], dtype=np.float32), sub_edges.numpy()), shape=(m, m))
-    adjacency = to_torch_csr(normalized_adjacency(sub_adjacency, self_loops=True), device=device)
-    return gcn(features[subset.to(device)], adjacency)[mapping].argmax(1)
+    subset, sub_edges, mapping, _ = k_hop_subgraph(nodes, layers, edge_index, relabel_nodes=True, num_nodes=num_nodes)
+    if degree is None:
+        degree = torch.bincount(edge_index[0], minlength=num_nodes).float() + 1
+    m = subset.numel()
+    loops = torch.arange(m, device=subset.device)
+    rows, cols = torch.cat([sub_edges[0], loops]), torch.cat([sub_edges[1], loops])
+    scale = degree[subset].rsqrt()
+    adjacency = torch.sparse_coo_tensor(torch.stack([rows, cols]), scale[rows] * scale[cols], (m, m)).coalesce().to_sparse_csr()
+    return gcn(features[subset], adjacency)[mapping]
