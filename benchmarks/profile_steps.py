@@ -14,7 +14,9 @@ DIR/profile_steps.json (step times) and DIR/profile_steps.txt (the kernel tables
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
+import sys
 from pathlib import Path
 
 import torch
@@ -63,7 +65,9 @@ def main() -> None:
     shape = dict(PRODUCTS_SHAPE, num_nodes=200_000, num_edges=5_000_000) if args.small else PRODUCTS_SHAPE
     graph = csbm(device="cuda", name="csbm-products", **shape)
     base = dict(k=64, width=512, depth=2, fanout=8, checkpoint_every=0)
-    times, tables = {}, []
+    times = dict(device=torch.cuda.get_device_name(), date=datetime.date.today().isoformat(),
+                 command="PYTHONPATH=. python " + " ".join(sys.argv), synthetic=True)
+    tables = []
     for name in args.cases:
         config = TrainConfig(**base, **CASES[name], steps=args.steps)
         torch.cuda.reset_peak_memory_stats()
