@@ -62,15 +62,18 @@ def fit(
     dataset: DatasetOpt = "csbm",
     k: Annotated[int, typer.Option(help="Number of eigenfunctions.")] = 64,
     features: Annotated[str, typer.Option(help="auto (node features if any), input, or identity (a free vector per node).")] = "auto",
-    estimator: Annotated[str, typer.Option(help="auto (full graph when it fits), full, sampled, or block.")] = "auto",
+    estimator: Annotated[str, typer.Option(
+        help="auto (rows or full when the graph fits, else sampled), full, rows (exact ĀΨ, gradient through "
+             "--batch-size rows), sampled, or block.")] = "auto",
     steps: Annotated[int, typer.Option(help="Optimizer steps.")] = 500,
-    batch_size: Annotated[int, typer.Option(help="Seed nodes per step (sampled, block).")] = 4096,
+    batch_size: Annotated[int, typer.Option(help="Rows with gradient (rows) or seed nodes (sampled, block) per step.")] = 4096,
     fanout: Annotated[int, typer.Option(help="Neighbours drawn per seed (sampled).")] = 8,
     width: Annotated[int, typer.Option(help="MLP width.")] = 256,
     depth: Annotated[int, typer.Option(help="MLP linear layers before the k outputs.")] = 2,
     residual: Annotated[bool, typer.Option(help="Residual MLP.")] = False,
     norm: Annotated[str, typer.Option(help="layer, batch or none.")] = "layer",
     dropout: Annotated[float, typer.Option(help="Dropout probability.")] = 0.0,
+    activation: Annotated[str, typer.Option(help="gelu or relu.")] = "gelu",
     kernel: Annotated[str, typer.Option(help="adjacency (D^-1/2 A D^-1/2), gcn (with self-loops) or shifted ((I+Ā)/2).")] = "adjacency",
     optimizer: Annotated[str, typer.Option(help="auto (AdamW for MLPs, SGD for identity), adamw, lars or sgd.")] = "auto",
     lr: Annotated[Optional[float], typer.Option(help="Learning rate (default depends on the optimizer).")] = None,
@@ -107,7 +110,7 @@ def fit(
     result = neural_eigenmap(
         graph, k=k, device=device, out_dir=out, resume=resume, progress=False if quiet else None,
         features=features, estimator=estimator, steps=steps, batch_size=batch_size, fanout=fanout, width=width,
-        depth=depth, residual=residual, norm=norm, dropout=dropout, kernel=kernel, optimizer=optimizer, lr=lr,
+        depth=depth, residual=residual, norm=norm, dropout=dropout, activation=activation, kernel=kernel, optimizer=optimizer, lr=lr,
         weight_decay=weight_decay, alpha=alpha, stop_gradient=stop_gradient, one_sided_gradient=one_sided_gradient,
         seed=seed, bf16=bf16, compile=compile, checkpoint_every=checkpoint_every,
     )
@@ -197,7 +200,7 @@ def bench_compare(
     steps: Annotated[int, typer.Option(help="Neural Eigenmap optimizer steps.")] = 500,
     width: Annotated[int, typer.Option(help="Neural Eigenmap MLP width.")] = 256,
     depth: Annotated[int, typer.Option(help="Neural Eigenmap MLP depth.")] = 2,
-    estimator: Annotated[str, typer.Option(help="Neural Eigenmap estimator: auto, full, sampled, block.")] = "auto",
+    estimator: Annotated[str, typer.Option(help="Neural Eigenmap estimator: auto, full, rows, sampled, block.")] = "auto",
     kernel: Annotated[str, typer.Option(help="Neural Eigenmap kernel: adjacency, gcn or shifted.")] = "adjacency",
     truncation_runs: Annotated[int, typer.Option(help="Seeds per point of the truncation curves.")] = 3,
     gnn_epochs: Annotated[int, typer.Option(help="Epochs of the supervised GCN and MLP.")] = 300,

@@ -84,8 +84,11 @@ def neural_eigenmap(
     started = time.perf_counter()
     trained = train(graph, config, device=device, checkpoint_dir=out_dir, resume=resume, progress=progress)
     embedding, backbone = embed_nodes(trained.model, all_node_inputs(graph, trained.config))
-    kernel = normalized_adjacency(kernel_adjacency(graph, trained.config.kernel), shift=trained.config.kernel == "shifted")
-    quotients = rayleigh_quotients(torch.from_numpy(embedding).to(device), to_torch_csr(kernel, device=device))
+    kernel = trained.kernel  # the full-graph estimator's; otherwise built here
+    if kernel is None:
+        adjacency = kernel_adjacency(graph, trained.config.kernel)
+        kernel = to_torch_csr(normalized_adjacency(adjacency, shift=trained.config.kernel == "shifted"), device=device)
+    quotients = rayleigh_quotients(torch.from_numpy(embedding).to(device), kernel)
     metadata = _metadata(graph, trained, quotients, device, time.perf_counter() - started)
     if out_dir is not None:
         save_fit(out_dir, embedding=embedding, backbone=backbone, model=trained.model,

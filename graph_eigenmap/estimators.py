@@ -5,12 +5,20 @@ Each estimator draws the nodes a step embeds (``draw``) and, from ψ at those no
 (:func:`graph_eigenmap.objective.estimate_r`):
 
 * :class:`FullGraphEstimator`: every node, C = ĀΨ by one sparse-dense product. Exact.
+* :class:`RowBatchEstimator`: C = ĀΨ exact from a pass over all n nodes without autograd, A at b
+  rows drawn uniformly, the only ones that carry gradient (one-sided gradient only). Unbiased;
+  a step costs a forward pass over the graph plus a backward pass over b rows.
 * :class:`NeighborSampledEstimator`: b seeds u drawn uniformly, f neighbours each drawn from
   N(u) with replacement (∝ edge weight), C(u) = √d_u · (1/f) Σ_s ψ(v_s)/√d_{v_s}. Unbiased;
   L2-BN statistics come from the seeds only (neighbours are drawn ∝ degree).
 * :class:`BlockEstimator`: the reference's two independent uniform batches I, J and the block
   Ā[I, J]; C = (n/|J|) Ā[I, J] ψ(J). Unbiased, but few nonzeros fall in a block of a sparse
   graph, so its variance is high.
+
+With the one-sided gradient (:func:`graph_eigenmap.objective.neuralef_loss`, the default for MLPs)
+only the rows A reads (``Draw.num_a_rows``) need autograd: the sampled estimator's neighbours and
+the block estimator's J are embedded forward-only, and the full graph's C = ĀΨ is a plain product
+of detached Ψ.
 
 The sampler is plain PyTorch on a CSR graph held on the model's device (no torch-sparse, no pyg-lib).
 The kernel variants of :mod:`graph_eigenmap.kernel` are supported: pass the adjacency the
@@ -109,6 +117,38 @@ class FullGraphEstimator:
         if not c_has_gradient:
             return psi, self.kernel @ psi.detach()
         return psi, SymmetricProduct.apply(self.kernel, psi)
+
+
+class RowBatchEstimator(FullGraphEstimator):
+    """Unbiased R from b uniform rows against the exact C = ĀΨ of all n nodes.
+
+    The draw holds the b rows, then every node in order; with the one-sided gradient (required)
+    the model embeds the b rows with autograd and all n nodes without, so the backward pass
+    covers b rows instead of n. Stochastic only through the rows: C is exact.
+
+    Args:
+        adjacency: ``[n, n]`` symmetric adjacency the kernel normalizes.
+        batch_size: b rows per step, drawn with replacement.
+        shift: estimate for (I + Ā)/2 instead of Ā.
+    """
+
+    name = "rows"
+
+    def __init__(self, adjacency: sp.csr_matrix, *, batch_size: int = 4096, shift: bool = False, device="cpu"):
+        super().__init__(adjacency, shift=shift, device=device)
+        self.batch_size = batch_size
+
+    def draw(self, generator: torch.Generator) -> Draw:
+        rows = torch.randint(self.num_nodes, (self.batch_size,), generator=generator, device=self.all_ids.device)
+        return Draw(torch.cat([rows, self.all_ids]), self.batch_size, self.batch_size, (rows,))
+
+    def estimate(self, psi: torch.Tensor, draw: Draw, c_has_gradient: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+        """``psi``: ``[b + n, k]`` (the rows, then every node) -> ``([b, k]`` A, ``[b, k]`` C``)``."""
+        if c_has_gradient:
+            raise ValueError("the row-batch estimator works with the one-sided gradient only")
+        (rows,) = draw.pairs
+        b = rows.numel()
+        return psi[:b].float(), (self.kernel @ psi[b:].detach().float())[rows]
 
 
 class NeighborSampledEstimator:
@@ -213,11 +253,13 @@ def _shifted(a: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
 
 
 def make_estimator(name: str, adjacency: sp.csr_matrix, *, batch_size: int, fanout: int, shift: bool, device):
-    """``"full"``, ``"sampled"`` or ``"block"`` on the adjacency the kernel normalizes."""
+    """``"full"``, ``"rows"``, ``"sampled"`` or ``"block"`` on the adjacency the kernel normalizes."""
     if name == "full":
         return FullGraphEstimator(adjacency, shift=shift, device=device)
+    if name == "rows":
+        return RowBatchEstimator(adjacency, batch_size=batch_size, shift=shift, device=device)
     if name == "sampled":
         return NeighborSampledEstimator(adjacency, batch_size=batch_size, fanout=fanout, shift=shift, device=device)
     if name == "block":
         return BlockEstimator(adjacency, batch_size=batch_size, shift=shift, device=device)
-    raise ValueError(f"estimator must be 'full', 'sampled' or 'block', got {name!r}")
+    raise ValueError(f"estimator must be 'full', 'rows', 'sampled' or 'block', got {name!r}")

@@ -72,6 +72,7 @@ class MLPBackbone(nn.Module):
         depth: number of linear layers (default 3, at least 1).
         residual: add a skip connection around each hidden layer after the first.
         norm: ``"layer"`` (default), ``"batch"`` or ``"none"``, after each linear layer.
+        activation: ``"gelu"`` (default) or ``"relu"``, after each normalization.
         dropout: dropout probability after each activation (default 0).
 
     Inputs are standardized with the per-feature mean and standard deviation of the training
@@ -79,7 +80,7 @@ class MLPBackbone(nn.Module):
     """
 
     def __init__(self, in_features: int, width: int = 512, depth: int = 3, *, residual: bool = False,
-                 norm: str = "layer", dropout: float = 0.0):
+                 norm: str = "layer", dropout: float = 0.0, activation: str = "gelu"):
         super().__init__()
         if depth < 1:
             raise ValueError(f"depth must be >= 1, got {depth}")
@@ -92,7 +93,7 @@ class MLPBackbone(nn.Module):
             self.layers.append(nn.Sequential(
                 nn.Linear(in_features if i == 0 else width, width),
                 _norm(norm, width),
-                nn.GELU(),
+                _activation(activation),
                 nn.Dropout(dropout) if dropout > 0 else nn.Identity(),
             ))
         self.out_features = width
@@ -207,7 +208,8 @@ def build_model(config, num_features: int, num_nodes: int, generator: torch.Gene
         if generator is not None:
             torch.manual_seed(int(torch.randint(2**31, (1,), generator=generator)))
         backbone = MLPBackbone(num_features, config.width, config.depth, residual=config.residual,
-                               norm=config.norm, dropout=config.dropout)
+                               norm=config.norm, dropout=config.dropout,
+                               activation=getattr(config, "activation", "gelu"))
         if features is not None:
             backbone.fit_standardization(features)
     return NeuralEigenfunctions(backbone, config.k)
@@ -221,3 +223,11 @@ def _norm(kind: str, width: int) -> nn.Module:
     if kind == "none":
         return nn.Identity()
     raise ValueError(f"norm must be 'layer', 'batch' or 'none', got {kind!r}")
+
+
+def _activation(kind: str) -> nn.Module:
+    if kind == "gelu":
+        return nn.GELU()
+    if kind == "relu":
+        return nn.ReLU()
+    raise ValueError(f"activation must be 'gelu' or 'relu', got {kind!r}")

@@ -30,6 +30,7 @@ import torch
 from graph_eigenmap.data.graph import Graph
 from graph_eigenmap.errors import GraphEigenmapError
 from graph_eigenmap.estimators import make_estimator
+from graph_eigenmap.host_memory import keep_freed_host_memory
 from graph_eigenmap.models import NeuralEigenfunctions, build_model
 from graph_eigenmap.objective import neuralef_loss
 
@@ -47,13 +48,18 @@ class TrainConfig:
         k: number of eigenfunctions (default 64).
         features: ``"auto"`` (node features when the graph has them, else identity), ``"input"``
             (the node features, through an MLP) or ``"identity"`` (a free table per node).
-        width, depth, residual, norm, dropout: the MLP (default 256 wide, 2 layers, no skips,
-            LayerNorm, no dropout).
+        width, depth, residual, norm, dropout, activation: the MLP (default 256 wide, 2 layers,
+            no skips, LayerNorm, no dropout, GELU).
         kernel: ``"adjacency"`` (D^-1/2 A D^-1/2, default), ``"gcn"`` (with self-loops) or
             ``"shifted"`` ((I + Ā)/2).
-        estimator: ``"auto"`` (full graph when it fits in device memory, else sampled),
-            ``"full"``, ``"sampled"`` or ``"block"``.
-        batch_size: seeds per step for the sampled estimator, |I| = |J| for the block one (4096).
+        estimator: ``"auto"``, ``"full"``, ``"rows"``, ``"sampled"`` or ``"block"``
+            (:mod:`graph_eigenmap.estimators`). ``"auto"``: when a full-graph step fits in half
+            the free device memory, ``"rows"`` for an MLP on a graph of at least 2 × batch_size
+            nodes (exact ĀΨ, gradient through batch_size rows: on coauthor_cs the default fit
+            takes about two thirds of the time of ``"full"`` for a captured spectrum 0.02-0.03
+            lower, benchmarks/results/cpu_default_fit.md) and ``"full"`` otherwise; else ``"sampled"``.
+        batch_size: rows with gradient per step for the rows estimator, seeds for the sampled
+            one, |I| = |J| for the block one (4096).
         fanout: neighbours per seed for the sampled estimator (8).
         steps: optimizer steps (default 500: about a minute for a full-graph MLP on 18k nodes on 2 CPU cores).
         optimizer: ``"auto"`` (AdamW for an MLP, SGD for the identity table), ``"adamw"``, ``"lars"``
@@ -90,6 +96,7 @@ class TrainConfig:
     residual: bool = False
     norm: str = "layer"
     dropout: float = 0.0
+    activation: str = "gelu"
     kernel: str = "adjacency"
     estimator: str = "auto"
     batch_size: int = 4096
@@ -126,8 +133,11 @@ class TrainConfig:
         if self.estimator == "auto":
             resolved = dataclasses.replace(resolved, estimator=_auto_estimator(resolved, graph, device))
         if self.one_sided_gradient is None:
-            one_sided = features != "identity" or resolved.estimator == "full"
+            one_sided = features != "identity" or resolved.estimator in ("full", "rows")
             resolved = dataclasses.replace(resolved, one_sided_gradient=one_sided)
+        if resolved.estimator == "rows" and not resolved.one_sided_gradient:
+            raise GraphEigenmapError("the rows estimator needs the one-sided gradient; drop --two-sided-gradient "
+                                     "or use --estimator full.")
         return resolved
 
 
@@ -142,6 +152,8 @@ class TrainResult:
         steps: optimizer steps taken in total (across resumes).
         wall_time_s: seconds of training in this process.
         history: ``[(step, seconds since start, loss, R_11)]`` every ``log_every`` steps.
+        kernel: the full-graph estimator's ``[n, n]`` torch CSR kernel on the training device
+            (None for the sampling estimators), so callers need not build it again.
     """
 
     model: NeuralEigenfunctions
@@ -150,6 +162,7 @@ class TrainResult:
     steps: int
     wall_time_s: float
     history: list = field(default_factory=list)
+    kernel: torch.Tensor | None = None
 
 
 def kernel_adjacency(graph: Graph, kernel: str) -> sp.csr_matrix:
@@ -185,6 +198,8 @@ def train(
     """
     device = torch.device(device)
     config = config.resolved(graph, device)
+    if device.type == "cpu":
+        keep_freed_host_memory()  # no page faults on every step's activations (see graph_eigenmap.host_memory)
     estimator = make_estimator(config.estimator, kernel_adjacency(graph, config.kernel), batch_size=config.batch_size,
                                fanout=config.fanout, shift=config.kernel == "shifted", device=device)
     init_generator = torch.Generator().manual_seed(config.seed)
@@ -214,7 +229,10 @@ def train(
     with _progress_bar(show, config.steps, state["step"]) as bar:
         for step in range(state["step"], config.steps):
             draw = estimator.draw(sampler)
-            x = draw.node_ids if inputs is None else inputs[draw.node_ids]
+            if inputs is None:
+                x = draw.node_ids
+            else:  # the full graph embeds every node in order: no gather
+                x = inputs if estimator.name == "full" else inputs[draw.node_ids]
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
                 psi = model(x, draw.num_stat_rows, draw.num_a_rows if config.one_sided_gradient else None)
             a, c = estimator.estimate(psi, draw, c_has_gradient=not config.one_sided_gradient)
@@ -239,7 +257,7 @@ def train(
         _save_checkpoint(checkpoint, config, graph, model, optimizer, schedule, sampler, eigenvalues, state)
     model.eval()
     return TrainResult(model, config, eigenvalues.cpu().numpy().astype(np.float64), state["step"],
-                       time.perf_counter() - start, state["history"])
+                       time.perf_counter() - start, state["history"], getattr(estimator, "kernel", None))
 
 
 @torch.no_grad()
@@ -288,9 +306,11 @@ def _validate(config: TrainConfig, graph: Graph) -> None:
         (isinstance(config.k, int) and 1 <= config.k <= n, f"'k' must be an int in [1, {n}] (the number of nodes); got {config.k}"),
         (config.features in ("auto", "input", "identity"), f"'features' must be auto, input or identity; got {config.features!r}"),
         (config.kernel in KERNELS, f"'kernel' must be one of {KERNELS}; got {config.kernel!r}"),
-        (config.estimator in ("auto", "full", "sampled", "block"), f"'estimator' must be auto, full, sampled or block; got {config.estimator!r}"),
+        (config.estimator in ("auto", "full", "rows", "sampled", "block"),
+         f"'estimator' must be auto, full, rows, sampled or block; got {config.estimator!r}"),
         (config.optimizer in ("auto", *DEFAULT_LR), f"'optimizer' must be auto, adamw, lars or sgd; got {config.optimizer!r}"),
         (config.norm in ("layer", "batch", "none"), f"'norm' must be layer, batch or none; got {config.norm!r}"),
+        (config.activation in ("gelu", "relu"), f"'activation' must be gelu or relu; got {config.activation!r}"),
         (config.steps >= 1, f"'steps' must be >= 1; got {config.steps}"),
         (config.width >= 1 and config.depth >= 1, "'width' and 'depth' must be >= 1"),
         (config.batch_size >= 2 and config.fanout >= 1, "'batch_size' must be >= 2 and 'fanout' >= 1"),
@@ -304,14 +324,17 @@ def _validate(config: TrainConfig, graph: Graph) -> None:
 
 
 def _auto_estimator(config: TrainConfig, graph: Graph, device: torch.device) -> str:
-    """``"full"`` when a full-graph step needs under half the free device memory, else ``"sampled"``."""
+    """``"rows"`` or ``"full"`` when a full-graph step needs under half the free device memory, else ``"sampled"``."""
     n = graph.num_nodes
     if config.features == "identity":
         per_node = config.k * 4 * 8  # table, gradient, two Adam moments, outputs and their gradients
     else:
         per_node = 4 * (graph.num_features + 8 * config.width * config.depth + 6 * config.k)
     needed = n * per_node + graph.adjacency.nnz * 24
-    return "full" if needed < 0.5 * _free_memory(device) else "sampled"
+    if needed >= 0.5 * _free_memory(device):
+        return "sampled"
+    rows = config.features == "input" and n >= 2 * config.batch_size and config.one_sided_gradient is not False
+    return "rows" if rows else "full"
 
 
 def _free_memory(device: torch.device) -> int:

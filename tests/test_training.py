@@ -102,6 +102,29 @@ def test_one_sided_gradient_trains_the_mlp_like_the_two_sided_one_on_the_full_gr
     assert runs[0].config.one_sided_gradient and not runs[1].config.one_sided_gradient
 
 
+def test_auto_estimator_and_the_rows_estimator_needs_the_one_sided_gradient():
+    from graph_eigenmap.data import load_graph
+
+    graph = load_graph("csbm:num_nodes=1000,num_edges=5000,num_features=8")
+    cpu = torch.device("cpu")
+    assert TrainConfig(batch_size=256).resolved(graph, cpu).estimator == "rows"
+    assert TrainConfig(batch_size=512, one_sided_gradient=False).resolved(graph, cpu).estimator == "full"
+    assert TrainConfig(batch_size=600).resolved(graph, cpu).estimator == "full"  # fewer than 2 batches of nodes
+    assert TrainConfig(batch_size=256, features="identity").resolved(graph, cpu).estimator == "full"
+    with pytest.raises(GraphEigenmapError, match="one-sided"):
+        TrainConfig(estimator="rows", one_sided_gradient=False).resolved(graph, cpu)
+
+
+def test_rows_estimator_finds_the_mlp_eigenfunctions_like_the_full_graph():
+    from graph_eigenmap.data import load_graph
+
+    graph = load_graph("csbm:num_nodes=3000,num_edges=30000,num_classes=4,num_features=16,"
+                       "homophily=0.9,feature_snr=3,degree_spread=0")
+    runs = {e: neural_eigenmap(graph, k=4, steps=150, width=64, batch_size=256, estimator=e, device="cpu")
+            for e in ("full", "rows")}
+    np.testing.assert_allclose(runs["rows"].rayleigh_quotients, runs["full"].rayleigh_quotients, atol=0.03)
+
+
 def test_one_sided_default_is_off_only_for_the_identity_table_when_sampling(sbm):
     graph, _, _ = sbm
     resolved = [TrainConfig(features=f, estimator=e).resolved(graph, torch.device("cpu")).one_sided_gradient

@@ -1,0 +1,41 @@
+"""Keep freed host memory inside the process, so that CPU training does not page-fault every step.
+
+A training step on a CPU allocates and frees tens of megabytes of activations. glibc's malloc hands
+large freed blocks back to the kernel (``munmap``, and trimming the top of the heap), so the next
+step's allocations fault in every 4 KiB page again and the kernel zeroes each one. On the default
+fit of coauthor_cs (18,333 nodes) that was 1.7 million minor page faults in 160 steps, against
+0.2 million with freed memory kept (``/usr/bin/time -f %R``; the remainder is start-up), and steps
+got about a fifth faster. The cost: the process keeps its peak heap until it exits.
+
+:func:`keep_freed_host_memory` sets glibc's ``M_MMAP_MAX`` to 0 (every block comes from the heap)
+and ``M_TRIM_THRESHOLD`` to 2 GiB (the heap is not trimmed below that). It is process-wide; training
+on a CPU calls it unless the environment sets ``GRAPH_EIGENMAP_KEEP_FREED_MEMORY=0``. Elsewhere than
+Linux with glibc it does nothing.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import sys
+
+M_TRIM_THRESHOLD = -1
+M_MMAP_MAX = -4
+TRIM_THRESHOLD_BYTES = 2**31 - 1  # mallopt takes an int
+_applied = False
+
+
+def keep_freed_host_memory() -> bool:
+    """Ask glibc's malloc to keep freed memory for reuse; True when it is in effect."""
+    global _applied
+    if _applied:
+        return True
+    if os.environ.get("GRAPH_EIGENMAP_KEEP_FREED_MEMORY", "1") == "0" or not sys.platform.startswith("linux"):
+        return False
+    try:
+        mallopt = ctypes.CDLL("libc.so.6").mallopt
+    except (OSError, AttributeError):  # not glibc (musl, ...)
+        return False
+    mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
+    _applied = mallopt(M_MMAP_MAX, 0) == 1 and mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD_BYTES) == 1
+    return _applied
