@@ -37,10 +37,10 @@ def order_violations(quotients: np.ndarray, tolerance: float = 0.01) -> int:
     return int((np.diff(quotients) > tolerance).sum())
 
 
-def run(graph, name: str, k: int, features: str, device: str, steps: int | None) -> dict:
+def run(graph, name: str, k: int, features: str, device: str, steps: int | None, estimator: str = "full") -> dict:
     kernel = normalized_adjacency(graph)
     exact, _ = top_eigenpairs(kernel, k)
-    options = dict(features=features, device=device, progress=False)
+    options = dict(features=features, device=device, progress=False, estimator=estimator)
     if steps:
         options["steps"] = steps
     started = time.perf_counter()
@@ -79,6 +79,7 @@ def main() -> None:
     parser.add_argument("--features", nargs="+", default=["identity", "input"])
     parser.add_argument("--steps", type=int, default=None, help="default: the library's default")
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--estimator", default="full", help="full (the committed results), rows, sampled, auto")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
     args = parser.parse_args()
 
@@ -90,7 +91,7 @@ def main() -> None:
         graph = load_graph(Path(args.data) / "ogb" / f"ogbn_{name}")
         for k in args.ks:
             for features in args.features:
-                row = run(graph, name, k, features, args.device, args.steps)
+                row = run(graph, name, k, features, args.device, args.steps, args.estimator)
                 print(json.dumps(row), flush=True)
                 rows.append(row)
     out = Path(args.out)

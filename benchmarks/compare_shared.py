@@ -32,6 +32,7 @@ def main() -> None:
     parser.add_argument("--width", type=int, default=256)
     parser.add_argument("--depth", type=int, default=2)
     parser.add_argument("--kernel", default="adjacency")
+    parser.add_argument("--estimator", default="full", help="full (the committed results), rows, sampled, auto")
     parser.add_argument("--gnn-epochs", type=int, default=300)
     parser.add_argument("--device", default="auto")
     args = parser.parse_args()
@@ -40,9 +41,10 @@ def main() -> None:
         graph = load_graph(Path(args.data) / "ogb" / f"ogbn_{name}")
         command = (f"graph-eigenmap bench compare -d ../shared/data/ogb/ogbn_{name} --out {args.out}/{name} "
                    f"--runs {args.runs} --k {args.k} --steps {args.steps} --width {args.width} --depth {args.depth} "
-                   f"--kernel {args.kernel} --gnn-epochs {args.gnn_epochs}")
+                   f"--kernel {args.kernel} --estimator {args.estimator} --gnn-epochs {args.gnn_epochs}")
         compare(graph, out_dir=Path(args.out) / name, runs=args.runs, k=args.k, device=device,
-                fit_options=dict(steps=args.steps, width=args.width, depth=args.depth, kernel=args.kernel),
+                fit_options=dict(steps=args.steps, width=args.width, depth=args.depth, kernel=args.kernel,
+                                 estimator=args.estimator),
                 gnn_epochs=args.gnn_epochs, command=command + f"  (run as: {shlex.join(sys.argv)})",
                 log=lambda message: print(message, flush=True))
         print((Path(args.out) / name / "compare.md").read_text(), flush=True)

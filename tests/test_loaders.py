@@ -46,6 +46,29 @@ def test_folder_reload_uses_cache_and_refreshes_when_source_changes(tmp_path):
     assert load_ogb_folder(folder, cache_dir=cache).num_edges == len(fewer)
 
 
+def test_cached_folder_graph_equals_the_ogb_read_and_follows_split_edits(tmp_path):
+    import gzip
+    import subprocess
+    import sys
+
+    edges, features, labels = toy_arrays()
+    folder = write_ogb_folder(tmp_path / "f", edges, 12, features, labels)
+    cache = tmp_path / "cache"
+    first = load_ogb_folder(folder, cache_dir=cache)  # through ogb; writes the cache
+    second = load_ogb_folder(folder, cache_dir=cache)
+    assert (first.adjacency != second.adjacency).nnz == 0 and first.cleaning == second.cleaning
+    np.testing.assert_array_equal(first.features, second.features)
+    np.testing.assert_array_equal(first.labels, second.labels)
+    assert all(np.array_equal(first.split[p], second.split[p]) for p in ("train", "valid", "test"))
+    assert (second.name, second.source) == (first.name, first.source)
+    script = (f"import sys; from graph_eigenmap.data import load_ogb_folder; load_ogb_folder({str(folder)!r}, "
+              f"cache_dir={str(cache)!r}); print('ogb' in sys.modules)")
+    assert subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout.strip() == "False"
+    with gzip.open(folder / "split" / "random" / "train.csv.gz", "wt") as f:
+        f.write("0\n1\n")
+    assert load_ogb_folder(folder, cache_dir=cache).split["train"].tolist() == [0, 1]
+
+
 def test_npz_roundtrip_and_split(tmp_path):
     edges, features, labels = toy_arrays()
     adjacency = sp.coo_matrix((np.ones(len(edges)), edges.T), shape=(12, 12)).tocsr()
