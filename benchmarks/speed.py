@@ -213,8 +213,20 @@ def main() -> None:
     report.put("reference_step_ms", 1000 * reference_step, 1000 * step_floor, digits=2)
     report.put("reference_epoch_s", reference_step * steps_per_epoch, step_floor * steps_per_epoch, digits=1)
     report.put("reference_peak_gpu_gib", reference_peak, digits=2)
+    merge_cpu_eigsh(report)
     save()
     write_markdown(report, out)
+
+
+def merge_cpu_eigsh(report: dict, path: Path = Path(__file__).parent / "results" / "eigsh_scaling.json") -> None:
+    """scipy eigsh on 2 CPU cores (benchmarks/eigsh_scaling.py, run on a CPU machine): largest graph and extrapolation."""
+    if not path.exists():
+        return
+    scaling = json.loads(path.read_text())
+    largest = max(scaling["runs"], key=lambda run: run["num_nodes"])
+    report.update(eigsh_cpu_source=f"benchmarks/results/eigsh_scaling.json ({scaling['command']}, {scaling['device']})",
+                  eigsh_cpu_k64_largest_nodes=largest["num_nodes"], eigsh_cpu_k64_largest_s=largest["seconds"],
+                  eigsh_cpu_k64_fit=scaling["fit"], eigsh_cpu_k64_extrapolated_s=scaling["extrapolated_products_shape_s"])
 
 
 def out_of_sample(graph, models: dict, report: Report, floor) -> None:
@@ -254,6 +266,9 @@ def write_markdown(report: Report, out: Path) -> None:
     for key, value in report.items():
         if isinstance(value, (int, float)) and not isinstance(value, bool) and not key.endswith(("_floor", "_ratio_to_floor")):
             lines.append(f"| {key} | {value} | {report.get(key + '_floor', '')} | {report.get(key + '_ratio_to_floor', '')} |")
+    if "eigsh_cpu_source" in report:
+        lines += ["", f"eigsh_cpu_* figures: scipy eigsh on a CPU machine, from {report['eigsh_cpu_source']}; "
+                      f"{report['eigsh_cpu_k64_fit']}, extrapolated to {report['graph']['num_nodes']:,} nodes."]
     (out / "speed_products_shape.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
