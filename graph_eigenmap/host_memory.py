@@ -2,10 +2,10 @@
 
 A training step on a CPU allocates and frees tens of megabytes of activations. glibc's malloc hands
 large freed blocks back to the kernel (``munmap``, and trimming the top of the heap), so the next
-step's allocations fault in every 4 KiB page again and the kernel zeroes each one. On the default
-fit of coauthor_cs (18,333 nodes) that was 1.7 million minor page faults in 160 steps, against
-0.2 million with freed memory kept (``/usr/bin/time -f %R``; the remainder is start-up), and steps
-got about a fifth faster. The cost: the process keeps its peak heap until it exits.
+step's allocations fault in every 4 KiB page again and the kernel zeroes each one. The default fit
+of coauthor_cs on 2 CPU cores took 8.9 million minor page faults and 44.5 s of training that way,
+against 0.14 million and 36-39 s with freed memory kept (benchmarks/results/cpu_default_fit.md).
+The cost: the process keeps its peak heap until it exits.
 
 :func:`keep_freed_host_memory` sets glibc's ``M_MMAP_MAX`` to 0 (every block comes from the heap)
 and ``M_TRIM_THRESHOLD`` to 2 GiB (the heap is not trimmed below that). It is process-wide; training

@@ -56,7 +56,7 @@ class TrainConfig:
             (:mod:`graph_eigenmap.estimators`). ``"auto"``: when a full-graph step fits in half
             the free device memory, ``"rows"`` for an MLP on a graph of at least 2 × batch_size
             nodes (exact ĀΨ, gradient through batch_size rows: on coauthor_cs, 2 CPU cores, the
-            default fit trains in 30 s against 53 s with ``"full"``, captured spectrum 0.574
+            default fit trains in 36-39 s against 51 s with ``"full"``, captured spectrum 0.574
             against 0.605, probe accuracy 0.916 against 0.914; benchmarks/results/cpu_default_fit.md)
             and ``"full"`` otherwise; else ``"sampled"``.
         batch_size: rows with gradient per step for the rows estimator, seeds for the sampled
