@@ -7,11 +7,15 @@ defined D^-1/2: it gets a zero row and column (eigenvalue 0), and the report cou
 Variants:
     ``self_loops=True``: Ā = D̃^-1/2 (A + I) D̃^-1/2 with D̃ = D + I (GCN normalization).
     ``shift=True``: (I + Ā) / 2, positive semi-definite, same eigenvectors.
+
+:func:`trivial_eigenvectors` gives those eigenvalue-1 vectors (one per component) and a projector
+that removes them from a block, for the "nontrivial" spectrum.
 """
 
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -155,3 +159,101 @@ def to_torch_csr(matrix: sp.spmatrix, *, device: str | torch.device = "cpu", dty
             dtype=dtype,
             check_invariants=False,
         ).to(device)
+
+
+@dataclass(frozen=True, eq=False)
+class TrivialEigenvectors:
+    """The trivial eigenvectors of Ā: one per connected component with an edge, and their projector.
+
+    Component c has eigenvalue 1 with eigenvector u_c = √d / √vol(c) on c and zero elsewhere,
+    vol(c) = Σ_{i in c} d_i (weighted degrees; d + 1 with self-loops). The u_c have disjoint supports,
+    so they are stored as one ``[n]`` vector plus the component id of each node, and U Uᵀ x is a
+    segment sum over components: O(n·w) for an ``[n, w]`` block, with no dense ``[n, C]`` U.
+
+    Attributes:
+        component: ``[n]`` int64 component id of each node (scipy ``connected_components``; an
+            isolated node is a component of its own).
+        values: ``[n]`` float64, entry i of the u_c of i's component, √d_i / √vol(c); 0 on isolated
+            nodes (no edge and no self-loop), which have no trivial eigenvector to remove.
+        count: number of components with an edge (or a self-loop), i.e. of nonzero u_c: the
+            multiplicity of the eigenvalue 1 of Ā.
+    """
+
+    component: np.ndarray
+    values: np.ndarray
+    count: int
+
+    @property
+    def num_components(self) -> int:
+        """All components, isolated nodes included (component ids are ``0 .. num_components - 1``)."""
+        return int(self.component.max()) + 1 if len(self.component) else 0
+
+    def project(self, block: np.ndarray) -> np.ndarray:
+        """x − U Uᵀ x for a numpy block: removes every u_c from every column.
+
+        Args:
+            block: ``[n]`` or ``[n, w]`` array.
+
+        Returns:
+            float64 array of the same shape, orthogonal to every u_c.
+        """
+        columns = np.asarray(block, dtype=np.float64).reshape(len(self.values), -1)
+        weighted = self.values[:, None] * columns
+        coefficients = np.stack([np.bincount(self.component, weights=weighted[:, j], minlength=self.num_components)
+                                 for j in range(columns.shape[1])], axis=1)  # [C, w] = Uᵀ x
+        return (columns - self.values[:, None] * coefficients[self.component]).reshape(np.shape(block))
+
+    def torch_projector(self, device: str | torch.device = "cpu",
+                        dtype: torch.dtype = torch.float32) -> Callable[[torch.Tensor], torch.Tensor]:
+        """A function x ↦ x − U Uᵀ x on torch blocks, with the index and values already on ``device``.
+
+        Build it once and call it many times (e.g. every step of an iteration). The segment sum uses
+        ``index_add_`` and runs in the block's dtype: use float64 blocks where float32 accumulation
+        over a large component is not accurate enough.
+
+        Args:
+            device: where the blocks live.
+            dtype: the blocks' usual dtype (the values are stored in it; blocks of another dtype work
+                too, at the cost of a cast per call).
+
+        Returns:
+            ``project(x)``: ``[n]`` or ``[n, w]`` tensor on ``device`` -> same shape, orthogonal to every u_c.
+        """
+        component = torch.from_numpy(self.component.astype(np.int64)).to(device)
+        values = torch.from_numpy(self.values).to(device=device, dtype=dtype)[:, None]
+        num_components = self.num_components
+
+        def project(block: torch.Tensor) -> torch.Tensor:
+            columns = block.reshape(len(values), -1)
+            weights = values.to(columns.dtype)  # no copy when the dtypes agree
+            coefficients = columns.new_zeros(num_components, columns.shape[1])
+            coefficients.index_add_(0, component, weights * columns)  # [C, w] = Uᵀ x
+            return (columns - weights * coefficients[component]).reshape(block.shape)
+
+        return project
+
+    def project_torch(self, block: torch.Tensor) -> torch.Tensor:
+        """x − U Uᵀ x for one ``[n]`` or ``[n, w]`` tensor on any device (see :meth:`torch_projector`)."""
+        return self.torch_projector(block.device, block.dtype)(block)
+
+
+def trivial_eigenvectors(graph: Graph | sp.spmatrix, *, self_loops: bool = False) -> TrivialEigenvectors:
+    """The eigenvalue-1 eigenvectors u_c = √d / √vol(c) of :func:`normalized_adjacency`, one per component.
+
+    Args:
+        graph: a :class:`Graph` or a symmetric ``[n, n]`` scipy sparse adjacency (weights allowed).
+        self_loops: match ``normalized_adjacency(..., self_loops=True)``: degrees d + 1, and every
+            node (isolated ones too) is in a component with a trivial eigenvector.
+
+    Returns:
+        :class:`TrivialEigenvectors` of the graph.
+    """
+    adjacency = graph.adjacency if isinstance(graph, Graph) else sp.csr_matrix(graph)
+    _, component = connected_components(adjacency, directed=False)
+    component = component.astype(np.int64)
+    degrees = np.asarray(adjacency.astype(np.float64).sum(axis=1)).ravel() + (1.0 if self_loops else 0.0)
+    volumes = np.bincount(component, weights=degrees)
+    values = np.zeros(len(degrees))
+    positive = degrees > 0
+    values[positive] = np.sqrt(degrees[positive] / volumes[component[positive]])
+    return TrivialEigenvectors(component=component, values=values, count=int((volumes > 0).sum()))

@@ -31,7 +31,7 @@ def _separable_graph(n=600, flip_test=0.1):
 
 
 def test_probe_reaches_the_known_accuracy():
-    graph = _separable_graph()
+    graph = _separable_graph(2000)
     result = evaluate_embeddings(graph.features, graph, runs=3)
     expected = 1 - int(0.1 * len(graph.split["test"])) / len(graph.split["test"])
     assert result.test_acc_mean == pytest.approx(expected, abs=1e-9)
@@ -62,8 +62,8 @@ def test_wrong_shaped_embeddings_are_refused():
 
 def test_gcn_learns_a_csbm_well_above_chance_and_beats_the_mlp():
     graph = load_graph("csbm:num_nodes=1500,num_edges=9000,num_classes=4,num_features=8,homophily=0.9,feature_snr=0.7")
-    gcn = supervised_baseline(graph, "gcn", runs=2, epochs=60)
-    mlp = supervised_baseline(graph, "mlp", runs=2, epochs=60)
+    gcn = supervised_baseline(graph, "gcn", runs=2, max_epochs=60)
+    mlp = supervised_baseline(graph, "mlp", runs=2, max_epochs=60)
     assert gcn.test_acc_mean > 0.7  # chance is 0.25
     assert gcn.test_acc_mean > mlp.test_acc_mean + 0.1
 
@@ -101,21 +101,28 @@ def test_cli_evaluate_and_bench_compare(tmp_path):
     np.save(tmp_path / "x.npy", graph.features)
     runner = CliRunner()
     result = runner.invoke(app, ["evaluate", "--embeddings", str(tmp_path / "x.npy"), "-d", spec, "--runs", "2",
-                                 "--label-ratio", "0.5", "--output", str(tmp_path / "e.json"), "--device", "cpu"])
+                                 "--label-ratio", "0.5", "--output", str(tmp_path / "e.json"), "--device", "cpu",
+                                 "--correct-and-smooth"])
     assert result.exit_code == 0, result.output
     payload = json.loads((tmp_path / "e.json").read_text())
     for key in ("test_acc_mean", "test_acc_std", "valid_acc_mean", "runs", "label_ratio", "test_acc", "valid_acc"):
-        assert key in payload
+        assert key in payload and key in payload["correct_and_smooth"]
     assert payload["runs"] == 2 and payload["label_ratio"] == 0.5 and "(synthetic)" in result.stdout
+    for run in payload["extra"]["runs"]:
+        assert run["C"] in [fit["C"] for fit in run["fits"]] and run["converged"]
+        assert all(fit["iterations"] >= 0 and fit["gradient_norm"] <= 1e-5 for fit in run["fits"])
+    assert {"correction_alpha", "smoothing_alpha"} <= payload["correct_and_smooth"]["extra"]["runs"][0].keys()
+    assert "50% of the train labels" in result.stdout and "probe + C&S" in result.stdout
 
     out = tmp_path / "compare"
     result = runner.invoke(app, ["bench", "compare", "-d", spec, "--out", str(out), "--runs", "2", "--k", "4",
-                                 "--steps", "20", "--label-ratios", "1,0.5", "--gnn-epochs", "10",
+                                 "--steps", "20", "--label-ratios", "1,0.5", "--max-epochs", "10",
                                  "--truncation-runs", "1", "--device", "cpu"])
     assert result.exit_code == 0, result.output
     report = json.loads((out / "compare.json").read_text())
     methods = {row["method"] for row in report["results"]}
-    assert {"GCN (supervised)", "Laplacian Eigenmap + features", "NE stop-grad: backbone",
+    assert {"GCN (supervised)", "GCN (supervised) + C&S", "Laplacian Eigenmap, top + features",
+            "Laplacian Eigenmap, nontrivial", "NE stop-grad: backbone", "NE stop-grad: backbone + C&S",
             "NE no stop-grad: eigenfunctions", "NE stop-grad: backbone, inductive"} <= methods
     assert len(report["results"]) == 2 * len(methods)
     assert (out / "truncation.png").stat().st_size > 1000 and "(synthetic)" in (out / "compare.md").read_text()
@@ -158,3 +165,42 @@ def test_gcn_on_new_nodes_from_their_neighbourhood_equals_the_full_graph_gcn():
                                atol=1e-5, rtol=1e-5)
     # one hop is too few for two layers: the check above can tell a truncated neighbourhood
     assert not torch.allclose(gcn_on_nodes(gcn, edge_index, graph.num_nodes, x, nodes, layers=1), full[nodes], atol=1e-3)
+
+
+def test_bench_compare_runs_a_subset_of_methods_with_nontrivial_le_and_cs_rows(tmp_path):
+    """A graph the project has never seen (a written .npz with many components): only the asked methods run."""
+    from helpers import write_npz
+
+    rng = np.random.default_rng(3)
+    blocks = [sp.random(30, 30, density=0.15, random_state=int(s)) for s in rng.integers(0, 1000, size=8)]
+    adjacency = sp.block_diag(blocks).tocsr()
+    adjacency = ((adjacency + adjacency.T) > 0).astype(np.float32)
+    adjacency.setdiag(0)
+    adjacency.eliminate_zeros()
+    labels = np.repeat(np.arange(4), 60)
+    features = sp.csr_matrix((rng.random((240, 20)) < 0.2).astype(np.float32))
+    path = write_npz(tmp_path / "unseen.npz", adjacency, features, labels)
+    out = tmp_path / "compare"
+    result = CliRunner().invoke(app, ["bench", "compare", "-d", str(path), "--out", str(out), "--runs", "2", "--k", "8",
+                                      "--methods", "features,le-nontrivial,gcn", "--label-ratios", "1,0.5",
+                                      "--max-epochs", "30", "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    report = json.loads((out / "compare.json").read_text())
+    methods = {row["method"] for row in report["results"]}
+    assert methods == {"Features (linear probe)", "Features (linear probe) + C&S", "Laplacian Eigenmap, nontrivial",
+                       "Laplacian Eigenmap, nontrivial + features", "GCN (supervised)", "GCN (supervised) + C&S"}
+    needs = {row["method"]: row["needs_at_test_time"] for row in report["results"]}
+    assert needs["Features (linear probe)"] == "features only" and needs["GCN (supervised)"] == "graph at test time"
+    assert needs["Laplacian Eigenmap, nontrivial"] == "transductive" and needs["GCN (supervised) + C&S"] == "transductive"
+    for row in report["results"]:
+        assert {"method", "label_ratio", "test_acc_mean", "test_acc_std", "needs_at_test_time"} <= row.keys()
+        if row["method"].startswith(("Features (linear probe)", "Laplacian")) and "C&S" not in row["method"]:
+            assert len(row["chosen_C"]) == 2 and row["probe_converged"] is True
+    assert "truncation" not in report and not (out / "truncation.png").exists()
+    assert "fit Neural Eigenmap" not in result.output  # nothing that was not asked for
+    assert "elapsed" in result.output
+
+
+def test_bench_compare_refuses_unknown_methods(tmp_path):
+    result = CliRunner().invoke(app, ["bench", "compare", "--out", str(tmp_path / "c"), "--methods", "ne,gat"])
+    assert result.exit_code == 2 and "--methods" in result.output and not (tmp_path / "c").exists()

@@ -1,5 +1,10 @@
-"""Baselines: exact Laplacian Eigenmap (eigenvectors of the kernel)."""
+"""Baselines: exact Laplacian Eigenmap (eigenvectors of the kernel), top or nontrivial spectrum."""
 
-from graph_eigenmap.baselines.laplacian_eigenmap import chebyshev_eigenpairs, top_eigenpairs
+from graph_eigenmap.baselines.laplacian_eigenmap import (
+    VARIANTS,
+    chebyshev_eigenpairs,
+    laplacian_eigenmap,
+    top_eigenpairs,
+)
 
-__all__ = ["chebyshev_eigenpairs", "top_eigenpairs"]
+__all__ = ["VARIANTS", "chebyshev_eigenpairs", "laplacian_eigenmap", "top_eigenpairs"]

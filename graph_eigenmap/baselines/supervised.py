@@ -1,24 +1,29 @@
 """Supervised baselines on the OGB protocol: GCN (uses the graph at test time) and an MLP on raw features.
 
 Both: 3 layers, 256 hidden, ReLU, dropout 0.5, batch normalization between layers, Adam (lr 0.01),
-full batch, ``epochs`` epochs; the epoch with the best validation accuracy gives the test
-accuracy (as OGB's ogbn-products examples). GCN is PyG's ``GCNConv`` on the GCN-normalized
-adjacency D̃^-1/2 (A + I) D̃^-1/2, computed once by :func:`graph_eigenmap.kernel.normalized_adjacency`
-and passed as a sparse CSR matrix, so each layer is one sparse-dense product instead of PyG's
-gather-scatter over an edge list (same output: tests/test_evaluation.py checks it).
+full batch, early stopping on validation accuracy (at most 500 epochs, patience 50); the epoch with
+the best validation accuracy gives the test accuracy (as OGB's ogbn-products examples). Features are
+scaled as the probe scales them (:mod:`graph_eigenmap.scaling`, statistics of the train split).
+GCN is PyG's ``GCNConv`` on the GCN-normalized adjacency D̃^-1/2 (A + I) D̃^-1/2, computed once by
+:func:`graph_eigenmap.kernel.normalized_adjacency` and passed as a sparse CSR matrix, so each layer
+is one sparse-dense product instead of PyG's gather-scatter over an edge list (same output:
+tests/test_evaluation.py checks it).
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 
 import numpy as np
 import torch
 from torch import nn
 
 from graph_eigenmap.data.graph import Graph
+from graph_eigenmap.errors import GraphEigenmapError
+from graph_eigenmap.evaluation.protocol import MethodResult, RunPrediction, score_runs, train_subset
 from graph_eigenmap.kernel import normalized_adjacency, to_torch_csr
-from graph_eigenmap.evaluation.protocol import Accuracy, MethodResult, train_subset
+from graph_eigenmap.scaling import fit_scaling
 
 
 class GCN(nn.Module):
@@ -60,46 +65,61 @@ def gcn_adjacency(graph: Graph, device) -> torch.Tensor:
     return to_torch_csr(normalized_adjacency(graph, self_loops=True), device=device)
 
 
-def standardized_features(graph: Graph, device) -> torch.Tensor:
+def standardized_features(graph: Graph, device, train: np.ndarray | None = None) -> torch.Tensor:
+    """``[n, d]`` features scaled by :func:`graph_eigenmap.scaling.fit_scaling` on the ``train`` rows (default: all)."""
     x = torch.from_numpy(graph.features).to(device)
-    return (x - x.mean(0)) / x.std(0).clamp(min=1e-6)
+    rows = x if train is None else x[torch.from_numpy(train).to(device)]
+    return fit_scaling(rows).apply(x)
 
 
-def supervised_baseline(graph: Graph, kind: str, *, label_ratio: float = 1.0, runs: int = 10, epochs: int = 300,
-                        hidden: int = 256, layers: int = 3, device="cpu") -> MethodResult:
-    """GCN (``kind="gcn"``) or MLP (``kind="mlp"``) accuracy on the OGB protocol."""
+def supervised_runs(graph: Graph, kind: str, *, label_ratio: float = 1.0, runs: int = 10, max_epochs: int = 500,
+                    patience: int = 50, hidden: int = 256, layers: int = 3, device="cpu") -> Iterator[RunPrediction]:
+    """Train GCN (``kind="gcn"``) or MLP (``kind="mlp"``) once per seed, with early stopping on valid.
+
+    Each run trains on its label subset for at most ``max_epochs`` epochs and stops once valid
+    accuracy has not improved for ``patience`` epochs; the epoch with the best valid accuracy
+    gives the run's predictions.
+
+    Yields:
+        :class:`RunPrediction` with ``[n, C]`` softmax outputs of the best epoch; ``details`` hold
+        ``best_epoch``, ``epochs`` run, ``seconds`` and ``parameters``.
+    """
+    if kind not in ("gcn", "mlp"):
+        raise GraphEigenmapError(f"supervised baseline must be gcn or mlp; got {kind!r}.")
     device = torch.device(device)
-    x = standardized_features(graph, device)
+    x = standardized_features(graph, device, graph.split["train"])
     edges = gcn_adjacency(graph, device) if kind == "gcn" else None
     labels = torch.from_numpy(np.maximum(graph.labels, 0)).to(device)
-    accuracy = Accuracy(graph)
-    result = MethodResult(kind, label_ratio, runs, extra=dict(best_epoch=[], seconds=[]))
-    valid, test = graph.split["valid"], graph.split["test"]
-    valid_t = torch.from_numpy(valid).to(device)
+    valid = torch.from_numpy(graph.split["valid"]).to(device)
     for seed in range(runs):
         torch.manual_seed(seed)
-        model_class = GCN if kind == "gcn" else MLP
-        model = model_class(x.shape[1], hidden, graph.num_classes, layers).to(device)
+        model = (GCN if kind == "gcn" else MLP)(x.shape[1], hidden, graph.num_classes, layers).to(device)
         optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
-        train = torch.from_numpy(train_subset(graph.split["train"], label_ratio, seed)).to(device)
-        best_valid, best_epoch, best_predicted = -1.0, 0, None
+        train_nodes = train_subset(graph.split["train"], label_ratio, seed)
+        train = torch.from_numpy(train_nodes).to(device)
+        best_valid, best_epoch, best_logits = -1.0, 0, None
         started = time.perf_counter()
-        for epoch in range(epochs):
+        for epoch in range(max_epochs):
             model.train()
             optimizer.zero_grad()
-            loss = nn.functional.cross_entropy(model(x, edges)[train], labels[train])
-            loss.backward()
+            nn.functional.cross_entropy(model(x, edges)[train], labels[train]).backward()
             optimizer.step()
             model.eval()
             with torch.no_grad():
-                predicted = model(x, edges).argmax(1)
-            valid_acc = float((predicted[valid_t] == labels[valid_t]).float().mean())  # selection only
+                logits = model(x, edges)
+            valid_acc = float((logits[valid].argmax(1) == labels[valid]).float().mean())  # selection only
             if valid_acc > best_valid:
-                best_valid, best_epoch, best_predicted = valid_acc, epoch, predicted
-        best_predicted = best_predicted.cpu().numpy()
-        result.valid_acc.append(accuracy(graph.labels[valid], best_predicted[valid]))
-        result.test_acc.append(accuracy(graph.labels[test], best_predicted[test]))
-        result.extra["best_epoch"].append(best_epoch)
-        result.extra["seconds"].append(round(time.perf_counter() - started, 2))
-    result.extra["parameters"] = sum(p.numel() for p in model.parameters())
-    return result
+                best_valid, best_epoch, best_logits = valid_acc, epoch, logits
+            elif epoch - best_epoch >= patience:
+                break
+        details = dict(best_epoch=best_epoch, epochs=epoch + 1, seconds=round(time.perf_counter() - started, 2),
+                       parameters=sum(p.numel() for p in model.parameters()))
+        yield RunPrediction(seed, train_nodes, torch.softmax(best_logits, 1), details)
+
+
+def supervised_baseline(graph: Graph, kind: str, *, label_ratio: float = 1.0, runs: int = 10, max_epochs: int = 500,
+                        patience: int = 50, hidden: int = 256, layers: int = 3, device="cpu") -> MethodResult:
+    """GCN (``kind="gcn"``) or MLP (``kind="mlp"``) accuracy on the OGB protocol (see :func:`supervised_runs`)."""
+    predictions = supervised_runs(graph, kind, label_ratio=label_ratio, runs=runs, max_epochs=max_epochs,
+                                  patience=patience, hidden=hidden, layers=layers, device=device)
+    return score_runs(predictions, graph, method=kind, label_ratio=label_ratio, runs=runs)[0]

@@ -1,22 +1,29 @@
-"""``bench compare``: every method on one graph, the OGB protocol, one table.
+"""``bench compare``: methods on one graph, the OGB protocol, one table that says what each method needs.
 
-Methods (rows), each at every label ratio (columns), mean ± std over ``runs`` seeds:
+Method groups (``methods``; default: all), each at every label ratio, mean ± std over ``runs`` seeds:
 
-* linear probes on frozen representations: the node features; exact Laplacian Eigenmap (top-k
-  eigenvectors of Ā) alone and concatenated with the features; Neural Eigenmap with and without
-  stop-gradient, probing the k eigenfunctions and the backbone features; Neural Eigenmap fitted
-  inductively (on the subgraph of train + valid nodes only, test nodes embedded from their features);
-* supervised baselines: GCN (uses the graph at test time) and an MLP on the features.
+* ``features``: linear probe on the node features, and the probe + Correct & Smooth;
+* ``le``: Laplacian Eigenmap, the exact top-k eigenvectors of Ā, alone and with the features;
+* ``le-nontrivial``: the same with each component's trivial eigenvector removed (top k of the rest);
+* ``ne``: Neural Eigenmap with and without stop-gradient, probing the k eigenfunctions and the
+  backbone features, each also + Correct & Smooth;
+* ``ne-inductive``: Neural Eigenmap fitted on the train + valid subgraph only, test nodes embedded
+  from their features;
+* ``gcn``: GCN (early stopping on valid), and GCN + Correct & Smooth;
+* ``mlp``: a supervised MLP on the features, and MLP + Correct & Smooth;
+* ``truncation``: probes on the first m eigenfunctions, with and without stop-gradient;
+* ``cost``: test-time cost of Neural Eigenmap against GCN.
 
-Also: truncation curves (probe on the first m eigenfunctions) with and without stop-gradient, and the
-test-time cost of Neural Eigenmap against GCN. Neural Eigenmap is fitted once per variant (seed 0);
-the probes use seeds 0..runs-1, as the reference.
+Every row states what predicting a test node needs (``needs_at_test_time``): ``features only`` (the
+node's features and a fitted model), ``graph at test time`` (the node's neighbourhood), or
+``transductive`` (the node must have been part of the graph used, and C&S propagates training
+labels over it). Probe rows carry each run's chosen C and whether every fit converged. Neural
+Eigenmap is fitted once per variant (seed 0); the probes use seeds 0..runs-1, as the reference.
 """
 
 from __future__ import annotations
 
 import datetime
-import json
 import time
 from pathlib import Path
 
@@ -25,111 +32,212 @@ import torch
 
 from graph_eigenmap.api import embed_features, neural_eigenmap
 from graph_eigenmap.artifacts import environment, save_json
-from graph_eigenmap.baselines.laplacian_eigenmap import chebyshev_eigenpairs, top_eigenpairs
-from graph_eigenmap.baselines.supervised import supervised_baseline
+from graph_eigenmap.baselines.laplacian_eigenmap import laplacian_eigenmap
+from graph_eigenmap.baselines.supervised import supervised_runs
 from graph_eigenmap.data.graph import Graph, induced_subgraph
 from graph_eigenmap.errors import GraphEigenmapError
+from graph_eigenmap.evaluation.correct_and_smooth import CorrectAndSmooth
 from graph_eigenmap.evaluation.cost import test_time_cost
-from graph_eigenmap.evaluation.probe import evaluate_embeddings
+from graph_eigenmap.evaluation.probe import probe_runs
+from graph_eigenmap.evaluation.protocol import score_runs
 from graph_eigenmap.evaluation.truncation import plot_truncation, truncation_curve
-from graph_eigenmap.kernel import normalized_adjacency, to_torch_csr
 
-GRAPH_AT_TEST_TIME = {"GCN (supervised)"}
+METHOD_GROUPS = {
+    "features": "linear probe on the node features, and + C&S",
+    "le": "Laplacian Eigenmap (exact top-k eigenvectors), alone and with the features",
+    "le-nontrivial": "Laplacian Eigenmap without the components' trivial eigenvectors, alone and with the features",
+    "ne": "Neural Eigenmap with and without stop-gradient, eigenfunctions and backbone, and + C&S",
+    "ne-inductive": "Neural Eigenmap fitted on the train + valid subgraph only",
+    "gcn": "GCN with early stopping on valid, and + C&S",
+    "mlp": "supervised MLP on the features, and + C&S",
+    "truncation": "probe on the first m eigenfunctions, with and without stop-gradient",
+    "cost": "test-time cost of Neural Eigenmap against GCN",
+}
+FEATURES_ONLY, GRAPH_AT_TEST_TIME, TRANSDUCTIVE = "features only", "graph at test time", "transductive"
+CS_SUFFIX = " + C&S"
 
 
-def compare(graph: Graph, *, out_dir: str | Path, label_ratios=(1.0, 0.1, 0.01), runs: int = 10, k: int = 64,
-            device: str | torch.device = "cpu", fit_options: dict | None = None, truncation_runs: int = 3,
-            gnn_epochs: int = 300, command: str = "", log=print) -> dict:
-    """Run every method on ``graph`` and write ``compare.json``, ``compare.md`` and ``truncation.png`` to ``out_dir``.
+def parse_methods(text: str | None) -> list[str]:
+    """``"ne,gcn"`` -> ``["ne", "gcn"]``; None or ``"all"`` -> every group. Unknown names raise."""
+    if text is None or text.strip() == "all":
+        return list(METHOD_GROUPS)
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    unknown = [name for name in names if name not in METHOD_GROUPS]
+    if unknown or not names:
+        raise GraphEigenmapError(f"--methods takes a comma-separated list of {', '.join(METHOD_GROUPS)} (or all); "
+                                 f"got {text!r}.")
+    return names
+
+
+class _Comparison:
+    """The state of one comparison: lazily fitted representations, the rows so far, timed steps."""
+
+    def __init__(self, graph: Graph, k: int, device: torch.device, fit_options: dict, runs: int, log):
+        self.graph, self.k, self.device, self.fit_options, self.runs, self.log = graph, k, device, fit_options, runs, log
+        self.rows: list[dict] = []
+        self.timings: dict[str, float] = {}
+        self.started = time.perf_counter()
+        self._cache: dict = {}
+
+    def step(self, label: str, function, *args, **kwargs):
+        """Run one step, logging its name before and its duration and the elapsed time after."""
+        self.log(f"[{self.graph.name}] {label} ...")
+        start = time.perf_counter()
+        value = function(*args, **kwargs)
+        self.timings[label] = round(time.perf_counter() - start, 2)
+        self.log(f"[{self.graph.name}] {label}: {self.timings[label]:.1f} s "
+                 f"(elapsed {time.perf_counter() - self.started:.0f} s)")
+        return value
+
+    def cached(self, key: str, label: str, function, *args, **kwargs):
+        if key not in self._cache:
+            self._cache[key] = self.step(label, function, *args, **kwargs)
+        return self._cache[key]
+
+    def ne_fit(self, stop_gradient: bool):
+        label = f"fit Neural Eigenmap (stop-gradient {'on' if stop_gradient else 'off'})"
+        return self.cached(f"ne-{stop_gradient}", label, neural_eigenmap, self.graph, k=self.k, device=self.device,
+                           stop_gradient=stop_gradient, progress=False, **self.fit_options)
+
+    def eigenvectors(self, variant: str) -> np.ndarray:
+        return self.cached(f"le-{variant}", f"exact Laplacian Eigenmap ({variant})", laplacian_eigenmap, self.graph,
+                           self.k, variant=variant, device=self.device)[1]
+
+    def correct_and_smooth(self) -> CorrectAndSmooth:
+        return self.cached("cs", "Correct & Smooth: graph on the device", CorrectAndSmooth, self.graph, self.device)
+
+    def probe(self, name: str, x, ratio: float, needs: str, with_cs: bool) -> None:
+        """Probe rows for representation ``x`` (and its C&S row) at one label ratio."""
+        predictions = probe_runs(x, self.graph, label_ratio=ratio, runs=self.runs, device=self.device)
+        self._score(name, predictions, ratio, needs, with_cs, probe=True)
+
+    def supervised(self, kind: str, name: str, ratio: float, needs: str, max_epochs: int) -> None:
+        predictions = supervised_runs(self.graph, kind, label_ratio=ratio, runs=self.runs, max_epochs=max_epochs,
+                                      device=self.device)
+        self._score(name, predictions, ratio, needs, with_cs=True, probe=False)
+
+    def _score(self, name, predictions, ratio, needs, with_cs, probe) -> None:
+        label = f"{name} @ {ratio:g}" + (CS_SUFFIX if with_cs else "")
+        result, smoothed = self.step(label, score_runs, predictions, self.graph, method=name, label_ratio=ratio,
+                                     runs=self.runs, postprocess=self.correct_and_smooth() if with_cs else None,
+                                     postprocessed_method=name + CS_SUFFIX)
+        self.rows.append(_row(result, needs, probe))
+        if smoothed is not None:
+            self.rows.append(_row(smoothed, TRANSDUCTIVE, probe=False))
+
+
+def _row(result, needs: str, probe: bool) -> dict:
+    row = dict(result.to_dict(), needs_at_test_time=needs)
+    if probe:
+        runs = result.extra["runs"]
+        row.update(chosen_C=[run["C"] for run in runs], probe_converged=all(run["converged"] for run in runs))
+    return row
+
+
+def compare(graph: Graph, *, out_dir: str | Path, methods=None, label_ratios=(1.0, 0.1, 0.01), runs: int = 10,
+            k: int = 64, device: str | torch.device = "cpu", fit_options: dict | None = None,
+            truncation_runs: int = 3, max_epochs: int = 500, command: str = "", log=print) -> dict:
+    """Run the chosen method groups on ``graph``; write ``compare.json``, ``compare.md`` (and ``truncation.png``).
 
     Args:
         graph: a graph with node features, labels and a train/valid/test split.
         out_dir: output folder.
+        methods: names from :data:`METHOD_GROUPS` (default: all of them).
         label_ratios: fractions of the train split used for training.
         runs: seeds per method and label ratio.
         k: eigenfunctions (and exact eigenvectors) per method.
         device: where everything runs.
         fit_options: extra :class:`~graph_eigenmap.train.TrainConfig` fields for Neural Eigenmap.
         truncation_runs: seeds per point of the truncation curves (label ratio 1).
-        gnn_epochs: epochs of the supervised baselines.
+        max_epochs: most epochs of the supervised baselines (they stop early on valid).
         command: the command line, recorded in the outputs.
+        log: called with one line per step (its start, then its duration and the elapsed time).
 
     Returns:
-        The JSON report as a dict.
+        The JSON report as a dict; ``results`` is a flat list of rows with ``method``,
+        ``label_ratio``, ``test_acc_mean``, ``test_acc_std`` and ``needs_at_test_time``.
     """
+    methods = parse_methods(",".join(methods)) if methods is not None else list(METHOD_GROUPS)
     if graph.features is None:
         raise GraphEigenmapError(f"{graph.name} has no node features; bench compare needs them for every method.")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    device = torch.device(device)
-    fit_options = dict(fit_options or {})
-    timings = {}
-
-    def step(label, function, *args, **kwargs):
-        start = time.perf_counter()
-        log(f"[{graph.name}] {label} ...")
-        value = function(*args, **kwargs)
-        timings[label] = round(time.perf_counter() - start, 2)
-        return value
-
-    fits = {sg: step(f"fit Neural Eigenmap (stop-gradient {'on' if sg else 'off'})", neural_eigenmap, graph, k=k,
-                     device=device, stop_gradient=sg, progress=False, **fit_options) for sg in (True, False)}
-    inductive = step("fit Neural Eigenmap on train + valid only", _inductive, graph, k, device, fit_options)
-    exact = step("exact Laplacian Eigenmap", exact_eigenvectors, graph, k, device)
-    representations = {
-        "Features (linear probe)": graph.features,
-        "Laplacian Eigenmap": exact,
-        "Laplacian Eigenmap + features": np.hstack([exact, graph.features]),
-        "NE stop-grad: eigenfunctions": fits[True].embedding,
-        "NE stop-grad: backbone": fits[True].backbone,
-        "NE no stop-grad: eigenfunctions": fits[False].embedding,
-        "NE no stop-grad: backbone": fits[False].backbone,
-        "NE stop-grad: backbone, inductive": inductive["backbone"],
-        "NE stop-grad: eigenfunctions, inductive": inductive["embedding"],
-    }
-    rows = []
+    session = _Comparison(graph, k, torch.device(device), dict(fit_options or {}), runs, log)
     for ratio in label_ratios:
-        for name, x in representations.items():
-            rows.append(step(f"probe {name} @ {ratio}", evaluate_embeddings, x, graph, label_ratio=ratio, runs=runs,
-                             device=device, method=name).to_dict())
-        for kind, name in (("gcn", "GCN (supervised)"), ("mlp", "MLP on features (supervised)")):
-            result = step(f"{name} @ {ratio}", supervised_baseline, graph, kind, label_ratio=ratio, runs=runs,
-                          epochs=gnn_epochs, device=device)
-            result.method = name
-            rows.append(result.to_dict())
-    curves = {label: step(f"truncation curve ({label})", truncation_curve, fits[sg].embedding, graph,
-                          runs=truncation_runs, device=device)
-              for sg, label in ((True, "stop-gradient"), (False, "no stop-gradient"))}
-    plot_truncation(curves, out / "truncation.png", f"{graph.name}: probe on the first m eigenfunctions (k = {k})")
-    cost = step("test-time cost", test_time_cost, graph, fits[True].model, device=device)
+        _rows_at(session, methods, ratio, max_epochs)
     report = dict(
         dataset=graph.name, source=graph.source, synthetic=graph.synthetic, num_nodes=graph.num_nodes,
         command=command, date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        device=torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu", k=k, runs=runs,
-        label_ratios=list(label_ratios), neural_eigenmap_config=fits[True].config.to_dict(),
-        captured=dict(rayleigh_quotients_stop_gradient=[round(float(v), 4) for v in fits[True].rayleigh_quotients]),
-        results=rows, truncation=curves, test_time_cost=cost, timings_s=timings, versions=environment(),
+        device=_device_name(session.device), k=k, runs=runs, label_ratios=list(label_ratios), methods=methods,
+        correct_and_smooth=session.correct_and_smooth().settings.to_dict() if _uses_cs(methods) else None,
+        results=session.rows,
     )
+    if {"ne", "truncation", "cost"} & set(methods):
+        fitted = session.ne_fit(True)
+        report.update(neural_eigenmap_config=fitted.config.to_dict(), rayleigh_quotients_stop_gradient=[
+            round(float(v), 4) for v in fitted.rayleigh_quotients])
+    if "truncation" in methods:
+        report["truncation"] = _truncation(session, out, truncation_runs)
+    if "cost" in methods:
+        report["test_time_cost"] = session.step("test-time cost", test_time_cost, graph, session.ne_fit(True).model,
+                                                device=session.device)
+    report.update(timings_s=session.timings, versions=environment())
     save_json(out / "compare.json", report)
     (out / "compare.md").write_text(to_markdown(report))
     return report
 
 
-def exact_eigenvectors(graph: Graph, k: int, device: torch.device) -> np.ndarray:
-    """``[n, k]`` exact top-k eigenvectors of Ā: per component with ARPACK, or on the GPU for big graphs."""
-    kernel = normalized_adjacency(graph)
-    if device.type == "cuda" and graph.num_nodes > 200_000:
-        _, vectors, _ = chebyshev_eigenpairs(to_torch_csr(kernel, device=device), k)
-        return vectors.float().cpu().numpy()
-    return top_eigenpairs(kernel, k)[1].astype(np.float32)
+def _rows_at(session: _Comparison, methods: list[str], ratio: float, max_epochs: int) -> None:
+    graph = session.graph
+    if "features" in methods:
+        session.probe("Features (linear probe)", graph.features, ratio, FEATURES_ONLY, with_cs=True)
+    for variant, group in (("top", "le"), ("nontrivial", "le-nontrivial")):
+        if group in methods:
+            vectors = session.eigenvectors(variant)
+            name = f"Laplacian Eigenmap, {variant}"
+            session.probe(name, vectors, ratio, TRANSDUCTIVE, with_cs=False)
+            session.probe(name + " + features", np.hstack([vectors, graph.features]), ratio, TRANSDUCTIVE, with_cs=False)
+    if "ne" in methods:
+        for stop_gradient in (True, False):
+            fitted = session.ne_fit(stop_gradient)
+            prefix = "NE stop-grad" if stop_gradient else "NE no stop-grad"
+            session.probe(f"{prefix}: eigenfunctions", fitted.embedding, ratio, FEATURES_ONLY, with_cs=True)
+            session.probe(f"{prefix}: backbone", fitted.backbone, ratio, FEATURES_ONLY, with_cs=True)
+    if "ne-inductive" in methods:
+        inductive = session.cached("ne-inductive", "fit Neural Eigenmap on train + valid only", _inductive, session)
+        session.probe("NE stop-grad: eigenfunctions, inductive", inductive["embedding"], ratio, FEATURES_ONLY, with_cs=False)
+        session.probe("NE stop-grad: backbone, inductive", inductive["backbone"], ratio, FEATURES_ONLY, with_cs=False)
+    if "gcn" in methods:
+        session.supervised("gcn", "GCN (supervised)", ratio, GRAPH_AT_TEST_TIME, max_epochs)
+    if "mlp" in methods:
+        session.supervised("mlp", "MLP on features (supervised)", ratio, FEATURES_ONLY, max_epochs)
 
 
-def _inductive(graph: Graph, k: int, device, fit_options: dict) -> dict:
+def _uses_cs(methods) -> bool:
+    return bool({"features", "ne", "gcn", "mlp"} & set(methods))
+
+
+def _truncation(session: _Comparison, out: Path, truncation_runs: int) -> dict:
+    curves = {label: session.step(f"truncation curve ({label})", truncation_curve, session.ne_fit(sg).embedding,
+                                  session.graph, runs=truncation_runs, device=session.device)
+              for sg, label in ((True, "stop-gradient"), (False, "no stop-gradient"))}
+    plot_truncation(curves, out / "truncation.png",
+                    f"{session.graph.name}: probe on the first m eigenfunctions (k = {session.k})")
+    return curves
+
+
+def _inductive(session: _Comparison) -> dict:
+    graph = session.graph
     seen = np.concatenate([graph.split["train"], graph.split["valid"]])
     subgraph, _ = induced_subgraph(graph, seen, name=f"{graph.name}-train-valid")
-    fitted = neural_eigenmap(subgraph, k=k, device=device, stop_gradient=True, progress=False, **fit_options)
+    fitted = neural_eigenmap(subgraph, k=session.k, device=session.device, stop_gradient=True, progress=False,
+                             **session.fit_options)
     embedding, backbone = embed_features(fitted.model, graph.features, "input", with_backbone=True)
     return dict(embedding=embedding, backbone=backbone)
+
+
+def _device_name(device: torch.device) -> str:
+    return torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
 
 
 def to_markdown(report: dict) -> str:
@@ -140,22 +248,39 @@ def to_markdown(report: dict) -> str:
         f"# {report['dataset']}{tag}: test accuracy (%), {report['runs']} runs", "",
         f"Device: {report['device']}. Date: {report['date']}. k = {report['k']}.",
         f"Command: `{report['command']}`", "",
-        "| method | graph at test time | " + " | ".join(f"{int(r * 100) if r * 100 >= 1 else r * 100}% labels" for r in ratios) + " |",
+        "| method | needs at test time | " + " | ".join(f"{_percent(r)} labels" for r in ratios) + " |",
         "|---|---|" + "---|" * len(ratios),
     ]
-    methods = list(dict.fromkeys(row["method"] for row in report["results"]))
-    for method in methods:
-        cells = []
-        for ratio in ratios:
-            row = next(r for r in report["results"] if r["method"] == method and r["label_ratio"] == ratio)
-            cells.append(f"{100 * row['test_acc_mean']:.2f} ± {100 * row['test_acc_std']:.2f}")
-        lines.append(f"| {method} | {'yes' if method in GRAPH_AT_TEST_TIME else 'no'} | " + " | ".join(cells) + " |")
-    cost = report["test_time_cost"]
-    lines += [
+    for method in dict.fromkeys(row["method"] for row in report["results"]):
+        rows = {row["label_ratio"]: row for row in report["results"] if row["method"] == method}
+        cells = [f"{100 * rows[r]['test_acc_mean']:.2f} ± {100 * rows[r]['test_acc_std']:.2f}" if r in rows else ""
+                 for r in ratios]
+        needs = next(iter(rows.values()))["needs_at_test_time"]
+        lines.append(f"| {method} | {needs} | " + " | ".join(cells) + " |")
+    unconverged = sorted({row["method"] for row in report["results"] if row.get("probe_converged") is False})
+    lines += ["", "Probes: scikit-learn's objective, C chosen on valid per run (`chosen_C` in compare.json); "
+              + (f"not every fit converged for: {', '.join(unconverged)}." if unconverged else "every fit converged.")]
+    if report.get("correct_and_smooth"):
+        settings = report["correct_and_smooth"]
+        lines.append(f"C&S (PyG CorrectAndSmooth): {settings['correction_layers']} correction and "
+                     f"{settings['smoothing_layers']} smoothing layers, autoscale {settings['autoscale']}, α₁ in "
+                     f"{settings['correction_alphas']} × α₂ in {settings['smoothing_alphas']} chosen on valid per run; "
+                     "only each run's training labels are propagated.")
+    if "test_time_cost" in report:
+        lines += _cost_lines(report["test_time_cost"])
+    if "truncation" in report:
+        lines += ["", "Truncation curve (stop-gradient vs not, label ratio 1): see truncation.png and compare.json."]
+    return "\n".join(lines) + "\n"
+
+
+def _percent(ratio: float) -> str:
+    return f"{ratio * 100:g}%"
+
+
+def _cost_lines(cost: dict) -> list[str]:
+    return [
         "", "Test-time cost (median seconds):", "",
         "| | all test nodes | one new node | parameters |", "|---|---|---|---|",
         f"| Neural Eigenmap (MLP + probe, features only) | {cost['ne_all_test_s']:.4f} | {cost['ne_one_node_s']:.5f} | {cost['ne_parameters']:,} |",
         f"| GCN (needs the node's neighbourhood) | {cost['gcn_all_test_s']:.4f} | {cost['gcn_one_node_s']:.5f} | {cost['gcn_parameters']:,} |",
-        "", "Truncation curve (stop-gradient vs not, label ratio 1): see truncation.png and compare.json.", "",
     ]
-    return "\n".join(lines)

@@ -1,13 +1,28 @@
-"""The linear probe: multinomial logistic regression on frozen, standardized node representations.
+"""The linear probe: multinomial logistic regression on frozen node representations, as scikit-learn fits it.
 
-Per run (OGB protocol, :mod:`graph_eigenmap.evaluation.protocol`): standardize features with the
-mean and standard deviation of the run's training nodes, fit full-batch L-BFGS logistic
-regression for each L2 penalty in ``penalties``, keep the one with the best validation accuracy,
-report its test accuracy. Runs in torch, on the GPU when one is given (ogbn-products has 2.4M nodes).
+Per run (OGB protocol, :mod:`graph_eigenmap.evaluation.protocol`):
+
+1. **Scale** the representation with statistics of the run's training nodes
+   (:func:`graph_eigenmap.scaling.fit_scaling`): standardized columns for dense representations,
+   columns divided by their largest absolute value for bag-of-words-like ones.
+2. **Fit** one L2-regularized multinomial logistic regression per inverse strength C in ``Cs``,
+   each its own full-batch L-BFGS problem with scikit-learn's objective
+   ``mean cross-entropy + ‖W‖² / (2 · C · t)`` (t training nodes, bias not penalized), solved from
+   the strongest regularization to the weakest, each warm-started from the previous solution,
+   until the gradient's largest entry is below ``tol`` (scikit-learn's ``lbfgs`` criterion), in float64
+   so that the stopping test is not limited by rounding (the ``[t, d]`` training rows only).
+   Every fit records its iterations and final gradient norm; one that stops unconverged warns.
+3. **Choose** C on validation accuracy (ties: the smaller C) and report that probe's test accuracy.
+
+The problem is convex, so the fit does not depend on the seed: runs with the same training nodes
+(every run at label ratio 1) share one fit. Runs in torch, on the GPU when one is given: the
+scaling is folded into the weights, so a ``[2.4M, 2048]`` representation is never copied.
 """
 
 from __future__ import annotations
 
+import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -15,110 +30,218 @@ import torch
 
 from graph_eigenmap.data.graph import Graph
 from graph_eigenmap.errors import GraphEigenmapError
-from graph_eigenmap.evaluation.protocol import Accuracy, MethodResult, train_subset
+from graph_eigenmap.evaluation.protocol import MethodResult, RunPrediction, score_runs, train_subset
+from graph_eigenmap.scaling import fit_scaling
 
-PENALTIES = (0.0, 1e-4, 1e-3, 1e-2, 1e-1)
+CS = (0.001, 0.01, 0.1, 1.0, 10.0, 100.0, 1000.0)
+"""Inverse L2 strengths tried (scikit-learn's C); the best on valid is kept (ties: the smallest).
+
+Chosen on valid: on the raw and 100-d features of the five shared graphs at 100 / 10 / 1 % labels,
+the picks spread over the whole range, 1000 included at 1-10 % labels on bag-of-words features
+(``benchmarks/results/probe_agreement.md``)."""
+
+TOL = 1e-5
+"""Converged when no entry of the objective's gradient exceeds this (scikit-learn's default is 1e-4, at which
+weakly regularized problems on bag-of-words features still stop visibly short of their optimum)."""
 
 ProbeResult = MethodResult
 
 
+class ProbeConvergenceWarning(RuntimeWarning):
+    """An L-BFGS probe stopped before its gradient fell below the tolerance."""
+
+
 @dataclass
-class _Fitted:
-    """P probes at once (one per penalty): weights ``[P, d, C]``, biases ``[P, C]``, shared standardization."""
+class FittedProbe:
+    """One logistic regression in the raw representation's space: ``logits = x @ weight + bias``.
+
+    Attributes:
+        weight: ``[d, C]`` (the scaling folded in).
+        bias: ``[C]``.
+        inverse_strength: the C it was fitted with.
+        iterations: L-BFGS iterations used.
+        gradient_norm: largest absolute entry of the objective's gradient at the end.
+        converged: ``gradient_norm <= tol``.
+    """
 
     weight: torch.Tensor
     bias: torch.Tensor
-    mean: torch.Tensor
-    scale: torch.Tensor
+    inverse_strength: float
+    iterations: int
+    gradient_norm: float
+    converged: bool
 
-    def predict(self, x: torch.Tensor) -> torch.Tensor:
-        """``[m, d]`` -> ``[P, m]`` predicted classes of each probe."""
-        z = (x - self.mean) * self.scale
-        return (torch.einsum("nd,pdc->pnc", z, self.weight) + self.bias[:, None, :]).argmax(2)
+    def logits(self, x: torch.Tensor, chunk: int = 1 << 18) -> torch.Tensor:
+        """``[m, d]`` representations -> ``[m, C]`` logits, ``chunk`` rows at a time."""
+        return torch.cat([x[i:i + chunk].float() @ self.weight + self.bias for i in range(0, x.shape[0], chunk)])
+
+    def summary(self) -> dict:
+        return dict(C=self.inverse_strength, iterations=self.iterations,
+                    gradient_norm=float(f"{self.gradient_norm:.3g}"), converged=self.converged)
 
 
-def linear_probe(x: torch.Tensor, labels: torch.Tensor, train: torch.Tensor, num_classes: int, *,
-                 penalties=PENALTIES, seed: int = 0, max_iter: int = 100) -> _Fitted:
-    """Fit one multinomial logistic regression per L2 penalty, jointly.
-
-    The objective is the sum of the P independent, convex problems (mean cross-entropy +
-    penalty · ‖W‖²), so one full-batch L-BFGS run fits them all with a fifth of the kernel launches.
+def fit_probes(x: torch.Tensor, labels: torch.Tensor, train: torch.Tensor, num_classes: int, *,
+               Cs=CS, scaling: str = "auto", tol: float = TOL, max_iter: int = 1000) -> list[FittedProbe]:
+    """Fit one multinomial logistic regression per C on the ``train`` rows, as scikit-learn's ``lbfgs``.
 
     Args:
-        x: ``[n, d]`` float32 representations (all nodes; only ``train`` rows are used).
+        x: ``[n, d]`` representations of all nodes (float; only ``train`` rows are read).
         labels: ``[n]`` int64 classes.
         train: ``[t]`` node ids to fit on.
-        num_classes: C.
-        penalties: the P L2 weights.
-        max_iter: L-BFGS iterations (100; in a development check on coauthor_cs, 300 changed test accuracy by under 0.001).
-        seed: seeds the initialization (the problems are convex: results barely depend on it).
+        num_classes: C, the number of classes (logit columns).
+        Cs: inverse L2 strengths, as scikit-learn's ``C``; fitted in ascending order, each
+            warm-started from the previous solution.
+        scaling: ``auto``, ``standard``, ``maxabs`` or ``none`` (:func:`graph_eigenmap.scaling.fit_scaling`).
+        tol: converged when the objective's gradient has no entry larger than this.
+        max_iter: L-BFGS iterations per C before giving up (with a :class:`ProbeConvergenceWarning`).
+
+    Returns:
+        One :class:`FittedProbe` per C, in the order of ``Cs``.
     """
-    xt = x[train]
-    mean = xt.mean(0)
-    scale = xt.std(0, unbiased=False).clamp(min=1e-6).reciprocal()
-    z = (xt - mean) * scale
-    y = labels[train]
-    count = len(penalties)
-    strength = torch.tensor(penalties, device=x.device, dtype=torch.float32)
-    generator = torch.Generator(device=x.device).manual_seed(seed)
-    weight = (0.01 * torch.randn(count, x.shape[1], num_classes, generator=generator, device=x.device)).requires_grad_()
-    bias = torch.zeros(count, num_classes, device=x.device, requires_grad=True)
-    optimizer = torch.optim.LBFGS([weight, bias], lr=1, max_iter=max_iter, history_size=20,
-                                  line_search_fn="strong_wolfe", tolerance_grad=1e-7, tolerance_change=1e-10)
+    return fit_probe_batch(x, labels, train[None], num_classes, Cs=Cs, scaling=scaling, tol=tol, max_iter=max_iter)[0]
+
+
+def fit_probe_batch(x: torch.Tensor, labels: torch.Tensor, trains: torch.Tensor, num_classes: int, *,
+                    Cs=CS, scaling: str = "auto", tol: float = TOL, max_iter: int = 1000) -> list[list[FittedProbe]]:
+    """:func:`fit_probes` for R training sets of one size at once (the runs of one label ratio).
+
+    The R problems of one C are independent, so they are solved as one sum by L-BFGS; each run's
+    part of the gradient is its own problem's gradient, and each run's convergence is checked on
+    its own part. One batched product per step instead of R small ones.
+
+    Args:
+        trains: ``[R, t]`` node ids, one training set per row.
+
+    Returns:
+        ``R`` lists of one :class:`FittedProbe` per C, in the order of ``Cs``.
+    """
+    scales = [fit_scaling(x[train], scaling) for train in trains]
+    shift = torch.stack([scale.shift for scale in scales])  # [R, d]
+    factor = torch.stack([scale.factor for scale in scales])
+    z = ((x[trains].float() - shift[:, None]) * factor[:, None]).double()  # [R, t, d]
+    y = labels[trains]
+    params = torch.zeros(len(trains), z.shape[2] + 1, num_classes, device=x.device, dtype=torch.float64)
+    fitted = {}
+    for inverse_strength in sorted(set(float(c) for c in Cs)):
+        params, iterations, gradient_norms = _lbfgs(z, y, params, 1.0 / (2 * inverse_strength * y.shape[1]), tol,
+                                                    max_iter)
+        weight = params[:, :-1].float() * factor[:, :, None]  # [R, d, C] in the raw representation's space
+        bias = params[:, -1].float() - torch.einsum("rd,rdc->rc", shift, weight)
+        fitted[inverse_strength] = [FittedProbe(weight[r], bias[r], inverse_strength, iterations, norm, norm <= tol)
+                                    for r, norm in enumerate(gradient_norms)]
+        _warn_unconverged(inverse_strength, iterations, max(gradient_norms), tol)
+    return [[fitted[float(c)][r] for c in Cs] for r in range(len(trains))]
+
+
+def _lbfgs(z: torch.Tensor, y: torch.Tensor, start: torch.Tensor, strength: float, tol: float,
+           max_iter: int) -> tuple[torch.Tensor, int, list[float]]:
+    """Minimize Σ_r [mean CE(z_r W_r + b_r, y_r) + strength · ‖W_r‖²] over ``[R, d + 1, C]`` params (last row: b).
+
+    Returns the solution, the iterations, and each run's largest absolute gradient entry.
+    """
+    params = start.clone().requires_grad_()
+    optimizer = torch.optim.LBFGS([params], lr=1, max_iter=max_iter, history_size=20, line_search_fn="strong_wolfe",
+                                  tolerance_grad=tol, tolerance_change=1e-15)
+    runs, classes = params.shape[0], params.shape[2]
 
     def closure():
         optimizer.zero_grad()
-        logits = torch.einsum("nd,pdc->pnc", z, weight) + bias[:, None, :]
-        cross_entropy = torch.nn.functional.cross_entropy(logits.reshape(-1, num_classes), y.repeat(count))
-        loss = count * cross_entropy + (strength * weight.pow(2).sum((1, 2))).sum()
+        logits = torch.baddbmm(params[:, -1:], z, params[:, :-1])  # [R, t, C]
+        cross_entropy = torch.nn.functional.cross_entropy(logits.reshape(-1, classes), y.reshape(-1))
+        loss = runs * cross_entropy + strength * params[:, :-1].pow(2).sum()  # every run has t rows
         loss.backward()
         return loss
 
     optimizer.step(closure)
-    return _Fitted(weight.detach(), bias.detach(), mean, scale)
+    closure()
+    iterations = int(optimizer.state[params].get("n_iter", 0))
+    return params.detach(), iterations, params.grad.abs().amax((1, 2)).tolist()
 
 
-def evaluate_embeddings(embeddings: np.ndarray, graph: Graph, *, label_ratio: float = 1.0, runs: int = 10,
-                        device: str | torch.device = "cpu", penalties=PENALTIES, method: str = "probe") -> MethodResult:
-    """OGB-protocol linear-probe accuracy of ``[n, d]`` node representations.
+def _warn_unconverged(inverse_strength: float, iterations: int, gradient_norm: float, tol: float) -> None:
+    if gradient_norm > tol:
+        warnings.warn(f"linear probe with C={inverse_strength:g} stopped after {iterations} L-BFGS iterations with "
+                      f"gradient {gradient_norm:.2e} > tol {tol:g}; raise max_iter or lower C",
+                      ProbeConvergenceWarning, stacklevel=3)
+
+
+def probe_runs(embeddings: np.ndarray | torch.Tensor, graph: Graph, *, label_ratio: float = 1.0, runs: int = 10,
+               device: str | torch.device = "cpu", Cs=CS, scaling: str = "auto",
+               max_iter: int = 1000) -> Iterator[RunPrediction]:
+    """Per run: fit the probes, choose C on valid, and yield the chosen probe's class probabilities.
+
+    Runs with the same training nodes share one fit; the others of a label ratio are fitted
+    together (:func:`fit_probe_batch`), in batches of at most about 2 GiB of training rows.
 
     Args:
-        embeddings: ``[n, d]`` array, row i for node i (e.g. ``embeddings.npy`` of ``fit``).
+        embeddings: ``[n, d]``, row i for node i.
         graph: supplies labels and the train/valid/test split.
         label_ratio: fraction of the train split each run uses (1.0, 0.1, 0.01, ...).
-        runs: seeds 0..runs-1.
+        runs: seeds 0..runs-1 (they draw the label subsets).
         device: where the probe runs.
-        penalties: L2 penalties tried; the best on valid is kept (ties: the first).
+        Cs, scaling, max_iter: see :func:`fit_probes`.
+
+    Yields:
+        :class:`RunPrediction` with ``[n, C]`` softmax probabilities of the chosen probe and, in
+        ``details``, the chosen C, every C's fit summary and validation accuracy.
+    """
+    x = _as_tensor(_check(embeddings, graph), device)
+    labels = torch.from_numpy(np.maximum(graph.labels, 0)).to(x.device)
+    trains = [train_subset(graph.split["train"], label_ratio, seed) for seed in range(runs)]
+    distinct = {train.tobytes(): train for train in trains}
+    fits = {}
+    for batch in _batches(list(distinct.values()), x.shape[1]):
+        stacked = torch.from_numpy(np.stack(batch)).to(x.device)
+        for train, probes in zip(batch, fit_probe_batch(x, labels, stacked, graph.num_classes, Cs=Cs, scaling=scaling,
+                                                        max_iter=max_iter)):
+            fits[train.tobytes()] = _choose_on_valid(probes, x, labels, graph)
+    for seed, train in enumerate(trains):
+        probe, details = fits[train.tobytes()]
+        yield RunPrediction(seed, train, torch.softmax(probe.logits(x), 1), details)
+
+
+def _batches(trains: list[np.ndarray], dimension: int, budget_bytes: float = 2 * 2**30) -> list[list[np.ndarray]]:
+    per_run = max(1, len(trains[0]) * dimension * 8)
+    size = max(1, int(budget_bytes // per_run))
+    return [trains[i:i + size] for i in range(0, len(trains), size)]
+
+
+def _choose_on_valid(probes: list[FittedProbe], x, labels, graph: Graph) -> tuple[FittedProbe, dict]:
+    """The probe with the best valid accuracy (ties: the first, the smallest C) and the run's record."""
+    valid = torch.from_numpy(graph.split["valid"]).to(x.device)
+    valid_accs = [float((p.logits(x[valid]).argmax(1) == labels[valid]).float().mean()) for p in probes]
+    best = int(np.argmax(valid_accs))
+    fits = [dict(p.summary(), valid_acc=round(a, 6)) for p, a in zip(probes, valid_accs)]
+    return probes[best], dict(C=probes[best].inverse_strength, converged=all(p.converged for p in probes), fits=fits)
+
+
+def evaluate_embeddings(embeddings: np.ndarray | torch.Tensor, graph: Graph, *, label_ratio: float = 1.0,
+                        runs: int = 10, device: str | torch.device = "cpu", Cs=CS, scaling: str = "auto",
+                        method: str = "probe") -> MethodResult:
+    """OGB-protocol linear-probe accuracy of ``[n, d]`` node representations.
 
     Returns:
-        :class:`MethodResult` with per-run test/valid accuracies and the chosen penalties in ``extra``.
+        :class:`MethodResult` with per-run test/valid accuracies; ``extra`` holds per run the chosen
+        C, whether every fit converged, and each C's iterations, gradient norm and valid accuracy.
     """
-    x = _check(embeddings, graph)
-    device = torch.device(device)
-    features = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).to(device)
-    labels = torch.from_numpy(np.maximum(graph.labels, 0)).to(device)
-    accuracy = Accuracy(graph)
-    result = MethodResult(method, label_ratio, runs, extra=dict(penalty=[], evaluator=accuracy.evaluator_name))
-    valid, test = graph.split["valid"], graph.split["test"]
-    for seed in range(runs):
-        train = torch.from_numpy(train_subset(graph.split["train"], label_ratio, seed)).to(device)
-        fitted = linear_probe(features, labels, train, graph.num_classes, penalties=penalties, seed=seed)
-        valid_predictions = fitted.predict(features[valid]).cpu().numpy()
-        valid_accs = [accuracy(graph.labels[valid], p) for p in valid_predictions]
-        best = int(np.argmax(valid_accs))
-        test_predictions = fitted.predict(features[test])[best].cpu().numpy()
-        result.valid_acc.append(valid_accs[best])
-        result.test_acc.append(accuracy(graph.labels[test], test_predictions))
-        result.extra["penalty"].append(penalties[best])
-    return result
+    predictions = probe_runs(embeddings, graph, label_ratio=label_ratio, runs=runs, device=device, Cs=Cs,
+                             scaling=scaling)
+    return score_runs(predictions, graph, method=method, label_ratio=label_ratio, runs=runs)[0]
 
 
-def _check(embeddings, graph: Graph) -> np.ndarray:
-    x = np.asarray(embeddings)
+def _as_tensor(x, device) -> torch.Tensor:
+    if isinstance(x, torch.Tensor):
+        return x.to(device)
+    return torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).to(device)
+
+
+def _check(embeddings, graph: Graph):
+    x = embeddings if isinstance(embeddings, torch.Tensor) else np.asarray(embeddings)
     if x.ndim != 2 or x.shape[0] != graph.num_nodes:
         raise GraphEigenmapError(f"embeddings must have shape [{graph.num_nodes}, d] (one row per node of "
                                  f"{graph.name}); got {list(x.shape)}.")
-    if not np.isfinite(x).all():
+    finite = bool(torch.isfinite(x).all()) if isinstance(x, torch.Tensor) else bool(np.isfinite(x).all())
+    if not finite:
         raise GraphEigenmapError("embeddings hold NaN or inf; refit or drop those columns.")
     for part in ("train", "valid", "test"):
         if len(graph.split[part]) == 0:

@@ -10,9 +10,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
+import torch
 
 
 @dataclass
@@ -71,3 +73,56 @@ class Accuracy:
         result = self.evaluator.eval({"y_true": np.asarray(labels).reshape(-1, 1),
                                       "y_pred": np.asarray(predicted).reshape(-1, 1)})
         return float(result["acc"])
+
+
+@dataclass
+class RunPrediction:
+    """What one run of a method predicts: class scores for every node.
+
+    Attributes:
+        seed: the run's seed.
+        train: ``[t]`` node ids whose labels the run trained on.
+        scores: ``[n, C]`` class scores of every node, the prediction being the largest: softmax
+            probabilities for the probes and supervised models, propagated scores after C&S.
+        details: what the method records about the run (chosen penalty, best epoch, ...).
+    """
+
+    seed: int
+    train: np.ndarray
+    scores: torch.Tensor
+    details: dict = field(default_factory=dict)
+
+
+def score_runs(predictions: Iterable[RunPrediction], graph, *, method: str, label_ratio: float, runs: int,
+               postprocess: Callable[[RunPrediction], RunPrediction] | None = None,
+               postprocessed_method: str = "") -> tuple[MethodResult, MethodResult | None]:
+    """Valid and test accuracy of each run's predictions, and of their post-processed version.
+
+    Args:
+        predictions: one :class:`RunPrediction` per run, consumed one at a time (each can be large).
+        graph: supplies labels and the split.
+        method, label_ratio, runs: recorded on the results.
+        postprocess: optional map from a run's prediction to a new one (e.g. Correct & Smooth); its
+            accuracies form the second result, named ``postprocessed_method``.
+
+    Returns:
+        ``(result, postprocessed result or None)``; each run's ``details`` are listed in
+        ``extra["runs"]``.
+    """
+    accuracy = Accuracy(graph)
+    result = MethodResult(method, label_ratio, runs, extra=dict(evaluator=accuracy.evaluator_name, runs=[]))
+    post = MethodResult(postprocessed_method, label_ratio, runs, extra=dict(evaluator=accuracy.evaluator_name, runs=[])) \
+        if postprocess is not None else None
+    for run in predictions:
+        _append_scores(result, run, graph, accuracy)
+        if post is not None:
+            _append_scores(post, postprocess(run), graph, accuracy)
+    return result, post
+
+
+def _append_scores(result: MethodResult, run: RunPrediction, graph, accuracy: Accuracy) -> None:
+    for part, accuracies in (("valid", result.valid_acc), ("test", result.test_acc)):
+        nodes = graph.split[part]
+        predicted = run.scores[torch.from_numpy(nodes).to(run.scores.device)].argmax(1).cpu().numpy()
+        accuracies.append(accuracy(graph.labels[nodes], predicted))
+    result.extra["runs"].append(run.details)
