@@ -19,26 +19,9 @@ from conftest import DATASET_NAMES
 from graph_eigenmap.data import load_graph
 from graph_eigenmap.evaluation.probe import CS, ProbeConvergenceWarning, evaluate_embeddings, fit_probes
 from graph_eigenmap.scaling import fit_scaling
+from helpers import scikit_learn_probe
 
 AGREEMENT = 0.01  # one point of test accuracy
-
-
-def scikit_learn_probe(x: np.ndarray, graph) -> float:
-    """Test accuracy of scikit-learn's probe with C chosen on valid: the independent reference."""
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.preprocessing import MaxAbsScaler, StandardScaler
-
-    train, valid, test = (graph.split[p] for p in ("train", "valid", "test"))
-    bag_of_words = (x[train] >= 0).all() and (x[train] == 0).mean() >= 0.5
-    scaler = (MaxAbsScaler() if bag_of_words else StandardScaler()).fit(x[train])
-    z = {part: scaler.transform(x[nodes]) for part, nodes in (("train", train), ("valid", valid), ("test", test))}
-    best_valid, best_test = -1.0, None
-    for c in CS:
-        model = LogisticRegression(C=c, tol=1e-7, max_iter=10_000).fit(z["train"], graph.labels[train])
-        valid_acc = model.score(z["valid"], graph.labels[valid])
-        if valid_acc > best_valid:
-            best_valid, best_test = valid_acc, model.score(z["test"], graph.labels[test])
-    return best_test
 
 
 def assert_agrees(x: np.ndarray, graph) -> float:
