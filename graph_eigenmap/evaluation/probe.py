@@ -12,11 +12,14 @@ Per run (OGB protocol, :mod:`graph_eigenmap.evaluation.protocol`):
    until the gradient's largest entry is below ``tol`` (scikit-learn's ``lbfgs`` criterion), in float64
    so that the stopping test is not limited by rounding (the ``[t, d]`` training rows only).
    Every fit records its iterations and final gradient norm; one that stops unconverged warns.
+   The runs of one label ratio are solved together as one sum of independent problems
+   (:func:`fit_probe_batch`); each run's convergence is checked on its own part of the gradient.
 3. **Choose** C on validation accuracy (ties: the smaller C) and report that probe's test accuracy.
 
 The problem is convex, so the fit does not depend on the seed: runs with the same training nodes
-(every run at label ratio 1) share one fit. Runs in torch, on the GPU when one is given: the
-scaling is folded into the weights, so a ``[2.4M, 2048]`` representation is never copied.
+(every run at label ratio 1) share one fit. Runs in torch, on the GPU when one is given and the
+problem is large (small ones are faster on the CPU): the scaling is folded into the weights, so a
+``[2.4M, 2048]`` representation is never copied.
 """
 
 from __future__ import annotations
@@ -44,7 +47,7 @@ TOL = 1e-5
 """Converged when no entry of the objective's gradient exceeds this (scikit-learn's default is 1e-4, at which
 weakly regularized problems on bag-of-words features still stop visibly short of their optimum)."""
 
-SMALL_PROBLEM = 50_000_000
+SMALL_PROBLEM = 1_000_000
 """Training rows × dimensions up to which the probe runs on the CPU (see :func:`probe_runs`)."""
 
 ProbeResult = MethodResult
@@ -175,10 +178,12 @@ def probe_runs(embeddings: np.ndarray | torch.Tensor, graph: Graph, *, label_rat
 
     Runs with the same training nodes share one fit; the others of a label ratio are fitted
     together (:func:`fit_probe_batch`), in batches of at most about 2 GiB of training rows.
-    Problems of at most :data:`SMALL_PROBLEM` training entries (rows × dimensions) are solved on
-    the CPU whatever ``device`` says: L-BFGS takes hundreds of small steps, and on a GPU each is
-    bound by kernel launches (on one H100 shared by five such jobs, 10 runs on cora's 64 exact
-    eigenvectors at 10 % labels took 22.6 s; on 2 CPU cores 1.4 s).
+    Problems of at most :data:`SMALL_PROBLEM` training entries per run (rows × dimensions) are
+    solved on the CPU whatever ``device`` says: L-BFGS takes hundreds of small steps, and on a GPU
+    each is bound by kernel launches (on one H100 shared by five such jobs, 10 runs on cora's 64
+    exact eigenvectors at 10 % labels took 22.6 s; on 2 CPU cores 1.4 s). Wide ones stay on the
+    GPU: on the CPU of that machine (5 threads, two other jobs beside it), coauthor_cs's 6,805 raw
+    features (1,833 × 6,805) took 59 s with C&S.
 
     Args:
         embeddings: ``[n, d]``, row i for node i.
