@@ -74,7 +74,7 @@ def fit(
     norm: Annotated[str, typer.Option(help="layer, batch or none.")] = "layer",
     dropout: Annotated[float, typer.Option(help="Dropout probability.")] = 0.0,
     activation: Annotated[str, typer.Option(help="gelu or relu.")] = "gelu",
-    kernel: Annotated[str, typer.Option(help="adjacency (D^-1/2 A D^-1/2), gcn (with self-loops) or shifted ((I+Ā)/2).")] = "adjacency",
+    kernel: Annotated[str, typer.Option(help="adjacency (D^-1/2 A D^-1/2), gcn (with self-loops), shifted ((I+Ā)/2) or nontrivial (each component's trivial eigenvector removed).")] = "adjacency",
     optimizer: Annotated[str, typer.Option(help="auto (AdamW for MLPs, SGD for identity), adamw, lars or sgd.")] = "auto",
     lr: Annotated[Optional[float], typer.Option(help="Learning rate (default depends on the optimizer).")] = None,
     weight_decay: Annotated[float, typer.Option(help="Decoupled weight decay.")] = 0.0,
@@ -216,7 +216,7 @@ def bench_compare(
     width: Annotated[int, typer.Option(help="Neural Eigenmap MLP width.")] = 256,
     depth: Annotated[int, typer.Option(help="Neural Eigenmap MLP depth.")] = 2,
     estimator: Annotated[str, typer.Option(help="Neural Eigenmap estimator: auto, full, rows, sampled, block.")] = "auto",
-    kernel: Annotated[str, typer.Option(help="Neural Eigenmap kernel: adjacency, gcn or shifted.")] = "adjacency",
+    kernel: Annotated[str, typer.Option(help="Neural Eigenmap kernel: adjacency, gcn, shifted or nontrivial.")] = "adjacency",
     methods: Annotated[str, typer.Option(
         help="Comma-separated method groups to run: features, le, le-nontrivial, ne, ne-inductive, gcn, mlp, "
              "truncation, cost (default: all).")] = "all",

@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,10 +25,21 @@ import torch
 from graph_eigenmap.artifacts import environment, save_fit
 from graph_eigenmap.data import Graph, load_graph
 from graph_eigenmap.errors import GraphEigenmapError
-from graph_eigenmap.kernel import normalized_adjacency, to_torch_csr
+from graph_eigenmap.kernel import DeflatedKernel, normalized_adjacency, to_torch_csr
 from graph_eigenmap.metrics import rayleigh_quotients
 from graph_eigenmap.models import NeuralEigenfunctions
-from graph_eigenmap.train import TrainConfig, all_node_inputs, embed_nodes, kernel_adjacency, train
+from graph_eigenmap.train import (
+    TrainConfig, all_node_inputs, embed_nodes, graph_trivial_eigenvectors, kernel_adjacency, train,
+)
+
+ORDER_TOLERANCE = 0.01
+"""A rise of the exact Rayleigh quotient from output j to j + 1 above this counts as an order violation."""
+KERNEL_NAMES = {"adjacency": "D^-1/2 A D^-1/2", "gcn": "D~^-1/2 (A+I) D~^-1/2", "shifted": "(I + D^-1/2 A D^-1/2)/2",
+                "nontrivial": "D^-1/2 A D^-1/2 - sum_c u_c u_c^T (components' trivial eigenvectors removed)"}
+
+
+class OrderWarning(UserWarning):
+    """Stop-gradient outputs whose exact Rayleigh quotients are not descending."""
 
 
 @dataclass
@@ -88,8 +100,11 @@ def neural_eigenmap(
     if kernel is None:
         adjacency = kernel_adjacency(graph, trained.config.kernel)
         kernel = to_torch_csr(normalized_adjacency(adjacency, shift=trained.config.kernel == "shifted"), device=device)
+        if trained.config.kernel == "nontrivial":
+            kernel = DeflatedKernel(kernel, graph_trivial_eigenvectors(graph))
     quotients = rayleigh_quotients(torch.from_numpy(embedding).to(device), kernel)
     metadata = _metadata(graph, trained, quotients, device, time.perf_counter() - started)
+    _warn_about_order(metadata, trained.config)
     if out_dir is not None:
         save_fit(out_dir, embedding=embedding, backbone=backbone, model=trained.model,
                  model_config=model_config(trained.config, graph), metadata=metadata)
@@ -176,12 +191,37 @@ def _metadata(graph: Graph, trained, quotients: np.ndarray, device: torch.device
     return dict(
         dataset=graph.source, dataset_name=graph.name, synthetic=graph.synthetic,
         num_nodes=graph.num_nodes, num_edges=graph.num_edges, k=config.k,
-        kernel={"adjacency": "D^-1/2 A D^-1/2", "gcn": "D~^-1/2 (A+I) D~^-1/2", "shifted": "(I + D^-1/2 A D^-1/2)/2"}[config.kernel],
+        kernel=KERNEL_NAMES[config.kernel],
         estimator=config.estimator, stop_gradient=config.stop_gradient, features=config.features,
         eigenvalues=[float(v) for v in trained.eigenvalues], rayleigh_quotients=[float(v) for v in quotients],
+        order_violations=order_violations(quotients),
         seed=config.seed, steps=trained.steps, wall_time_s=round(wall_time, 3),
         training_time_s=round(trained.wall_time_s, 3),
         device=torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu ({torch.get_num_threads()} threads)",
         date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         versions=environment(), config=config.to_dict(),
     )
+
+
+def order_violations(quotients) -> list[dict]:
+    """Each j where the exact Rayleigh quotient rises from output j to j + 1 by more than :data:`ORDER_TOLERANCE`.
+
+    Args:
+        quotients: ``[k]`` exact Rayleigh quotients of the outputs, in output order.
+
+    Returns:
+        ``[{"output": j, "quotient": q_j, "next": q_{j+1}, "rise": q_{j+1} - q_j}]`` (0-based j).
+    """
+    q = np.asarray(quotients, dtype=np.float64)
+    rises = np.diff(q)
+    return [dict(output=int(j), quotient=round(float(q[j]), 6), next=round(float(q[j + 1]), 6),
+                 rise=round(float(rises[j]), 6)) for j in np.flatnonzero(rises > ORDER_TOLERANCE)]
+
+
+def _warn_about_order(metadata: dict, config: TrainConfig) -> None:
+    violations = metadata["order_violations"]
+    if config.stop_gradient and violations:
+        worst = max(violations, key=lambda v: v["rise"])
+        warnings.warn(f"{len(violations)} of {config.k - 1} neighbouring outputs are out of order (exact Rayleigh "
+                      f"quotient rising by more than {ORDER_TOLERANCE}; the largest, {worst['rise']:.3f}, after output "
+                      f"{worst['output']}); see order_violations in metadata.json.", OrderWarning, stacklevel=3)

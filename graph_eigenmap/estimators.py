@@ -22,7 +22,19 @@ of detached Ψ.
 
 The sampler is plain PyTorch on a CSR graph held on the model's device (no torch-sparse, no pyg-lib).
 The kernel variants of :mod:`graph_eigenmap.kernel` are supported: pass the adjacency the
-kernel normalizes (A, or A + I for GCN normalization) and ``shift=True`` for (I + Ā)/2.
+kernel normalizes (A, or A + I for GCN normalization), ``shift=True`` for (I + Ā)/2, and the
+graph's trivial eigenvectors (``trivial=``) for the nontrivial kernel Ā' = Ā − Σ_c u_c u_cᵀ:
+
+* full and rows: exact, C = Ā'Ψ by :class:`~graph_eigenmap.kernel.DeflatedKernel`;
+* sampled and block: C(u) − u_u s̄_{c(u)}, where s̄_c estimates s_c = u_cᵀΨ = Σ_{i∈c} u_i ψ(i) by a
+  moving average (:class:`ComponentSums`) of the unbiased batch estimates (n/b) Σ_{seeds i∈c} u_i ψ(i)
+  of *earlier* steps. Because s̄ does not depend on the current draw, the correction's expectation is
+  (1/n) Σ_c s_c E[s̄_c]ᵀ, and E[s̄_c] = s_c whenever Ψ stands still: the estimate is unbiased for a
+  fixed Ψ and consistent as training settles; its bias is the lag of the average behind a moving Ψ
+  (measured in tests/test_nontrivial_kernel.py). Plugging the current batch's own estimate in
+  instead would be biased by Σ_c Var(ŝ_c)/n, about (number of components hit) / b. These two
+  estimators need the one-sided gradient (the average carries no gradient; twice the drawn rows'
+  share is the gradient, as for Ā).
 """
 
 from __future__ import annotations
@@ -33,7 +45,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from graph_eigenmap.kernel import normalized_adjacency, to_torch_csr
+from graph_eigenmap.kernel import DeflatedKernel, TrivialEigenvectors, normalized_adjacency, to_torch_csr
 
 
 @dataclass
@@ -103,9 +115,12 @@ class FullGraphEstimator:
 
     name = "full"
 
-    def __init__(self, adjacency: sp.csr_matrix, *, shift: bool = False, device="cpu"):
+    def __init__(self, adjacency: sp.csr_matrix, *, shift: bool = False, trivial: TrivialEigenvectors | None = None,
+                 device="cpu"):
         self.num_nodes = adjacency.shape[0]
         self.kernel = to_torch_csr(normalized_adjacency(adjacency, shift=shift), device=device)
+        if trivial is not None:
+            self.kernel = DeflatedKernel(self.kernel, trivial)
         self.all_ids = torch.arange(self.num_nodes, device=device)
 
     def draw(self, generator: torch.Generator) -> Draw:
@@ -134,8 +149,9 @@ class RowBatchEstimator(FullGraphEstimator):
 
     name = "rows"
 
-    def __init__(self, adjacency: sp.csr_matrix, *, batch_size: int = 4096, shift: bool = False, device="cpu"):
-        super().__init__(adjacency, shift=shift, device=device)
+    def __init__(self, adjacency: sp.csr_matrix, *, batch_size: int = 4096, shift: bool = False,
+                 trivial: TrivialEigenvectors | None = None, device="cpu"):
+        super().__init__(adjacency, shift=shift, trivial=trivial, device=device)
         self.batch_size = batch_size
 
     def draw(self, generator: torch.Generator) -> Draw:
@@ -165,12 +181,13 @@ class NeighborSampledEstimator:
     name = "sampled"
 
     def __init__(self, adjacency: sp.csr_matrix, *, batch_size: int = 4096, fanout: int = 8,
-                 shift: bool = False, device="cpu"):
+                 shift: bool = False, trivial: TrivialEigenvectors | None = None, device="cpu"):
         self.graph = _GraphOnDevice(adjacency, device)
         self.num_nodes = self.graph.num_nodes
         self.batch_size = batch_size
         self.fanout = fanout
         self.shift = shift
+        self.component_sums = None if trivial is None else ComponentSums(trivial, device)
 
     def draw(self, generator: torch.Generator) -> Draw:
         g, b, f = self.graph, self.batch_size, self.fanout
@@ -199,6 +216,8 @@ class NeighborSampledEstimator:
         (weight,) = draw.pairs
         a = psi[:b].float()
         c = torch.einsum("bf,bfk->bk", weight, psi[b:].float().view(b, f, -1))
+        if self.component_sums is not None:
+            c = c - self.component_sums.correction(draw.node_ids[:b], a, c_has_gradient)
         return a, _shifted(a, c) if self.shift else c
 
 
@@ -213,11 +232,13 @@ class BlockEstimator:
 
     name = "block"
 
-    def __init__(self, adjacency: sp.csr_matrix, *, batch_size: int = 4096, shift: bool = False, device="cpu"):
+    def __init__(self, adjacency: sp.csr_matrix, *, batch_size: int = 4096, shift: bool = False,
+                 trivial: TrivialEigenvectors | None = None, device="cpu"):
         self.graph = _GraphOnDevice(adjacency, device)
         self.num_nodes = self.graph.num_nodes
         self.batch_size = batch_size
         self.shift = shift
+        self.component_sums = None if trivial is None else ComponentSums(trivial, device)
 
     def draw(self, generator: torch.Generator) -> Draw:
         g, b = self.graph, self.batch_size
@@ -244,7 +265,40 @@ class BlockEstimator:
         pair_row, pair_col, value = draw.pairs
         a, psi_j = psi[:b].float(), psi[b:].float()
         c = torch.zeros_like(a).index_add_(0, pair_row, value[:, None] * psi_j[pair_col]) * (n / b)
+        if self.component_sums is not None:
+            c = c - self.component_sums.correction(draw.node_ids[:b], a, c_has_gradient)
         return a, _shifted(a, c) if self.shift else c
+
+
+class ComponentSums:
+    """Moving average s̄ ``[C, k]`` of s_c = u_cᵀΨ = Σ_{i∈c} u_i ψ(i), from uniformly drawn rows (see module docstring).
+
+    Args:
+        trivial: the graph's trivial eigenvectors (u_c and each node's component).
+        device: where the sums live.
+        momentum: weight of the past in the average (0.9, as L2-BN's running RMS).
+    """
+
+    def __init__(self, trivial: TrivialEigenvectors, device, momentum: float = 0.9):
+        self.component = torch.from_numpy(trivial.component.astype(np.int64)).to(device)
+        self.values = torch.from_numpy(trivial.values).to(device=device, dtype=torch.float32)
+        self.num_components = trivial.num_components
+        self.momentum = momentum
+        self.sums: torch.Tensor | None = None
+
+    def correction(self, seeds: torch.Tensor, a: torch.Tensor, c_has_gradient: bool = False) -> torch.Tensor:
+        """``[b, k]`` u_u s̄_{c(u)} for ``[b]`` uniformly drawn ``seeds`` with ψ ``a``; then folds this batch into s̄.
+
+        The first call has no earlier batches and uses its own estimate (biased for that one step).
+        """
+        if c_has_gradient:
+            raise ValueError("the nontrivial kernel with a sampling estimator needs the one-sided gradient")
+        n, b = self.values.numel(), seeds.numel()
+        values, component = self.values[seeds, None], self.component[seeds]
+        batch = a.new_zeros(self.num_components, a.shape[1]).index_add_(0, component, values * a.detach()) * (n / b)
+        earlier = batch if self.sums is None else self.sums
+        self.sums = batch if self.sums is None else self.momentum * self.sums + (1 - self.momentum) * batch
+        return values * earlier[component]
 
 
 def _shifted(a: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
@@ -252,14 +306,19 @@ def _shifted(a: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
     return 0.5 * (a + c)
 
 
-def make_estimator(name: str, adjacency: sp.csr_matrix, *, batch_size: int, fanout: int, shift: bool, device):
-    """``"full"``, ``"rows"``, ``"sampled"`` or ``"block"`` on the adjacency the kernel normalizes."""
+def make_estimator(name: str, adjacency: sp.csr_matrix, *, batch_size: int, fanout: int, shift: bool, device,
+                   trivial: TrivialEigenvectors | None = None):
+    """``"full"``, ``"rows"``, ``"sampled"`` or ``"block"`` on the adjacency the kernel normalizes.
+
+    ``trivial``: remove these eigenvectors from the kernel (the nontrivial kernel, see the module docstring).
+    """
     if name == "full":
-        return FullGraphEstimator(adjacency, shift=shift, device=device)
+        return FullGraphEstimator(adjacency, shift=shift, trivial=trivial, device=device)
     if name == "rows":
-        return RowBatchEstimator(adjacency, batch_size=batch_size, shift=shift, device=device)
+        return RowBatchEstimator(adjacency, batch_size=batch_size, shift=shift, trivial=trivial, device=device)
     if name == "sampled":
-        return NeighborSampledEstimator(adjacency, batch_size=batch_size, fanout=fanout, shift=shift, device=device)
+        return NeighborSampledEstimator(adjacency, batch_size=batch_size, fanout=fanout, shift=shift, trivial=trivial,
+                                        device=device)
     if name == "block":
-        return BlockEstimator(adjacency, batch_size=batch_size, shift=shift, device=device)
+        return BlockEstimator(adjacency, batch_size=batch_size, shift=shift, trivial=trivial, device=device)
     raise ValueError(f"estimator must be 'full', 'rows', 'sampled' or 'block', got {name!r}")

@@ -257,3 +257,33 @@ def trivial_eigenvectors(graph: Graph | sp.spmatrix, *, self_loops: bool = False
     positive = degrees > 0
     values[positive] = np.sqrt(degrees[positive] / volumes[component[positive]])
     return TrivialEigenvectors(component=component, values=values, count=int((volumes > 0).sum()))
+
+
+class DeflatedKernel:
+    """Ā' = Ā − Σ_c u_c u_cᵀ, the kernel without its trivial eigenvectors, as a product ``Ā' @ x``.
+
+    Ā' has Ā's eigenpairs except that each component's u_c (eigenvalue 1) gets eigenvalue 0, so
+    its top-k eigenfunctions are the top-k nontrivial ones (:mod:`graph_eigenmap.baselines.laplacian_eigenmap`).
+    ``Ā' x = Ā x − U Uᵀ x``: one sparse product and one segment sum over components, O(nnz + n·w).
+    Symmetric like Ā, so it serves wherever a symmetric kernel's product does.
+
+    Args:
+        kernel: ``[n, n]`` torch sparse CSR Ā (:func:`normalized_adjacency`, :func:`to_torch_csr`).
+        trivial: the graph's :func:`trivial_eigenvectors` (built with the same ``self_loops``).
+    """
+
+    def __init__(self, kernel: torch.Tensor, trivial: TrivialEigenvectors):
+        self.kernel = kernel
+        self._complement = trivial.torch_projector(kernel.device, torch.float32)  # x ↦ x − U Uᵀ x
+
+    @property
+    def shape(self) -> torch.Size:
+        return self.kernel.shape
+
+    @property
+    def device(self) -> torch.device:
+        return self.kernel.device
+
+    def __matmul__(self, x: torch.Tensor) -> torch.Tensor:
+        """``[n, w]`` -> ``[n, w]`` Ā' x."""
+        return self.kernel @ x - x + self._complement(x)

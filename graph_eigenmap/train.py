@@ -20,6 +20,7 @@ import json
 import math
 import os
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,11 +32,12 @@ from graph_eigenmap.data.graph import Graph
 from graph_eigenmap.errors import GraphEigenmapError
 from graph_eigenmap.estimators import make_estimator
 from graph_eigenmap.host_memory import keep_freed_host_memory
+from graph_eigenmap.kernel import TrivialEigenvectors, trivial_eigenvectors
 from graph_eigenmap.models import NeuralEigenfunctions, build_model
 from graph_eigenmap.objective import neuralef_loss
 
 CHECKPOINT_NAME = "checkpoint.pt"
-KERNELS = ("adjacency", "gcn", "shifted")
+KERNELS = ("adjacency", "gcn", "shifted", "nontrivial")
 EIGENVALUE_MOMENTUM = 0.95
 DEFAULT_LR = {"adamw": 3e-3, "lars": 0.3, "sgd": 0.2}
 
@@ -50,8 +52,10 @@ class TrainConfig:
             (the node features, through an MLP) or ``"identity"`` (a free table per node).
         width, depth, residual, norm, dropout, activation: the MLP (default 256 wide, 2 layers,
             no skips, LayerNorm, no dropout, GELU).
-        kernel: ``"adjacency"`` (D^-1/2 A D^-1/2, default), ``"gcn"`` (with self-loops) or
-            ``"shifted"`` ((I + Ā)/2).
+        kernel: ``"adjacency"`` (D^-1/2 A D^-1/2, default), ``"gcn"`` (with self-loops),
+            ``"shifted"`` ((I + Ā)/2) or ``"nontrivial"`` (Ā − Σ_c u_c u_cᵀ: each connected
+            component's trivial eigenvector u_c = √d / √vol(c) removed, so that a graph with many
+            components is not described by component indicators; see :mod:`graph_eigenmap.estimators`).
         estimator: ``"auto"``, ``"full"``, ``"rows"``, ``"sampled"`` or ``"block"``
             (:mod:`graph_eigenmap.estimators`). ``"auto"``: when a full-graph step fits in half
             the free device memory, ``"rows"`` for an MLP on a graph of at least 2 × batch_size
@@ -133,9 +137,13 @@ class TrainConfig:
         resolved = dataclasses.replace(self, features=features, optimizer=optimizer, lr=lr)
         if self.estimator == "auto":
             resolved = dataclasses.replace(resolved, estimator=_auto_estimator(resolved, graph, device))
+        sampling = resolved.estimator in ("sampled", "block")
         if self.one_sided_gradient is None:
-            one_sided = features != "identity" or resolved.estimator in ("full", "rows")
+            one_sided = features != "identity" or not sampling or self.kernel == "nontrivial"
             resolved = dataclasses.replace(resolved, one_sided_gradient=one_sided)
+        if self.kernel == "nontrivial" and sampling and not resolved.one_sided_gradient:
+            raise GraphEigenmapError("--kernel nontrivial with a sampled or block estimator needs the one-sided gradient; "
+                                     "drop --two-sided-gradient.")
         if resolved.estimator == "rows" and not resolved.one_sided_gradient:
             raise GraphEigenmapError("the rows estimator needs the one-sided gradient; drop --two-sided-gradient "
                                      "or use --estimator full.")
@@ -164,6 +172,26 @@ class TrainResult:
     wall_time_s: float
     history: list = field(default_factory=list)
     kernel: torch.Tensor | None = None
+
+
+def graph_trivial_eigenvectors(graph: Graph) -> TrivialEigenvectors:
+    """The graph's :func:`~graph_eigenmap.kernel.trivial_eigenvectors`, computed once per graph object."""
+    if "trivial_eigenvectors" not in graph.extra:
+        graph.extra["trivial_eigenvectors"] = trivial_eigenvectors(graph)
+    return graph.extra["trivial_eigenvectors"]
+
+
+def _warn_about_components(trivial: TrivialEigenvectors, config: TrainConfig) -> None:
+    """Warn when the top-k eigenfunctions of the kernel would be component indicators."""
+    if config.kernel in ("adjacency", "shifted") and trivial.count >= config.k:
+        warnings.warn(f"the graph has {trivial.count:,} connected components with edges, at least k = {config.k}: the "
+                      "top-k eigenfunctions of D^-1/2 A D^-1/2 are then indicators of components, which say nothing "
+                      "about nodes within a component. Use --kernel nontrivial (kernel='nontrivial') to remove them.",
+                      ComponentWarning, stacklevel=3)
+
+
+class ComponentWarning(UserWarning):
+    """The kernel's top eigenfunctions would be component indicators."""
 
 
 def kernel_adjacency(graph: Graph, kernel: str) -> sp.csr_matrix:
@@ -201,8 +229,11 @@ def train(
     config = config.resolved(graph, device)
     if device.type == "cpu":
         keep_freed_host_memory()  # no page faults on every step's activations (see graph_eigenmap.host_memory)
+    trivial = graph_trivial_eigenvectors(graph)
+    _warn_about_components(trivial, config)
     estimator = make_estimator(config.estimator, kernel_adjacency(graph, config.kernel), batch_size=config.batch_size,
-                               fanout=config.fanout, shift=config.kernel == "shifted", device=device)
+                               fanout=config.fanout, shift=config.kernel == "shifted", device=device,
+                               trivial=trivial if config.kernel == "nontrivial" else None)
     init_generator = torch.Generator().manual_seed(config.seed)
     model = build_model(config, graph.num_features, graph.num_nodes, generator=init_generator, features=graph.features)
     model = model.to(device)
@@ -221,7 +252,7 @@ def train(
             raise GraphEigenmapError(
                 f"{checkpoint} exists from an earlier run; pass --resume to continue it, or choose another --out."
             )
-        _load_checkpoint(checkpoint, config, graph, model, optimizer, schedule, sampler, eigenvalues, state)
+        _load_checkpoint(checkpoint, config, graph, model, optimizer, schedule, sampler, eigenvalues, state, estimator)
 
     use_bf16 = config.bf16 and device.type == "cuda"
     show = progress if progress is not None else graph.num_nodes >= 10_000
@@ -253,9 +284,9 @@ def train(
                 state["history"].append((step + 1, time.perf_counter() - start, value, float(eigenvalues[0])))
                 bar.update(step + 1, value, eigenvalues)
             if checkpoint is not None and config.checkpoint_every and (step + 1) % config.checkpoint_every == 0:
-                _save_checkpoint(checkpoint, config, graph, model, optimizer, schedule, sampler, eigenvalues, state)
+                _save_checkpoint(checkpoint, config, graph, model, optimizer, schedule, sampler, eigenvalues, state, estimator)
     if checkpoint is not None and state["step"] % max(config.checkpoint_every, 1) != 0:
-        _save_checkpoint(checkpoint, config, graph, model, optimizer, schedule, sampler, eigenvalues, state)
+        _save_checkpoint(checkpoint, config, graph, model, optimizer, schedule, sampler, eigenvalues, state, estimator)
     model.eval()
     return TrainResult(model, config, eigenvalues.cpu().numpy().astype(np.float64), state["step"],
                        time.perf_counter() - start, state["history"], getattr(estimator, "kernel", None))
@@ -417,7 +448,9 @@ def _graph_fingerprint(graph: Graph) -> dict:
     return dict(name=graph.name, num_nodes=graph.num_nodes, num_edges=graph.num_edges, num_features=graph.num_features)
 
 
-def _save_checkpoint(path: Path, config, graph, model, optimizer, schedule, sampler, eigenvalues, state) -> None:
+def _save_checkpoint(path: Path, config, graph, model, optimizer, schedule, sampler, eigenvalues, state,
+                     estimator) -> None:
+    sums = getattr(estimator, "component_sums", None)
     payload = dict(
         config=config.to_dict(),
         graph=_graph_fingerprint(graph),
@@ -428,6 +461,7 @@ def _save_checkpoint(path: Path, config, graph, model, optimizer, schedule, samp
         eigenvalues=eigenvalues.cpu(),
         step=state["step"],
         history=json.dumps(state["history"]),
+        component_sums=None if sums is None or sums.sums is None else sums.sums.cpu(),
     )
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(path.name + ".tmp")
@@ -435,7 +469,8 @@ def _save_checkpoint(path: Path, config, graph, model, optimizer, schedule, samp
     os.replace(temporary, path)
 
 
-def _load_checkpoint(path: Path, config, graph, model, optimizer, schedule, sampler, eigenvalues, state) -> None:
+def _load_checkpoint(path: Path, config, graph, model, optimizer, schedule, sampler, eigenvalues, state,
+                     estimator) -> None:
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # noqa: BLE001
@@ -457,6 +492,9 @@ def _load_checkpoint(path: Path, config, graph, model, optimizer, schedule, samp
     eigenvalues.copy_(payload["eigenvalues"])
     state["step"] = int(payload["step"])
     state["history"] = [tuple(entry) for entry in json.loads(payload["history"])]
+    sums = getattr(estimator, "component_sums", None)
+    if sums is not None and payload.get("component_sums") is not None:
+        sums.sums = payload["component_sums"].to(eigenvalues.device)
 
 
 # ---------------------------------------------------------------------------------------------
