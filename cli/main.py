@@ -75,6 +75,7 @@ def fit(
     dropout: Annotated[float, typer.Option(help="Dropout probability.")] = 0.0,
     activation: Annotated[str, typer.Option(help="gelu or relu.")] = "gelu",
     kernel: Annotated[str, typer.Option(help="adjacency (D^-1/2 A D^-1/2), gcn (with self-loops), shifted ((I+Ā)/2) or nontrivial (each component's trivial eigenvector removed).")] = "adjacency",
+    inputs: Annotated[str, typer.Option(help="What the MLP reads: features, or propagated:K ([X, ÂX, ..., Â^K X]; new nodes then need their edges).")] = "features",
     optimizer: Annotated[str, typer.Option(help="auto (AdamW for MLPs, SGD for identity), adamw, lars or sgd.")] = "auto",
     lr: Annotated[Optional[float], typer.Option(help="Learning rate (default depends on the optimizer).")] = None,
     weight_decay: Annotated[float, typer.Option(help="Decoupled weight decay.")] = 0.0,
@@ -110,7 +111,7 @@ def fit(
     result = neural_eigenmap(
         graph, k=k, device=device, out_dir=out, resume=resume, progress=False if quiet else None,
         features=features, estimator=estimator, steps=steps, batch_size=batch_size, fanout=fanout, width=width,
-        depth=depth, residual=residual, norm=norm, dropout=dropout, activation=activation, kernel=kernel, optimizer=optimizer, lr=lr,
+        depth=depth, residual=residual, norm=norm, dropout=dropout, activation=activation, kernel=kernel, inputs=inputs, optimizer=optimizer, lr=lr,
         weight_decay=weight_decay, alpha=alpha, stop_gradient=stop_gradient, one_sided_gradient=one_sided_gradient,
         seed=seed, bf16=bf16, compile=compile, checkpoint_every=checkpoint_every,
     )
@@ -130,19 +131,31 @@ def embed(
     model: Annotated[Path, typer.Option(help="Folder written by `graph-eigenmap fit`.")],
     features: Annotated[Path, typer.Option(help="Node features, a float .npy file [m, d].")],
     out: Annotated[Path, typer.Option(help="Where to write the float32 [m, k] embeddings (.npy).")],
+    edges: Annotated[Optional[Path], typer.Option(
+        help="For a model fitted with --inputs propagated:K: the new nodes' edges to training-graph nodes, an "
+             "integer .npy [2, E] (row 0: new node 0..m-1, row 1: known node id).")] = None,
     backbone: Annotated[Optional[Path], typer.Option(help="Also write the [m, h] backbone features here.")] = None,
     device: DeviceOpt = "auto",
 ) -> None:
-    """Embed new nodes from their features alone (no graph needed).
+    """Embed new nodes: from their features alone, or with their edges to known nodes (propagated inputs).
 
-    Example:
+    Examples:
         graph-eigenmap embed --model runs/cs --features new_nodes.npy --out new_embeddings.npy
+        graph-eigenmap embed --model runs/cs_prop --features new_nodes.npy --edges new_edges.npy --out new.npy
     """
     from graph_eigenmap.api import embed_features, resolve_device
-    from graph_eigenmap.artifacts import load_model, save_array
+    from graph_eigenmap.artifacts import load_known_inputs, load_model, save_array
+    from graph_eigenmap.errors import GraphEigenmapError
+    from graph_eigenmap.inputs import parse_inputs
 
     network, config = load_model(model, device=resolve_device(device))
     x = load_npy(features, "node features [m, d]")
+    hops = parse_inputs(config.get("inputs", "features")).hops
+    if hops and edges is None:
+        raise GraphEigenmapError(f"{model} was fitted with --inputs {config['inputs']}: pass the new nodes' edges "
+                                 "to known nodes with --edges FILE.npy ([2, E] integers).")
+    if hops:
+        x = load_known_inputs(model, hops).new_node_inputs(x, load_npy(edges, "edges [2, E]"))
     embedding, backbone_features = embed_features(network, x, config["features"], with_backbone=backbone is not None)
     save_array(out, embedding)
     if backbone is not None:

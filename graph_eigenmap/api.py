@@ -25,6 +25,7 @@ import torch
 from graph_eigenmap.artifacts import environment, save_fit
 from graph_eigenmap.data import Graph, load_graph
 from graph_eigenmap.errors import GraphEigenmapError
+from graph_eigenmap.inputs import KnownInputs, gcn_degrees, model_input_graph
 from graph_eigenmap.kernel import DeflatedKernel, normalized_adjacency, to_torch_csr
 from graph_eigenmap.metrics import rayleigh_quotients
 from graph_eigenmap.models import NeuralEigenfunctions
@@ -54,6 +55,8 @@ class FitResult:
         model: the network (eval mode).
         config: the resolved :class:`TrainConfig`.
         metadata: what ``metadata.json`` holds.
+        known_inputs: with ``inputs="propagated:K"``, what embedding a new node needs from the
+            training graph (:class:`KnownInputs`); None otherwise.
     """
 
     embedding: np.ndarray
@@ -63,6 +66,13 @@ class FitResult:
     model: NeuralEigenfunctions
     config: TrainConfig
     metadata: dict
+    known_inputs: KnownInputs | None = None
+
+
+def _known_inputs(graph: Graph, model_graph: Graph) -> KnownInputs:
+    hops = model_graph.num_features // graph.num_features - 1
+    return KnownInputs(model_graph.features, gcn_degrees(graph.adjacency), hops)
+
 
 
 def neural_eigenmap(
@@ -95,7 +105,8 @@ def neural_eigenmap(
     device = resolve_device(device)
     started = time.perf_counter()
     trained = train(graph, config, device=device, checkpoint_dir=out_dir, resume=resume, progress=progress)
-    embedding, backbone = embed_nodes(trained.model, all_node_inputs(graph, trained.config))
+    model_graph = model_input_graph(graph, trained.config.inputs, device) if trained.config.features == "input" else graph
+    embedding, backbone = embed_nodes(trained.model, all_node_inputs(model_graph, trained.config))
     kernel = trained.kernel  # the full-graph estimator's; otherwise built here
     if kernel is None:
         adjacency = kernel_adjacency(graph, trained.config.kernel)
@@ -105,10 +116,11 @@ def neural_eigenmap(
     quotients = rayleigh_quotients(torch.from_numpy(embedding).to(device), kernel)
     metadata = _metadata(graph, trained, quotients, device, time.perf_counter() - started)
     _warn_about_order(metadata, trained.config)
+    known = _known_inputs(graph, model_graph) if model_graph is not graph else None
     if out_dir is not None:
         save_fit(out_dir, embedding=embedding, backbone=backbone, model=trained.model,
-                 model_config=model_config(trained.config, graph), metadata=metadata)
-    return FitResult(embedding, backbone, trained.eigenvalues, quotients, trained.model, trained.config, metadata)
+                 model_config=model_config(trained.config, model_graph), metadata=metadata, known_inputs=known)
+    return FitResult(embedding, backbone, trained.eigenvalues, quotients, trained.model, trained.config, metadata, known)
 
 
 class NeuralEigenmap:
@@ -140,12 +152,24 @@ class NeuralEigenmap:
         self.embedding_, self.backbone_ = result.embedding, result.backbone
         self.eigenvalues_, self.rayleigh_quotients_ = result.eigenvalues, result.rayleigh_quotients
         self.model_, self.config_, self.metadata_ = result.model, result.config, result.metadata
+        self.known_inputs_ = result.known_inputs
         return self
 
-    def transform(self, features) -> np.ndarray:
-        """Embed nodes from their features alone: ``[m, d]`` -> float32 ``[m, k]``."""
+    def transform(self, features, edges=None) -> np.ndarray:
+        """Embed nodes the model never saw: ``[m, d]`` features -> float32 ``[m, k]``.
+
+        Args:
+            features: ``[m, d]`` the new nodes' features.
+            edges: with ``inputs="propagated:K"`` (required then): ``[2, E]`` int, row 0 the new node
+                (0..m-1), row 1 the training-graph node it links to. Ignored otherwise.
+        """
         if not hasattr(self, "model_"):
             raise GraphEigenmapError("this NeuralEigenmap is not fitted yet; call fit(graph) first.")
+        if self.known_inputs_ is not None:
+            if edges is None:
+                raise GraphEigenmapError(f"this model reads {self.config_.inputs} inputs: pass the new nodes' edges to "
+                                         "known nodes, transform(features, edges=[2, E] array).")
+            features = self.known_inputs_.new_node_inputs(features, edges)
         return embed_features(self.model_, features, self.config_.features)[0]
 
 

@@ -8,7 +8,10 @@ A folder written by :func:`save_fit` holds:
 * ``metadata.json``: dataset, n, k, kernel, estimator, stop-gradient, eigenvalue estimates, seed,
   package versions, device, wall time, steps;
 * ``model.pt``: the weights (``torch.load(..., weights_only=True)``) and ``model.json``: what is
-  needed to rebuild the network.
+  needed to rebuild the network;
+* with ``inputs="propagated:K"`` only: ``known_inputs.npy`` (float32 ``[n, (K + 1) d]``, the training
+  graph's propagated features) and ``known_degrees.npy`` (``[n]`` degrees of A + I), which embedding
+  a new node from its edges needs (:class:`graph_eigenmap.inputs.KnownInputs`).
 
 Every file is written to a temporary name in the same folder and renamed into place.
 """
@@ -28,6 +31,7 @@ from graph_eigenmap.models import NeuralEigenfunctions, build_model
 
 EMBEDDINGS, BACKBONE, METADATA, WEIGHTS, MODEL_CONFIG = (
     "embeddings.npy", "backbone.npy", "metadata.json", "model.pt", "model.json")
+KNOWN_INPUTS, KNOWN_DEGREES = "known_inputs.npy", "known_degrees.npy"
 
 
 def atomic_write(path: Path, write) -> None:
@@ -51,9 +55,12 @@ def save_json(path: Path, payload: dict) -> None:
 
 
 def save_fit(out_dir: str | Path, *, embedding: np.ndarray, backbone: np.ndarray, model: NeuralEigenfunctions,
-             model_config: dict, metadata: dict) -> None:
-    """Write the five files of a fitted model to ``out_dir`` (see the module docstring)."""
+             model_config: dict, metadata: dict, known_inputs=None) -> None:
+    """Write the files of a fitted model to ``out_dir`` (see the module docstring)."""
     out = Path(out_dir)
+    if known_inputs is not None:
+        save_array(out / KNOWN_INPUTS, known_inputs.inputs)
+        atomic_write(out / KNOWN_DEGREES, lambda f: np.save(f, known_inputs.degrees, allow_pickle=False))
     save_array(out / EMBEDDINGS, embedding)
     save_array(out / BACKBONE, backbone)
     state = {key: value.detach().cpu() for key, value in model.state_dict().items()}
@@ -77,6 +84,19 @@ def load_model(model_dir: str | Path, *, device: str | torch.device = "cpu") -> 
     except Exception as err:  # noqa: BLE001
         raise GraphEigenmapError(f"{folder / WEIGHTS} cannot be loaded ({type(err).__name__}: {err}); refit the model.") from None
     return model.to(device).eval(), config
+
+
+def load_known_inputs(model_dir: str | Path, hops: int):
+    """The :class:`~graph_eigenmap.inputs.KnownInputs` a propagated-inputs model folder holds."""
+    from graph_eigenmap.inputs import KnownInputs
+
+    folder = Path(model_dir)
+    try:
+        return KnownInputs(np.load(folder / KNOWN_INPUTS, mmap_mode="r"),
+                           np.load(folder / KNOWN_DEGREES, allow_pickle=False), hops)
+    except (OSError, ValueError) as err:
+        raise GraphEigenmapError(f"{folder} lacks a readable {KNOWN_INPUTS} / {KNOWN_DEGREES} ({type(err).__name__}), "
+                                 "which a propagated-inputs model needs for new nodes; refit it.") from None
 
 
 def environment() -> dict:

@@ -75,8 +75,8 @@ class MLPBackbone(nn.Module):
         activation: ``"gelu"`` (default) or ``"relu"``, after each normalization.
         dropout: dropout probability after each activation (default 0).
 
-    Inputs are standardized with the per-feature mean and standard deviation of the training
-    graph (buffers set by :meth:`fit_standardization`, saved with the weights).
+    Inputs are scaled per feature with statistics of the training graph (buffers set by
+    :meth:`fit_standardization`, saved with the weights).
     """
 
     def __init__(self, in_features: int, width: int = 512, depth: int = 3, *, residual: bool = False,
@@ -100,10 +100,17 @@ class MLPBackbone(nn.Module):
 
     @torch.no_grad()
     def fit_standardization(self, features) -> None:
-        """Set the input mean and scale from ``[n, d]`` training features."""
-        x = torch.as_tensor(features, dtype=torch.float64)
-        self.input_mean.copy_(x.mean(0))
-        self.input_scale.copy_(x.std(0).clamp(min=1e-6).reciprocal())
+        """Set the input shift and scale from ``[n, d]`` training features (:func:`graph_eigenmap.scaling.fit_scaling`).
+
+        Dense features are standardized; bag-of-words-like ones (non-negative, mostly zero) are divided
+        by each column's largest value, so binary words stay 0/1 and a word rare in the training graph
+        is not multiplied by 1/std (a column never seen there would be multiplied by 10⁶).
+        """
+        from graph_eigenmap.scaling import fit_scaling
+
+        scaling = fit_scaling(torch.as_tensor(features))
+        self.input_mean.copy_(scaling.shift)
+        self.input_scale.copy_(scaling.factor)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = self.layers[0]((x - self.input_mean) * self.input_scale)

@@ -32,6 +32,7 @@ from graph_eigenmap.data.graph import Graph
 from graph_eigenmap.errors import GraphEigenmapError
 from graph_eigenmap.estimators import make_estimator
 from graph_eigenmap.host_memory import keep_freed_host_memory
+from graph_eigenmap.inputs import model_input_graph, parse_inputs
 from graph_eigenmap.kernel import TrivialEigenvectors, trivial_eigenvectors
 from graph_eigenmap.models import NeuralEigenfunctions, build_model
 from graph_eigenmap.objective import neuralef_loss
@@ -52,6 +53,9 @@ class TrainConfig:
             (the node features, through an MLP) or ``"identity"`` (a free table per node).
         width, depth, residual, norm, dropout, activation: the MLP (default 256 wide, 2 layers,
             no skips, LayerNorm, no dropout, GELU).
+        inputs: what the MLP reads: ``"features"`` (default, the node's own features) or
+            ``"propagated:K"`` ([X, ÂX, …, Â^K X], see :mod:`graph_eigenmap.inputs`; a new node then
+            needs its edges to known nodes).
         kernel: ``"adjacency"`` (D^-1/2 A D^-1/2, default), ``"gcn"`` (with self-loops),
             ``"shifted"`` ((I + Ā)/2) or ``"nontrivial"`` (Ā − Σ_c u_c u_cᵀ: each connected
             component's trivial eigenvector u_c = √d / √vol(c) removed, so that a graph with many
@@ -103,6 +107,7 @@ class TrainConfig:
     dropout: float = 0.0
     activation: str = "gelu"
     kernel: str = "adjacency"
+    inputs: str = "features"
     estimator: str = "auto"
     batch_size: int = 4096
     fanout: int = 8
@@ -130,6 +135,8 @@ class TrainConfig:
             features = "input" if graph.features is not None else "identity"
         if features == "input" and graph.features is None:
             raise GraphEigenmapError(f"{graph.name} has no node features; use --features identity.")
+        if features == "identity" and parse_inputs(self.inputs).hops:
+            raise GraphEigenmapError("--inputs propagated:K needs node features; drop it for --features identity.")
         optimizer = self.optimizer
         if optimizer == "auto":
             optimizer = "sgd" if features == "identity" else "adamw"
@@ -227,6 +234,8 @@ def train(
     """
     device = torch.device(device)
     config = config.resolved(graph, device)
+    if config.features == "input":
+        graph = model_input_graph(graph, config.inputs, device)
     if device.type == "cpu":
         keep_freed_host_memory()  # no page faults on every step's activations (see graph_eigenmap.host_memory)
     trivial = graph_trivial_eigenvectors(graph)
@@ -351,6 +360,10 @@ def _validate(config: TrainConfig, graph: Graph) -> None:
         (config.alpha >= 0, f"'alpha' must be >= 0; got {config.alpha}"),
     ]
     problems = [message for ok, message in rules if not ok]
+    try:
+        parse_inputs(config.inputs)
+    except GraphEigenmapError as err:
+        problems.append(str(err).rstrip("."))
     if problems:
         raise GraphEigenmapError("; ".join(problems) + ".")
 
@@ -361,7 +374,8 @@ def _auto_estimator(config: TrainConfig, graph: Graph, device: torch.device) -> 
     if config.features == "identity":
         per_node = config.k * 4 * 8  # table, gradient, two Adam moments, outputs and their gradients
     else:
-        per_node = 4 * (graph.num_features + 8 * config.width * config.depth + 6 * config.k)
+        width_in = graph.num_features * (parse_inputs(config.inputs).hops + 1)
+        per_node = 4 * (width_in + 8 * config.width * config.depth + 6 * config.k)
     needed = n * per_node + graph.adjacency.nnz * 24
     if needed >= 0.5 * _free_memory(device):
         return "sampled"

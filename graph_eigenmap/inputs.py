@@ -1,0 +1,150 @@
+"""What the model reads for each node: its features, or its features propagated over the graph.
+
+``inputs="features"`` (default): row i of the model's input is x_i, the node's own features; a new
+node needs nothing but its features.
+
+``inputs="propagated:K"``: row i is [x_i, (ÂX)_i, …, (Â^K X)_i] (SIGN-style), Â = D̃^-1/2 (A + I) D̃^-1/2
+the GCN-normalized adjacency, computed once before training by K sparse products. The model stays an
+MLP, but it now sees its neighbourhood's features: a feature MLP cannot express structure its inputs
+lack. A new node then needs its edges to known nodes: hop k of a new node v is
+Σ_u Â_vu H_{k-1}(u) over v and its known neighbours u, with H_{k-1} the training graph's hop k − 1
+(kept with the fitted model), the known nodes' degrees those of the training graph plus one, and v's
+own degree its number of given edges plus one. For a node of the training graph given with its own
+edges this reproduces its training row exactly (tests/test_inputs.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+
+from graph_eigenmap.errors import GraphEigenmapError
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """A parsed ``inputs`` option: ``hops`` = 0 for the plain features, K for ``propagated:K``."""
+
+    hops: int = 0
+
+    @property
+    def name(self) -> str:
+        return "features" if self.hops == 0 else f"propagated:{self.hops}"
+
+
+def parse_inputs(text: str) -> InputSpec:
+    """``"features"`` or ``"propagated:K"`` (K >= 1) -> :class:`InputSpec`; anything else raises one line."""
+    if text == "features":
+        return InputSpec(0)
+    kind, _, hops = str(text).partition(":")
+    if kind == "propagated" and hops.isdigit() and 1 <= int(hops) <= 10:
+        return InputSpec(int(hops))
+    raise GraphEigenmapError(f"--inputs must be 'features' or 'propagated:K' with K in 1..10 (e.g. propagated:2); "
+                             f"got {text!r}.")
+
+
+def gcn_degrees(adjacency: sp.spmatrix) -> np.ndarray:
+    """``[n]`` float64 degrees of A + I (weighted), the normalization of Â."""
+    return np.asarray(sp.csr_matrix(adjacency).sum(axis=1), dtype=np.float64).ravel() + 1.0
+
+
+def propagate(features: np.ndarray, adjacency: sp.spmatrix, hops: int, *, device: str | torch.device = "cpu",
+              chunk_columns: int = 4096) -> np.ndarray:
+    """``[n, (K + 1) d]`` float32 [X, ÂX, …, Â^K X] for ``[n, d]`` features and the ``[n, n]`` adjacency A.
+
+    The products run on ``device`` (a GPU at ogbn-products' size), ``chunk_columns`` feature columns
+    at a time so that wide raw features never need K + 1 copies on the device.
+    """
+    from graph_eigenmap.kernel import normalized_adjacency, to_torch_csr
+
+    kernel = to_torch_csr(normalized_adjacency(adjacency, self_loops=True), device=device)
+    n, d = features.shape
+    out = np.empty((n, (hops + 1) * d), dtype=np.float32)
+    for begin in range(0, d, chunk_columns):
+        end = min(d, begin + chunk_columns)
+        block = torch.from_numpy(np.ascontiguousarray(features[:, begin:end], dtype=np.float32)).to(device)
+        out[:, begin:end] = block.cpu().numpy()
+        for hop in range(1, hops + 1):
+            block = kernel @ block
+            out[:, hop * d + begin:hop * d + end] = block.cpu().numpy()
+    return out
+
+
+def propagate_new_nodes(features: np.ndarray, edges: np.ndarray, known: np.ndarray, known_degrees: np.ndarray,
+                        hops: int) -> np.ndarray:
+    """``[m, (K + 1) d]`` propagated inputs of m new nodes from their features and their edges to known nodes.
+
+    Args:
+        features: ``[m, d]`` the new nodes' features.
+        edges: ``[2, E]`` int: row 0 the new node (0..m-1), row 1 the known node it links to (0..n-1).
+            Each edge once; the new nodes are not linked to each other.
+        known: ``[n, (K + 1) d]`` the training graph's propagated inputs [X, ÂX, …, Â^K X].
+        known_degrees: ``[n]`` degrees of A + I in the training graph (:func:`gcn_degrees`).
+        hops: K.
+
+    Returns:
+        float32 rows laid out as :func:`propagate`'s.
+    """
+    m, d = features.shape
+    new, old = _check_edges(edges, m, known.shape[0])
+    degree = np.bincount(new, minlength=m).astype(np.float64) + 1.0
+    weights = 1.0 / np.sqrt(degree[new] * known_degrees[old])
+    gather = sp.csr_matrix((weights, (new, old)), shape=(m, known.shape[0]))
+    rows = [np.asarray(features, dtype=np.float64)]
+    for hop in range(1, hops + 1):
+        previous_known = known[:, (hop - 1) * d:hop * d]
+        rows.append(gather @ previous_known + rows[-1] / degree[:, None])
+    return np.hstack(rows).astype(np.float32)
+
+
+def _check_edges(edges, m: int, n: int) -> tuple[np.ndarray, np.ndarray]:
+    edges = np.asarray(edges)
+    if edges.ndim != 2 or edges.shape[0] != 2 or not np.issubdtype(edges.dtype, np.integer):
+        raise GraphEigenmapError(f"edges must be an integer array of shape [2, E] (new node, known node); got "
+                                 f"{edges.dtype} {list(edges.shape)}.")
+    new, old = edges[0].astype(np.int64), edges[1].astype(np.int64)
+    if new.size and (new.min() < 0 or new.max() >= m):
+        raise GraphEigenmapError(f"edges: row 0 must hold new-node indices in [0, {m}); got values up to {new.max()}.")
+    if old.size and (old.min() < 0 or old.max() >= n):
+        raise GraphEigenmapError(f"edges: row 1 must hold known-node ids in [0, {n}) (the training graph); got "
+                                 f"values in [{old.min()}, {old.max()}].")
+    return new, old
+
+
+def model_input_graph(graph, inputs: str, device: str | torch.device = "cpu"):
+    """``graph`` with its features replaced by what the model reads (the graph itself for ``"features"``).
+
+    The propagated features are computed once per graph object and ``inputs`` value (cached in
+    ``graph.extra``).
+    """
+    import dataclasses
+
+    spec = parse_inputs(inputs)
+    if spec.hops == 0 or graph.features is None:
+        return graph
+    key = f"inputs:{spec.name}"
+    if key not in graph.extra:
+        propagated = propagate(graph.features, graph.adjacency, spec.hops, device=device)
+        graph.extra[key] = dataclasses.replace(graph, features=propagated, extra=graph.extra)
+    return graph.extra[key]
+
+
+@dataclass
+class KnownInputs:
+    """The training graph's propagated inputs ``[n, (K + 1) d]`` and degrees of A + I ``[n]``, for new nodes."""
+
+    inputs: np.ndarray
+    degrees: np.ndarray
+    hops: int
+
+    def new_node_inputs(self, features, edges) -> np.ndarray:
+        """``[m, (K + 1) d]`` model inputs of m new nodes (:func:`graph_eigenmap.inputs.propagate_new_nodes`)."""
+        x = np.asarray(features, dtype=np.float32)
+        width = self.inputs.shape[1] // (self.hops + 1)
+        if x.ndim != 2 or x.shape[1] != width:
+            raise GraphEigenmapError(f"features must have shape [m, {width}] (the width the model was fitted on); "
+                                     f"got {list(x.shape)}.")
+        return propagate_new_nodes(x, edges, self.inputs, self.degrees, self.hops)

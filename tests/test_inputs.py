@@ -1,0 +1,82 @@
+"""Propagated inputs [X, ÂX, …, Â^K X]: exact values, new nodes from their edges, the fit and embed paths."""
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from graph_eigenmap import NeuralEigenmap
+from graph_eigenmap.data import load_graph
+from graph_eigenmap.errors import GraphEigenmapError
+from graph_eigenmap.inputs import gcn_degrees, parse_inputs, propagate, propagate_new_nodes
+from graph_eigenmap.kernel import normalized_adjacency
+from graph_eigenmap_cli.main import app
+
+SPEC = "csbm:num_nodes=600,num_edges=3000,num_classes=3,num_features=6,degree_spread=1"
+
+
+@pytest.fixture(scope="module")
+def graph():
+    return load_graph(SPEC)
+
+
+def _new_node_edges(graph, nodes):
+    """Each of ``nodes`` as a new node (0..m-1) with its edges to the training graph, [2, E]."""
+    rows = [np.stack([np.full(len(neighbours), i), neighbours])
+            for i, neighbours in enumerate(graph.adjacency[nodes].tolil().rows)]
+    return np.hstack(rows).astype(np.int64)
+
+
+def test_propagation_equals_the_dense_powers(graph):
+    a_hat = normalized_adjacency(graph, self_loops=True).toarray().astype(np.float64)
+    x = graph.features.astype(np.float64)
+    expected = np.hstack([x, a_hat @ x, a_hat @ a_hat @ x])
+    np.testing.assert_allclose(propagate(graph.features, graph.adjacency, 2, chunk_columns=4), expected, atol=1e-5)
+
+
+def test_new_nodes_given_their_own_edges_reproduce_their_training_rows(graph):
+    known = propagate(graph.features, graph.adjacency, 3)
+    nodes = np.array([0, 17, 250, 599])
+    rows = propagate_new_nodes(graph.features[nodes], _new_node_edges(graph, nodes), known,
+                               gcn_degrees(graph.adjacency), 3)
+    np.testing.assert_allclose(rows, known[nodes], atol=1e-5)
+    # one edge missing changes the row: the check can tell
+    edges = _new_node_edges(graph, nodes)[:, 1:]
+    changed = propagate_new_nodes(graph.features[nodes], edges, known, gcn_degrees(graph.adjacency), 3)
+    assert not np.allclose(changed[0], known[nodes[0]], atol=1e-3)
+
+
+def test_transform_with_edges_reproduces_the_embedding(graph):
+    model = NeuralEigenmap(k=4, steps=30, width=32, inputs="propagated:2", device="cpu").fit(graph)
+    assert model.model_.backbone.in_features == 3 * graph.num_features
+    nodes = np.array([3, 100, 420])
+    embedded = model.transform(graph.features[nodes], edges=_new_node_edges(graph, nodes))
+    np.testing.assert_allclose(embedded, model.embedding_[nodes], atol=1e-4)
+    with pytest.raises(GraphEigenmapError, match="edges"):
+        model.transform(graph.features[nodes])
+
+
+def test_bad_inputs_are_refused_in_one_line():
+    assert parse_inputs("features").hops == 0 and parse_inputs("propagated:3").hops == 3
+    for bad in ("propagated", "propagated:0", "propagated:x", "sign:2"):
+        with pytest.raises(GraphEigenmapError, match="--inputs"):
+            parse_inputs(bad)
+    with pytest.raises(GraphEigenmapError, match="row 1"):
+        propagate_new_nodes(np.zeros((1, 2)), np.array([[0], [99]]), np.zeros((5, 4)), np.ones(5), 1)
+
+
+def test_cli_fit_and_embed_with_edges(graph, tmp_path):
+    runner = CliRunner()
+    out = tmp_path / "fit"
+    result = runner.invoke(app, ["fit", "-d", SPEC, "--out", str(out), "--k", "4", "--steps", "20", "--width", "16",
+                                 "--inputs", "propagated:1", "--device", "cpu", "--quiet"])
+    assert result.exit_code == 0, result.output
+    nodes = np.array([5, 6])
+    np.save(tmp_path / "x.npy", graph.features[nodes])
+    np.save(tmp_path / "edges.npy", _new_node_edges(graph, nodes))
+    result = runner.invoke(app, ["embed", "--model", str(out), "--features", str(tmp_path / "x.npy"), "--edges",
+                                 str(tmp_path / "edges.npy"), "--out", str(tmp_path / "e.npy"), "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    np.testing.assert_allclose(np.load(tmp_path / "e.npy"), np.load(out / "embeddings.npy")[nodes], atol=1e-4)
+    result = runner.invoke(app, ["embed", "--model", str(out), "--features", str(tmp_path / "x.npy"),
+                                 "--out", str(tmp_path / "f.npy"), "--device", "cpu"])
+    assert result.exit_code == 2 and "--edges" in result.output and not (tmp_path / "f.npy").exists()
