@@ -26,11 +26,10 @@ from graph_eigenmap.artifacts import environment, save_fit
 from graph_eigenmap.data import Graph, load_graph
 from graph_eigenmap.errors import GraphEigenmapError
 from graph_eigenmap.inputs import KnownInputs, gcn_degrees, model_input_graph
-from graph_eigenmap.kernel import DeflatedKernel, normalized_adjacency, to_torch_csr
 from graph_eigenmap.metrics import rayleigh_quotients
 from graph_eigenmap.models import NeuralEigenfunctions
 from graph_eigenmap.train import (
-    TrainConfig, all_node_inputs, embed_nodes, graph_trivial_eigenvectors, kernel_adjacency, train,
+    TrainConfig, all_node_inputs, embed_nodes, full_kernel, train,
 )
 
 ORDER_TOLERANCE = 0.01
@@ -107,12 +106,7 @@ def neural_eigenmap(
     trained = train(graph, config, device=device, checkpoint_dir=out_dir, resume=resume, progress=progress)
     model_graph = model_input_graph(graph, trained.config.inputs, device) if trained.config.features == "input" else graph
     embedding, backbone = embed_nodes(trained.model, all_node_inputs(model_graph, trained.config))
-    kernel = trained.kernel  # the full-graph estimator's; otherwise built here
-    if kernel is None:
-        adjacency = kernel_adjacency(graph, trained.config.kernel)
-        kernel = to_torch_csr(normalized_adjacency(adjacency, shift=trained.config.kernel == "shifted"), device=device)
-        if trained.config.kernel == "nontrivial":
-            kernel = DeflatedKernel(kernel, graph_trivial_eigenvectors(graph))
+    kernel = trained.kernel if trained.kernel is not None else full_kernel(graph, trained.config, device)
     quotients = rayleigh_quotients(torch.from_numpy(embedding).to(device), kernel)
     metadata = _metadata(graph, trained, quotients, device, time.perf_counter() - started)
     _warn_about_order(metadata, trained.config)
@@ -217,6 +211,7 @@ def _metadata(graph: Graph, trained, quotients: np.ndarray, device: torch.device
         num_nodes=graph.num_nodes, num_edges=graph.num_edges, k=config.k,
         kernel=KERNEL_NAMES[config.kernel],
         estimator=config.estimator, stop_gradient=config.stop_gradient, features=config.features,
+        inputs=config.inputs, head="rayleigh-ritz" if config.rayleigh_ritz else "trained",
         eigenvalues=[float(v) for v in trained.eigenvalues], rayleigh_quotients=[float(v) for v in quotients],
         order_violations=order_violations(quotients),
         seed=config.seed, steps=trained.steps, wall_time_s=round(wall_time, 3),

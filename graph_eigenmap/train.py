@@ -33,9 +33,12 @@ from graph_eigenmap.errors import GraphEigenmapError
 from graph_eigenmap.estimators import make_estimator
 from graph_eigenmap.host_memory import keep_freed_host_memory
 from graph_eigenmap.inputs import model_input_graph, parse_inputs
-from graph_eigenmap.kernel import TrivialEigenvectors, trivial_eigenvectors
+from graph_eigenmap.kernel import (
+    DeflatedKernel, TrivialEigenvectors, normalized_adjacency, to_torch_csr, trivial_eigenvectors,
+)
 from graph_eigenmap.models import NeuralEigenfunctions, build_model
 from graph_eigenmap.objective import neuralef_loss
+from graph_eigenmap.rayleigh_ritz import rayleigh_ritz_head
 
 CHECKPOINT_NAME = "checkpoint.pt"
 KERNELS = ("adjacency", "gcn", "shifted", "nontrivial")
@@ -82,6 +85,9 @@ class TrainConfig:
         alpha: weight of the orthogonality penalty (1.0; the reference's 0.3 can let outputs copy
             the first eigenfunction when the spectrum spreads: see :mod:`graph_eigenmap.objective`).
         stop_gradient: ordered eigenfunctions (True) or only their span (False).
+        rayleigh_ritz: after training, replace the MLP's output layer by the Rayleigh–Ritz solution
+            on the backbone's span (:mod:`graph_eigenmap.rayleigh_ritz`): outputs exactly ordered and
+            Ā-orthogonal, eigenvalue estimates equal to their Rayleigh quotients (False).
         one_sided_gradient: compute the estimate of ĀΨ without autograd and take twice the
             gradient through the drawn nodes: the same gradient (exactly for the full graph, in
             expectation when sampling) for a fraction of the work, since sampled neighbours are
@@ -118,6 +124,7 @@ class TrainConfig:
     warmup: float = 0.05
     alpha: float = 1.0
     stop_gradient: bool = True
+    rayleigh_ritz: bool = False
     one_sided_gradient: bool | None = None
     seed: int = 0
     bf16: bool = True
@@ -148,6 +155,8 @@ class TrainConfig:
         if self.one_sided_gradient is None:
             one_sided = features != "identity" or not sampling or self.kernel == "nontrivial"
             resolved = dataclasses.replace(resolved, one_sided_gradient=one_sided)
+        if self.rayleigh_ritz and features == "identity":
+            raise GraphEigenmapError("--rayleigh-ritz needs an MLP (node features); the identity table has no output layer.")
         if self.kernel == "nontrivial" and sampling and not resolved.one_sided_gradient:
             raise GraphEigenmapError("--kernel nontrivial with a sampled or block estimator needs the one-sided gradient; "
                                      "drop --two-sided-gradient.")
@@ -199,6 +208,13 @@ def _warn_about_components(trivial: TrivialEigenvectors, config: TrainConfig) ->
 
 class ComponentWarning(UserWarning):
     """The kernel's top eigenfunctions would be component indicators."""
+
+
+def full_kernel(graph: Graph, config: TrainConfig, device: torch.device):
+    """The ``[n, n]`` kernel of ``config.kernel`` on ``device``, as a torch CSR matrix or a DeflatedKernel."""
+    kernel = to_torch_csr(normalized_adjacency(kernel_adjacency(graph, config.kernel), shift=config.kernel == "shifted"),
+                          device=device)
+    return DeflatedKernel(kernel, graph_trivial_eigenvectors(graph)) if config.kernel == "nontrivial" else kernel
 
 
 def kernel_adjacency(graph: Graph, kernel: str) -> sp.csr_matrix:
@@ -297,6 +313,11 @@ def train(
     if checkpoint is not None and state["step"] % max(config.checkpoint_every, 1) != 0:
         _save_checkpoint(checkpoint, config, graph, model, optimizer, schedule, sampler, eigenvalues, state, estimator)
     model.eval()
+    if config.rayleigh_ritz and inputs is not None:
+        kernel = getattr(estimator, "kernel", None)
+        if kernel is None:
+            kernel = full_kernel(graph, config, device)
+        eigenvalues = torch.from_numpy(rayleigh_ritz_head(model, inputs, kernel))
     return TrainResult(model, config, eigenvalues.cpu().numpy().astype(np.float64), state["step"],
                        time.perf_counter() - start, state["history"], getattr(estimator, "kernel", None))
 
