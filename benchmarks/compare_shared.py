@@ -92,7 +92,8 @@ def main() -> None:
     parser.add_argument("--data", required=True, help="the shared data folder (holds ogb/ and npz/)")
     parser.add_argument("--out", required=True)
     parser.add_argument("--datasets", nargs="+", default=list(DATASETS))
-    parser.add_argument("--methods", default="features,le,le-nontrivial,ne,ne-inductive,gcn,mlp,truncation,cost")
+    parser.add_argument("--methods", default="features,le,le-nontrivial,ne,ne-nontrivial,ne-propagated,ne-inductive,"
+                                              "gcn,mlp,truncation,cost")
     parser.add_argument("--runs", type=int, default=10)
     parser.add_argument("--k", type=int, default=64)
     parser.add_argument("--steps", type=int, default=500)

@@ -233,8 +233,9 @@ def bench_compare(
     estimator: Annotated[str, typer.Option(help="Neural Eigenmap estimator: auto, full, rows, sampled, block.")] = "auto",
     kernel: Annotated[str, typer.Option(help="Neural Eigenmap kernel: adjacency, gcn, shifted or nontrivial.")] = "adjacency",
     methods: Annotated[str, typer.Option(
-        help="Comma-separated method groups to run: features, le, le-nontrivial, ne, ne-inductive, gcn, mlp, "
-             "truncation, cost (default: all).")] = "all",
+        help="Comma-separated method groups to run: features, le, le-nontrivial, ne, ne-nontrivial, ne-propagated, "
+             "ne-inductive, gcn, mlp, truncation, cost (default: all).")] = "all",
+    propagation_hops: Annotated[int, typer.Option(help="K of the ne-propagated group's inputs [X, ÂX, ..., Â^K X].")] = 2,
     truncation_runs: Annotated[int, typer.Option(help="Seeds per point of the truncation curves.")] = 3,
     max_epochs: Annotated[int, typer.Option(help="Most epochs of the supervised GCN and MLP (they stop early on valid).")] = 500,
     device: DeviceOpt = "auto",
@@ -269,7 +270,7 @@ def bench_compare(
     command = "graph-eigenmap " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     compare(graph, out_dir=out, methods=chosen, label_ratios=ratios, runs=runs, k=k, device=resolve_device(device),
             fit_options=dict(steps=steps, width=width, depth=depth, estimator=estimator, kernel=kernel),
-            truncation_runs=truncation_runs, max_epochs=max_epochs, command=command,
+            truncation_runs=truncation_runs, max_epochs=max_epochs, propagation_hops=propagation_hops, command=command,
             log=lambda message: typer.echo(message, err=True))
     typer.echo((out / "compare.md").read_text())
 

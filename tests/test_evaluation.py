@@ -183,3 +183,17 @@ def test_bench_compare_runs_a_subset_of_methods_with_nontrivial_le_and_cs_rows(t
 def test_bench_compare_refuses_unknown_methods(tmp_path):
     result = CliRunner().invoke(app, ["bench", "compare", "--out", str(tmp_path / "c"), "--methods", "ne,gat"])
     assert result.exit_code == 2 and "--methods" in result.output and not (tmp_path / "c").exists()
+
+
+def test_bench_compare_neural_eigenmap_variants_say_what_they_need(tmp_path):
+    spec = "csbm:num_nodes=500,num_edges=2500,num_classes=3,num_features=6"
+    out = tmp_path / "variants"
+    result = CliRunner().invoke(app, ["bench", "compare", "-d", spec, "--out", str(out), "--runs", "1", "--k", "4",
+                                      "--steps", "10", "--methods", "ne-nontrivial,ne-propagated", "--label-ratios", "1",
+                                      "--propagation-hops", "1", "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    rows = {row["method"]: row for row in json.loads((out / "compare.json").read_text())["results"]}
+    assert rows["NE stop-grad, nontrivial kernel: backbone"]["needs_at_test_time"] == "features only"
+    assert rows["NE no stop-grad, propagated:1: eigenfunctions"]["needs_at_test_time"] == "graph at test time"
+    assert rows["NE stop-grad, propagated:1: backbone + C&S"]["needs_at_test_time"] == "transductive"
+    assert len(rows) == 16 and "fit Neural Eigenmap (stop-gradient on, inputs propagated:1)" in result.output

@@ -7,6 +7,10 @@ Method groups (``methods``; default: all), each at every label ratio, mean ± st
 * ``le-nontrivial``: the same with each component's trivial eigenvector removed (top k of the rest);
 * ``ne``: Neural Eigenmap with and without stop-gradient, probing the k eigenfunctions and the
   backbone features, each also + Correct & Smooth;
+* ``ne-nontrivial``: the same fits on the nontrivial kernel (each component's trivial eigenvector
+  removed, ``kernel="nontrivial"``);
+* ``ne-propagated``: the same fits with propagated inputs [X, ÂX, …, Â^K X] (``inputs="propagated:K"``,
+  K = ``propagation_hops``); a test node then needs its neighbours' features;
 * ``ne-inductive``: Neural Eigenmap fitted on the train + valid subgraph only, test nodes embedded
   from their features;
 * ``gcn``: GCN (early stopping on valid), and GCN + Correct & Smooth;
@@ -47,6 +51,8 @@ METHOD_GROUPS = {
     "le": "Laplacian Eigenmap (exact top-k eigenvectors), alone and with the features",
     "le-nontrivial": "Laplacian Eigenmap without the components' trivial eigenvectors, alone and with the features",
     "ne": "Neural Eigenmap with and without stop-gradient, eigenfunctions and backbone, and + C&S",
+    "ne-nontrivial": "Neural Eigenmap on the nontrivial kernel (trivial eigenvectors removed), and + C&S",
+    "ne-propagated": "Neural Eigenmap reading propagated features [X, ÂX, ..., Â^K X], and + C&S",
     "ne-inductive": "Neural Eigenmap fitted on the train + valid subgraph only",
     "gcn": "GCN with early stopping on valid, and + C&S",
     "mlp": "supervised MLP on the features, and + C&S",
@@ -72,8 +78,9 @@ def parse_methods(text: str | None) -> list[str]:
 class _Comparison:
     """The state of one comparison: lazily fitted representations, the rows so far, timed steps."""
 
-    def __init__(self, graph: Graph, k: int, device: torch.device, fit_options: dict, runs: int, log):
+    def __init__(self, graph: Graph, k: int, device: torch.device, fit_options: dict, runs: int, log, hops: int = 2):
         self.graph, self.k, self.device, self.fit_options, self.runs, self.log = graph, k, device, fit_options, runs, log
+        self.hops = hops
         self.rows: list[dict] = []
         self.timings: dict[str, float] = {}
         self.started = time.perf_counter()
@@ -94,10 +101,13 @@ class _Comparison:
             self._cache[key] = self.step(label, function, *args, **kwargs)
         return self._cache[key]
 
-    def ne_fit(self, stop_gradient: bool):
-        label = f"fit Neural Eigenmap (stop-gradient {'on' if stop_gradient else 'off'})"
-        return self.cached(f"ne-{stop_gradient}", label, neural_eigenmap, self.graph, k=self.k, device=self.device,
-                           stop_gradient=stop_gradient, progress=False, **self.fit_options)
+    def ne_fit(self, stop_gradient: bool, **variant):
+        """Neural Eigenmap with the comparison's options, overridden by ``variant`` (kernel, inputs)."""
+        described = ", ".join(f"{key} {value}" for key, value in variant.items())
+        label = f"fit Neural Eigenmap (stop-gradient {'on' if stop_gradient else 'off'}{', ' + described if variant else ''})"
+        options = dict(self.fit_options, **variant)
+        return self.cached(f"ne-{stop_gradient}-{sorted(variant.items())}", label, neural_eigenmap, self.graph, k=self.k,
+                           device=self.device, stop_gradient=stop_gradient, progress=False, **options)
 
     def eigenvectors(self, variant: str) -> np.ndarray:
         return self.cached(f"le-{variant}", f"exact Laplacian Eigenmap ({variant})", laplacian_eigenmap, self.graph,
@@ -136,7 +146,8 @@ def _row(result, needs: str, probe: bool) -> dict:
 
 def compare(graph: Graph, *, out_dir: str | Path, methods=None, label_ratios=(1.0, 0.1, 0.01), runs: int = 10,
             k: int = 64, device: str | torch.device = "cpu", fit_options: dict | None = None,
-            truncation_runs: int = 3, max_epochs: int = 500, command: str = "", log=print) -> dict:
+            truncation_runs: int = 3, max_epochs: int = 500, propagation_hops: int = 2, command: str = "",
+            log=print) -> dict:
     """Run the chosen method groups on ``graph``; write ``compare.json``, ``compare.md`` (and ``truncation.png``).
 
     Args:
@@ -150,6 +161,7 @@ def compare(graph: Graph, *, out_dir: str | Path, methods=None, label_ratios=(1.
         fit_options: extra :class:`~graph_eigenmap.train.TrainConfig` fields for Neural Eigenmap.
         truncation_runs: seeds per point of the truncation curves (label ratio 1).
         max_epochs: most epochs of the supervised baselines (they stop early on valid).
+        propagation_hops: K of the ``ne-propagated`` group.
         command: the command line, recorded in the outputs.
         log: called with one line per step (its start, then its duration and the elapsed time).
 
@@ -162,7 +174,7 @@ def compare(graph: Graph, *, out_dir: str | Path, methods=None, label_ratios=(1.
         raise GraphEigenmapError(f"{graph.name} has no node features; bench compare needs them for every method.")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    session = _Comparison(graph, k, torch.device(device), dict(fit_options or {}), runs, log)
+    session = _Comparison(graph, k, torch.device(device), dict(fit_options or {}), runs, log, propagation_hops)
     for ratio in label_ratios:
         _rows_at(session, methods, ratio, max_epochs)
     report = dict(
@@ -197,12 +209,16 @@ def _rows_at(session: _Comparison, methods: list[str], ratio: float, max_epochs:
             name = f"Laplacian Eigenmap, {variant}"
             session.probe(name, vectors, ratio, TRANSDUCTIVE, with_cs=False)
             session.probe(name + " + features", np.hstack([vectors, graph.features]), ratio, TRANSDUCTIVE, with_cs=False)
-    if "ne" in methods:
+    variants = (("ne", "", {}, FEATURES_ONLY), ("ne-nontrivial", ", nontrivial kernel", dict(kernel="nontrivial"), FEATURES_ONLY),
+                ("ne-propagated", f", propagated:{session.hops}", dict(inputs=f"propagated:{session.hops}"), GRAPH_AT_TEST_TIME))
+    for group, suffix, variant, needs in variants:
+        if group not in methods:
+            continue
         for stop_gradient in (True, False):
-            fitted = session.ne_fit(stop_gradient)
-            prefix = "NE stop-grad" if stop_gradient else "NE no stop-grad"
-            session.probe(f"{prefix}: eigenfunctions", fitted.embedding, ratio, FEATURES_ONLY, with_cs=True)
-            session.probe(f"{prefix}: backbone", fitted.backbone, ratio, FEATURES_ONLY, with_cs=True)
+            fitted = session.ne_fit(stop_gradient, **variant)
+            prefix = ("NE stop-grad" if stop_gradient else "NE no stop-grad") + suffix
+            session.probe(f"{prefix}: eigenfunctions", fitted.embedding, ratio, needs, with_cs=True)
+            session.probe(f"{prefix}: backbone", fitted.backbone, ratio, needs, with_cs=True)
     if "ne-inductive" in methods:
         inductive = session.cached("ne-inductive", "fit Neural Eigenmap on train + valid only", _inductive, session)
         session.probe("NE stop-grad: eigenfunctions, inductive", inductive["embedding"], ratio, FEATURES_ONLY, with_cs=False)
@@ -214,7 +230,7 @@ def _rows_at(session: _Comparison, methods: list[str], ratio: float, max_epochs:
 
 
 def _uses_cs(methods) -> bool:
-    return bool({"features", "ne", "gcn", "mlp"} & set(methods))
+    return bool({"features", "ne", "ne-nontrivial", "ne-propagated", "gcn", "mlp"} & set(methods))
 
 
 def _truncation(session: _Comparison, out: Path, truncation_runs: int) -> dict:
