@@ -95,6 +95,39 @@ def test_each_penalty_is_its_own_converged_problem():
                                    reference.intercept_ - reference.intercept_.mean(), atol=2e-3)
 
 
+def test_a_class_without_training_nodes_is_left_out_as_scikit_learn_does():
+    """scikit-learn fits only the classes it sees; an unpenalized bias for an unseen class would fall forever."""
+    from sklearn.linear_model import LogisticRegression
+
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(200, 5))
+    labels = np.argmax(x[:, :3] + 0.5 * rng.normal(size=(200, 3)), 1)  # classes 0-2; class 3 never occurs
+    probes = fit_probes(torch.from_numpy(x).float(), torch.from_numpy(labels), torch.arange(200), 4,
+                        Cs=(0.001, 1.0), scaling="none", tol=1e-6)
+    for probe in probes:
+        reference = LogisticRegression(C=probe.inverse_strength, tol=1e-10, max_iter=10_000).fit(x, labels)
+        assert probe.converged and probe.iterations < 100, probe.summary()
+        assert probe.bias[3] == -torch.inf and torch.all(probe.weight[:, 3] == 0)
+        ours = torch.softmax(probe.logits(torch.from_numpy(x).float()), 1).numpy()
+        np.testing.assert_allclose(ours[:, :3], reference.predict_proba(x), atol=1e-4)
+        assert np.all(ours[:, 3] == 0)
+
+
+def test_runs_fitted_together_equal_runs_fitted_alone():
+    """The batched solve of several runs (small training sets, some classes unseen) reaches each run's own optimum."""
+    from graph_eigenmap.evaluation.probe import fit_probe_batch
+
+    graph = load_graph("csbm:num_nodes=800,num_edges=3000,num_classes=6,num_features=16")
+    x, labels = torch.from_numpy(graph.features), torch.from_numpy(graph.labels)
+    trains = torch.stack([torch.from_numpy(train_subset(graph.split["train"], 0.05, seed)) for seed in range(5)])
+    together = fit_probe_batch(x, labels, trains, 6, Cs=(0.001, 1.0, 100.0))
+    for train, probes in zip(trains, together):
+        alone = fit_probes(x, labels, train, 6, Cs=(0.001, 1.0, 100.0))
+        for a, b in zip(probes, alone):
+            assert a.converged and b.converged
+            np.testing.assert_allclose(a.logits(x).softmax(1).numpy(), b.logits(x).softmax(1).numpy(), atol=2e-3)
+
+
 def test_a_probe_stopped_early_warns_and_says_so():
     graph = load_graph("csbm:num_nodes=800,num_edges=3000,num_classes=4,num_features=16,feature_snr=3")
     with pytest.warns(ProbeConvergenceWarning, match="L-BFGS iterations"):

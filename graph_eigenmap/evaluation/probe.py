@@ -7,13 +7,15 @@ Per run (OGB protocol, :mod:`graph_eigenmap.evaluation.protocol`):
    columns divided by their largest absolute value for bag-of-words-like ones.
 2. **Fit** one L2-regularized multinomial logistic regression per inverse strength C in ``Cs``,
    each its own full-batch L-BFGS problem with scikit-learn's objective
-   ``mean cross-entropy + ‖W‖² / (2 · C · t)`` (t training nodes, bias not penalized), solved from
+   ``mean cross-entropy + ‖W‖² / (2 · C · t)`` (t training nodes, bias not penalized; classes with no
+   training node left out of the softmax, as scikit-learn fits only the classes it sees), solved from
    the strongest regularization to the weakest, each warm-started from the previous solution,
    until the gradient's largest entry is below ``tol`` (scikit-learn's ``lbfgs`` criterion), in float64
    so that the stopping test is not limited by rounding (the ``[t, d]`` training rows only).
    Every fit records its iterations and final gradient norm; one that stops unconverged warns.
    The runs of one label ratio are solved together as one sum of independent problems
-   (:func:`fit_probe_batch`); each run's convergence is checked on its own part of the gradient.
+   (:func:`fit_probe_batch`); each run's convergence is checked on its own part of the gradient,
+   and a run the sum left short of ``tol`` is finished alone.
 3. **Choose** C on validation accuracy (ties: the smaller C) and report that probe's test accuracy.
 
 The problem is convex, so the fit does not depend on the seed: runs with the same training nodes
@@ -68,7 +70,7 @@ class FittedProbe:
 
     Attributes:
         weight: ``[d, C]`` (the scaling folded in).
-        bias: ``[C]``.
+        bias: ``[C]``; ``-inf`` for the classes no training node has (never predicted, as in scikit-learn).
         inverse_strength: the C it was fitted with.
         iterations: L-BFGS iterations used.
         gradient_norm: largest absolute entry of the objective's gradient at the end.
@@ -118,7 +120,10 @@ def fit_probe_batch(x: torch.Tensor, labels: torch.Tensor, trains: torch.Tensor,
 
     The R problems of one C are independent, so they are solved as one sum by L-BFGS; each run's
     part of the gradient is its own problem's gradient, and each run's convergence is checked on
-    its own part. One batched product per step instead of R small ones.
+    its own part. One batched product per step instead of R small ones. The sum shares one line
+    search and one curvature history, so it can stall (its objective stops changing in float64)
+    while one run's gradient is still above ``tol``: such a run is then finished alone, warm-started
+    from the batch's solution, and its iterations are the batch's plus its own.
 
     Args:
         trains: ``[R, t]`` node ids, one training set per row.
@@ -131,22 +136,33 @@ def fit_probe_batch(x: torch.Tensor, labels: torch.Tensor, trains: torch.Tensor,
     factor = torch.stack([scale.factor for scale in scales])
     z = ((x[trains].float() - shift[:, None]) * factor[:, None]).double()  # [R, t, d]
     y = labels[trains]
+    absent = torch.nn.functional.one_hot(y, num_classes).sum(1) == 0  # [R, C]: classes no training node has
     params = torch.zeros(len(trains), z.shape[2] + 1, num_classes, device=x.device, dtype=torch.float64)
     fitted = {}
     for inverse_strength in sorted(set(float(c) for c in Cs)):
-        params, iterations, gradient_norms = _lbfgs(z, y, params, 1.0 / (2 * inverse_strength * y.shape[1]), tol,
-                                                    max_iter)
+        strength = 1.0 / (2 * inverse_strength * y.shape[1])
+        params, iterations, gradient_norms = _lbfgs(z, y, absent, params, strength, tol, max_iter)
+        iterations = [iterations] * len(trains)
+        for r in [r for r, norm in enumerate(gradient_norms) if norm > tol]:
+            params[r:r + 1], alone, (gradient_norms[r],) = _lbfgs(z[r:r + 1], y[r:r + 1], absent[r:r + 1],
+                                                                   params[r:r + 1], strength, tol, max_iter)
+            iterations[r] += alone
         weight = params[:, :-1].float() * factor[:, :, None]  # [R, d, C] in the raw representation's space
-        bias = params[:, -1].float() - torch.einsum("rd,rdc->rc", shift, weight)
-        fitted[inverse_strength] = [FittedProbe(weight[r], bias[r], inverse_strength, iterations, norm, norm <= tol)
+        bias = (params[:, -1].float() - torch.einsum("rd,rdc->rc", shift, weight)).masked_fill(absent, -torch.inf)
+        fitted[inverse_strength] = [FittedProbe(weight[r], bias[r], inverse_strength, iterations[r], norm, norm <= tol)
                                     for r, norm in enumerate(gradient_norms)]
-        _warn_unconverged(inverse_strength, iterations, max(gradient_norms), tol)
+        _warn_unconverged(inverse_strength, max(iterations), max(gradient_norms), tol)
     return [[fitted[float(c)][r] for c in Cs] for r in range(len(trains))]
 
 
-def _lbfgs(z: torch.Tensor, y: torch.Tensor, start: torch.Tensor, strength: float, tol: float,
+def _lbfgs(z: torch.Tensor, y: torch.Tensor, absent: torch.Tensor, start: torch.Tensor, strength: float, tol: float,
            max_iter: int) -> tuple[torch.Tensor, int, list[float]]:
     """Minimize Σ_r [mean CE(z_r W_r + b_r, y_r) + strength · ‖W_r‖²] over ``[R, d + 1, C]`` params (last row: b).
+
+    The classes ``absent`` (``[R, C]``) from a run's training nodes are left out of its softmax, as
+    scikit-learn fits only the classes it sees: otherwise their unpenalized biases fall without end
+    and the problem has no minimum (L-BFGS then crawls until float64 cannot see the objective fall).
+    Their parameters get no gradient and stay at the start's.
 
     Returns the solution, the iterations, and each run's largest absolute gradient entry.
     """
@@ -157,7 +173,7 @@ def _lbfgs(z: torch.Tensor, y: torch.Tensor, start: torch.Tensor, strength: floa
 
     def closure():
         optimizer.zero_grad()
-        logits = torch.baddbmm(params[:, -1:], z, params[:, :-1])  # [R, t, C]
+        logits = torch.baddbmm(params[:, -1:], z, params[:, :-1]).masked_fill(absent[:, None], -torch.inf)  # [R, t, C]
         cross_entropy = torch.nn.functional.cross_entropy(logits.reshape(-1, classes), y.reshape(-1))
         loss = runs * cross_entropy + strength * params[:, :-1].pow(2).sum()  # every run has t rows
         loss.backward()
