@@ -184,7 +184,10 @@ def main() -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     command = "PYTHONPATH=. python " + " ".join(sys.argv)
+    if args.summarize_only and (out / "command.txt").exists():
+        command = (out / "command.txt").read_text().strip() + "  (summarized by: " + command + ")"
     if not args.summarize_only:
+        (out / "command.txt").write_text(command + "\n")
         jobs = [(args, layout, name) for name in args.datasets for layout in args.layouts]
         with multiprocessing.get_context("spawn").Pool(args.parallel) as pool:
             for case in pool.imap_unordered(_run_case_star, jobs):
