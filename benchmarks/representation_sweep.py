@@ -109,7 +109,7 @@ def _run_case_star(triple):
 def summarize(out: Path, command: str, device_name: str) -> dict:
     """Mean valid (and test) accuracy of each setting × head over the cases found in ``out``."""
     found = [json.loads(path.read_text()) for path in sorted(out.glob("*_*.json"))
-             if path.name != "representation_sweep.json"]
+             if path.name not in ("representation_sweep.json", "run.json")]
     settings_per_case = max((len(case["rows"]) for case in found), default=0)
     cases = [case for case in found if len(case["rows"]) == settings_per_case]  # only cases with every setting
     keys = ("eigenfunctions_100", "eigenfunctions_10", "prefix_100", "backbone_100")
@@ -153,7 +153,7 @@ def to_markdown(report: dict) -> str:
     cell = lambda s, key: f"{100 * s[key + '_valid']:.1f} ({100 * s[key + '_test']:.1f})"  # noqa: E731
     for s in sorted(report["settings"], key=lambda s: (INPUTS.index(s["inputs"]), s["kernel"], s["head"])):
         mark = " **chosen**" if s == report["chosen"] else ""
-        lines.append(f"| {s['inputs']} | {s['kernel']} | {s['head']}{mark} | {s['rising_pairs'] / s['cases']:.1f} | "
+        lines.append(f"| {s['inputs']} | {s['kernel']} | {s['head']}{mark} | {s['rising_pairs']:.1f} | "
                      f"{cell(s, 'eigenfunctions_100')} | {cell(s, 'eigenfunctions_10')} | {cell(s, 'prefix_100')} | "
                      f"{cell(s, 'backbone_100')} |")
     lines += ["", "Per case (valid % of the 64 eigenfunctions at 100 % labels, trained / Rayleigh–Ritz output layer):", "",
@@ -183,18 +183,19 @@ def main() -> None:
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    import torch
+
     command = "PYTHONPATH=. python " + " ".join(sys.argv)
-    if args.summarize_only and (out / "command.txt").exists():
-        command = (out / "command.txt").read_text().strip() + "  (summarized by: " + command + ")"
+    device_name = torch.cuda.get_device_name() if torch.cuda.is_available() and args.device != "cpu" else "CPU"
+    if args.summarize_only and (out / "run.json").exists():
+        run = json.loads((out / "run.json").read_text())
+        command, device_name = run["command"] + "  (summarized by: " + command + ")", run["device"]
     if not args.summarize_only:
-        (out / "command.txt").write_text(command + "\n")
+        (out / "run.json").write_text(json.dumps(dict(command=command, device=device_name)) + "\n")
         jobs = [(args, layout, name) for name in args.datasets for layout in args.layouts]
         with multiprocessing.get_context("spawn").Pool(args.parallel) as pool:
             for case in pool.imap_unordered(_run_case_star, jobs):
                 print(f"done: {case}", flush=True)
-    import torch
-
-    device_name = torch.cuda.get_device_name() if torch.cuda.is_available() else "CPU"
     report = summarize(out, command, device_name)
     (out / "representation_sweep.json").write_text(json.dumps(report, indent=1) + "\n")
     (out / "representation_sweep.md").write_text(to_markdown(report))
