@@ -81,6 +81,9 @@ def fit(
     weight_decay: Annotated[float, typer.Option(help="Decoupled weight decay.")] = 0.0,
     alpha: Annotated[float, typer.Option(help="Weight of the orthogonality penalty.")] = 1.0,
     stop_gradient: Annotated[bool, typer.Option(help="Ordered eigenfunctions (on) or only their span (off).")] = True,
+    reorder: Annotated[bool, typer.Option(
+        help="With stop-gradient, permute the outputs into eigenvalue order during the first 80% of training "
+             "whenever they are not (outputs in the wrong order sit at a saddle).")] = True,
     rayleigh_ritz: Annotated[bool, typer.Option(
         help="After training, solve the output layer by Rayleigh-Ritz on the backbone's span: outputs exactly ordered.")] = False,
     one_sided_gradient: Annotated[Optional[bool], typer.Option(
@@ -114,7 +117,7 @@ def fit(
         graph, k=k, device=device, out_dir=out, resume=resume, progress=False if quiet else None,
         features=features, estimator=estimator, steps=steps, batch_size=batch_size, fanout=fanout, width=width,
         depth=depth, residual=residual, norm=norm, dropout=dropout, activation=activation, kernel=kernel, inputs=inputs, optimizer=optimizer, lr=lr,
-        weight_decay=weight_decay, alpha=alpha, stop_gradient=stop_gradient, rayleigh_ritz=rayleigh_ritz, one_sided_gradient=one_sided_gradient,
+        weight_decay=weight_decay, alpha=alpha, stop_gradient=stop_gradient, reorder=reorder, rayleigh_ritz=rayleigh_ritz, one_sided_gradient=one_sided_gradient,
         seed=seed, bf16=bf16, compile=compile, checkpoint_every=checkpoint_every,
     )
     if not quiet:

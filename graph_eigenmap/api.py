@@ -214,7 +214,7 @@ def _metadata(graph: Graph, trained, quotients: np.ndarray, device: torch.device
         inputs=config.inputs, head="rayleigh-ritz" if config.rayleigh_ritz else "trained",
         eigenvalues=[float(v) for v in trained.eigenvalues], rayleigh_quotients=[float(v) for v in quotients],
         order_violations=order_violations(quotients),
-        seed=config.seed, steps=trained.steps, wall_time_s=round(wall_time, 3),
+        seed=config.seed, steps=trained.steps, reorders=trained.reorders, wall_time_s=round(wall_time, 3),
         training_time_s=round(trained.wall_time_s, 3),
         device=torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu ({torch.get_num_threads()} threads)",
         date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),

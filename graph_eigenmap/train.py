@@ -33,6 +33,7 @@ from graph_eigenmap.errors import GraphEigenmapError
 from graph_eigenmap.estimators import make_estimator
 from graph_eigenmap.host_memory import keep_freed_host_memory
 from graph_eigenmap.inputs import model_input_graph, parse_inputs
+from graph_eigenmap.reorder import reorder_outputs
 from graph_eigenmap.kernel import (
     DeflatedKernel, TrivialEigenvectors, normalized_adjacency, to_torch_csr, trivial_eigenvectors,
 )
@@ -43,6 +44,10 @@ from graph_eigenmap.rayleigh_ritz import rayleigh_ritz_head
 CHECKPOINT_NAME = "checkpoint.pt"
 KERNELS = ("adjacency", "gcn", "shifted", "nontrivial")
 EIGENVALUE_MOMENTUM = 0.95
+REORDER_EVERY = 25
+"""Steps between checks of the output order (``TrainConfig.reorder``); each check syncs with the device."""
+REORDER_UNTIL = 0.8
+"""Fraction of training during which outputs are reordered; the rest refines the final order."""
 DEFAULT_LR = {"adamw": 3e-3, "lars": 0.3, "sgd": 0.2}
 
 
@@ -85,6 +90,10 @@ class TrainConfig:
         alpha: weight of the orthogonality penalty (1.0; the reference's 0.3 can let outputs copy
             the first eigenfunction when the spectrum spreads: see :mod:`graph_eigenmap.objective`).
         stop_gradient: ordered eigenfunctions (True) or only their span (False).
+        reorder: with stop-gradient, every :data:`REORDER_EVERY` steps of the first
+            :data:`REORDER_UNTIL` of training, permute the output units into descending order of
+            their eigenvalue estimates when they are not (:mod:`graph_eigenmap.reorder`: outputs in
+            the wrong order sit at a saddle that training alone leaves too slowly) (True).
         rayleigh_ritz: after training, replace the MLP's output layer by the Rayleigh–Ritz solution
             on the backbone's span (:mod:`graph_eigenmap.rayleigh_ritz`): outputs exactly ordered and
             Ā-orthogonal, eigenvalue estimates equal to their Rayleigh quotients (False).
@@ -123,6 +132,7 @@ class TrainConfig:
     weight_decay: float = 0.0
     warmup: float = 0.05
     alpha: float = 1.0
+    reorder: bool = True
     stop_gradient: bool = True
     rayleigh_ritz: bool = False
     one_sided_gradient: bool | None = None
@@ -179,6 +189,7 @@ class TrainResult:
         history: ``[(step, seconds since start, loss, R_11)]`` every ``log_every`` steps.
         kernel: the full-graph estimator's ``[n, n]`` torch CSR kernel on the training device
             (None for the sampling estimators), so callers need not build it again.
+        reorders: how many times the outputs were permuted into eigenvalue order (``TrainConfig.reorder``).
     """
 
     model: NeuralEigenfunctions
@@ -188,6 +199,7 @@ class TrainResult:
     wall_time_s: float
     history: list = field(default_factory=list)
     kernel: torch.Tensor | None = None
+    reorders: int = 0
 
 
 def graph_trivial_eigenvectors(graph: Graph) -> TrivialEigenvectors:
@@ -302,6 +314,8 @@ def train(
             diag = torch.diagonal(r)
             eigenvalues.copy_(diag if step == 0 else EIGENVALUE_MOMENTUM * eigenvalues + (1 - EIGENVALUE_MOMENTUM) * diag)
             state["step"] = step + 1
+            if _reorder_due(config, step + 1) and reorder_outputs(model, optimizer, eigenvalues):
+                state["reorders"] = state.get("reorders", 0) + 1
             if (step + 1) % log_every == 0 or step + 1 == config.steps:
                 value = float(loss.detach())
                 if not math.isfinite(value):
@@ -319,7 +333,13 @@ def train(
             kernel = full_kernel(graph, config, device)
         eigenvalues = torch.from_numpy(rayleigh_ritz_head(model, inputs, kernel))
     return TrainResult(model, config, eigenvalues.cpu().numpy().astype(np.float64), state["step"],
-                       time.perf_counter() - start, state["history"], getattr(estimator, "kernel", None))
+                       time.perf_counter() - start, state["history"], getattr(estimator, "kernel", None),
+                       state.get("reorders", 0))
+
+
+def _reorder_due(config: TrainConfig, steps_done: int) -> bool:
+    return (config.reorder and config.stop_gradient and steps_done % REORDER_EVERY == 0
+            and steps_done <= REORDER_UNTIL * config.steps)
 
 
 @torch.no_grad()
@@ -495,6 +515,7 @@ def _save_checkpoint(path: Path, config, graph, model, optimizer, schedule, samp
         sampler=sampler.get_state(),
         eigenvalues=eigenvalues.cpu(),
         step=state["step"],
+        reorders=state.get("reorders", 0),
         history=json.dumps(state["history"]),
         component_sums=None if sums is None or sums.sums is None else sums.sums.cpu(),
     )
@@ -526,6 +547,7 @@ def _load_checkpoint(path: Path, config, graph, model, optimizer, schedule, samp
     sampler.set_state(payload["sampler"])
     eigenvalues.copy_(payload["eigenvalues"])
     state["step"] = int(payload["step"])
+    state["reorders"] = int(payload.get("reorders", 0))
     state["history"] = [tuple(entry) for entry in json.loads(payload["history"])]
     sums = getattr(estimator, "component_sums", None)
     if sums is not None and payload.get("component_sums") is not None:

@@ -1,0 +1,75 @@
+"""Outputs permuted into eigenvalue order during training (graph_eigenmap.reorder)."""
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+
+from graph_eigenmap.kernel import normalized_adjacency, to_torch_csr
+from graph_eigenmap.models import EmbeddingTable, MLPBackbone, NeuralEigenfunctions
+from graph_eigenmap.objective import neuralef_loss
+from graph_eigenmap.reorder import reorder_outputs
+
+
+def test_reordering_permutes_outputs_optimizer_moments_and_estimates_together():
+    torch.manual_seed(0)
+    model = NeuralEigenfunctions(MLPBackbone(5, width=16, depth=2), k=3)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2)
+    x = torch.randn(50, 5)
+    model(x).pow(2).sum().backward()  # one step: moments exist and differ per output
+    optimizer.step()
+    model.eval()
+    before = model(x).detach()
+    moments = optimizer.state[model.head.weight]["exp_avg"].clone()
+    estimates = torch.tensor([0.5, 0.9, 0.7])
+
+    assert reorder_outputs(model, optimizer, estimates)
+    order = [1, 2, 0]
+    torch.testing.assert_close(estimates, torch.tensor([0.9, 0.7, 0.5]))
+    torch.testing.assert_close(model(x).detach(), before[:, order])
+    torch.testing.assert_close(optimizer.state[model.head.weight]["exp_avg"], moments[order])
+    assert not reorder_outputs(model, optimizer, estimates)  # already descending: nothing moves
+
+
+def _path_of_cliques():
+    """Four cliques of 6 nodes joined in a path: top eigenvalues of Ā distinct and well separated."""
+    blocks = [np.ones((6, 6)) - np.eye(6) for _ in range(4)]
+    adjacency = sp.lil_matrix(sp.block_diag(blocks))
+    for left in range(3):
+        adjacency[6 * left + 5, 6 * left + 6] = adjacency[6 * left + 6, 6 * left + 5] = 1
+    kernel = normalized_adjacency(sp.csr_matrix(adjacency)).toarray()
+    values, vectors = np.linalg.eigh(kernel)
+    return kernel, values[::-1], vectors[:, ::-1]
+
+
+def _train_table(start: np.ndarray, kernel: np.ndarray, steps: int, reorder: bool) -> np.ndarray:
+    """The training loop's pieces on a free table started at ``start`` ([n, k]); returns the exact quotients."""
+    n, k = start.shape
+    model = NeuralEigenfunctions(EmbeddingTable(n, k), k)
+    with torch.no_grad():
+        model.backbone.weight.copy_(torch.from_numpy(start * np.sqrt(n)).float())
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.2 * n)
+    operator = to_torch_csr(sp.csr_matrix(kernel))
+    estimates = torch.zeros(k)
+    for step in range(steps):
+        psi = model(torch.arange(n))
+        loss, r = neuralef_loss(psi, operator @ psi.detach(), c_has_gradient=False)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        estimates = torch.diagonal(r) if step == 0 else 0.95 * estimates + 0.05 * torch.diagonal(r)
+        if reorder and (step + 1) % 25 == 0:
+            reorder_outputs(model, optimizer, estimates)
+    psi = model.backbone.weight.detach().double().numpy()
+    return np.einsum("nk,nk->k", psi, kernel @ psi) / np.einsum("nk,nk->k", psi, psi)
+
+
+def test_outputs_started_in_the_wrong_order_stay_there_unless_reordered():
+    """Exact eigenvectors in the wrong order are a stationary point of the stop-gradient game: training alone
+    keeps them; with reordering they end in descending order, each still an exact eigenvector."""
+    kernel, values, vectors = _path_of_cliques()
+    assert np.diff(values[:4]).max() < -0.01
+    wrong = vectors[:, [2, 0, 3, 1]]
+    plain = _train_table(wrong, kernel, steps=200, reorder=False)
+    np.testing.assert_allclose(plain, values[[2, 0, 3, 1]], atol=1e-4)
+    fixed = _train_table(wrong, kernel, steps=200, reorder=True)
+    np.testing.assert_allclose(fixed, values[:4], atol=1e-4)
