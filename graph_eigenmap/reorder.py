@@ -12,12 +12,14 @@ quotients, yet neighbouring quotients rise (``benchmarks/results/order_*.md``).
 
 The fix. Swapping two outputs that hold eigenfunctions leaves the loss unchanged (R stays
 diagonal, its trace the same) and moves the state from the saddle to the stable ordering. So every
-``every`` steps until ``until`` of training, if the running eigenvalue estimates are not descending,
+``REORDER_EVERY`` steps of the first ``REORDER_UNTIL`` of training (:mod:`graph_eigenmap.train`), if
+the running eigenvalue estimates are not descending,
 the output units are permuted into descending order — head rows and bias (or the table's columns),
 their optimizer moments, the L2-BN running RMS and the estimates — and training goes on, so that
 each output is refined against the right earlier outputs for the rest of the run. The last steps
 run without permutations; the order the outputs end in is the training's, measured afterwards
-(``order_violations`` in metadata.json).
+(``order_violations`` in metadata.json). On the shared graphs this removes most but not all rising
+pairs (``benchmarks/results/reorder_effect.md``).
 """
 
 from __future__ import annotations
