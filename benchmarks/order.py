@@ -32,7 +32,7 @@ from graph_eigenmap.rayleigh_ritz import rayleigh_ritz_head
 from graph_eigenmap.train import embed_nodes, full_kernel
 from graph_eigenmap.inputs import model_input_graph
 
-DATASETS = ("cora", "citeseer", "amazon_photo", "amazon_computers", "coauthor_cs")
+from compare_shared import DATASETS, dataset_path  # the shared graphs and their paths in each layout
 
 
 def summary(label: str, embedding: np.ndarray, eigenvalues: np.ndarray, quotients: np.ndarray, graph, device) -> dict:
@@ -84,9 +84,8 @@ def main() -> None:
                   command="PYTHONPATH=. python " + " ".join(sys.argv), layout=args.layout, kernel=args.kernel, graphs={})
     stem = f"order_{args.layout}_{args.kernel}"
     for name in args.datasets:
-        path = Path(args.data) / ("ogb" if args.layout == "ogb" else "npz") / (
-            f"ogbn_{name}" if args.layout == "ogb" else f"{name}.npz")
-        report["graphs"][name] = run_graph(load_graph(path), args.kernel, device)
+        graph = load_graph(dataset_path(Path(args.data), args.layout, name))
+        report["graphs"][name] = run_graph(graph, args.kernel, device)
         print(json.dumps({name: report["graphs"][name]}), flush=True)
         (Path(args.out) / f"{stem}.json").write_text(json.dumps(report, indent=1) + "\n")
     (Path(args.out) / f"{stem}.md").write_text(to_markdown(report))

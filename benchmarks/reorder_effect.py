@@ -26,7 +26,7 @@ from graph_eigenmap import load_graph, neural_eigenmap
 from graph_eigenmap.api import order_violations, resolve_device
 from graph_eigenmap.evaluation import evaluate_embeddings
 
-DATASETS = ("cora", "citeseer", "amazon_photo", "amazon_computers", "coauthor_cs")
+from compare_shared import DATASETS, dataset_path  # the shared graphs and their paths in each layout
 
 
 def measure(graph, reorder: bool, device) -> dict:
@@ -59,8 +59,7 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     for layout in args.layouts:
         for name in args.datasets:
-            path = Path(args.data) / layout / (f"ogbn_{name}" if layout == "ogb" else f"{name}.npz")
-            graph = load_graph(path)
+            graph = load_graph(dataset_path(Path(args.data), layout, name))
             for reorder in (False, True):
                 row = dict(layout=layout, graph=name) | measure(graph, reorder, device)
                 report["rows"].append(row)

@@ -27,16 +27,13 @@ import sys
 import time
 from pathlib import Path
 
-DATASETS = ("cora", "citeseer", "amazon_photo", "amazon_computers", "coauthor_cs")
+from compare_shared import DATASETS, dataset_path  # the shared graphs and their paths in each layout
+
 LAYOUTS = ("ogb", "npz")
 INPUTS = ("features", "propagated:1", "propagated:2", "propagated:3")
 KERNELS = ("adjacency", "nontrivial")
 HEADS = ("trained", "rayleigh-ritz")
 PREFIX = 16
-
-
-def dataset_path(data: Path, layout: str, name: str) -> Path:
-    return data / "ogb" / f"ogbn_{name}" if layout == "ogb" else data / "npz" / f"{name}.npz"
 
 
 def probe(x, graph, ratio: float, runs: int, device) -> dict:

@@ -25,7 +25,7 @@ import torch
 from graph_eigenmap.artifacts import environment, save_fit
 from graph_eigenmap.data import Graph, load_graph
 from graph_eigenmap.errors import GraphEigenmapError
-from graph_eigenmap.inputs import KnownInputs, gcn_degrees, model_input_graph
+from graph_eigenmap.inputs import KnownInputs, gcn_degrees, model_input_graph, parse_inputs
 from graph_eigenmap.metrics import rayleigh_quotients
 from graph_eigenmap.models import NeuralEigenfunctions
 from graph_eigenmap.train import (
@@ -68,9 +68,8 @@ class FitResult:
     known_inputs: KnownInputs | None = None
 
 
-def _known_inputs(graph: Graph, model_graph: Graph) -> KnownInputs:
-    hops = model_graph.num_features // graph.num_features - 1
-    return KnownInputs(model_graph.features, gcn_degrees(graph.adjacency), hops)
+def _known_inputs(graph: Graph, model_graph: Graph, inputs: str) -> KnownInputs:
+    return KnownInputs(model_graph.features, gcn_degrees(graph.adjacency), parse_inputs(inputs).hops)
 
 
 
@@ -110,7 +109,7 @@ def neural_eigenmap(
     quotients = rayleigh_quotients(torch.from_numpy(embedding).to(device), kernel)
     metadata = _metadata(graph, trained, quotients, device, time.perf_counter() - started)
     _warn_about_order(metadata, trained.config)
-    known = _known_inputs(graph, model_graph) if model_graph is not graph else None
+    known = _known_inputs(graph, model_graph, trained.config.inputs) if model_graph is not graph else None
     if out_dir is not None:
         save_fit(out_dir, embedding=embedding, backbone=backbone, model=trained.model,
                  model_config=model_config(trained.config, model_graph), metadata=metadata, known_inputs=known)
