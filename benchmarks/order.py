@@ -29,7 +29,8 @@ from graph_eigenmap.api import order_violations
 from graph_eigenmap.evaluation.truncation import truncation_curve
 from graph_eigenmap.metrics import rayleigh_quotients
 from graph_eigenmap.rayleigh_ritz import rayleigh_ritz_head
-from graph_eigenmap.train import embed_nodes, full_kernel
+from graph_eigenmap.inference import embed_nodes
+from graph_eigenmap.train import full_kernel
 from graph_eigenmap.inputs import model_input_graph
 
 from compare_shared import DATASETS, dataset_path  # the shared graphs and their paths in each layout

@@ -27,7 +27,7 @@ import torch
 from graph_eigenmap import load_graph, neural_eigenmap
 from graph_eigenmap.baselines.laplacian_eigenmap import laplacian_eigenmap
 from graph_eigenmap.evaluation.probe import CS, evaluate_embeddings
-from graph_eigenmap.evaluation.protocol import train_subset
+from graph_eigenmap.protocol import train_subset
 from helpers import scikit_learn_probe
 
 DATASETS = ("cora", "citeseer", "amazon_photo", "amazon_computers", "coauthor_cs")

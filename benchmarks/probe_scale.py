@@ -25,7 +25,7 @@ from graph_eigenmap.data import csbm
 from graph_eigenmap.data.synthetic import PRODUCTS_SHAPE
 from graph_eigenmap.evaluation.correct_and_smooth import CorrectAndSmooth
 from graph_eigenmap.evaluation.probe import probe_runs
-from graph_eigenmap.evaluation.protocol import score_runs
+from graph_eigenmap.protocol import score_runs
 
 
 def backbone_like(features: torch.Tensor, width: int, seed: int = 0, chunk: int = 1 << 18) -> torch.Tensor:

@@ -25,7 +25,9 @@ from torch.profiler import ProfilerActivity, profile
 from graph_eigenmap.data import csbm
 from graph_eigenmap.data.synthetic import PRODUCTS_SHAPE
 from graph_eigenmap.evaluation.cost import median_seconds
-from graph_eigenmap.train import TrainConfig, embed_nodes, train
+from graph_eigenmap.config import TrainConfig
+from graph_eigenmap.inference import embed_nodes
+from graph_eigenmap.train import train
 
 CASES = {
     "sampled_b65536_compiled": dict(estimator="sampled", batch_size=65536, compile=True),

@@ -62,7 +62,8 @@ def run_setting(graph, inputs: str, kernel_name: str, device) -> list[dict]:
     from graph_eigenmap.inputs import model_input_graph
     from graph_eigenmap.metrics import rayleigh_quotients
     from graph_eigenmap.rayleigh_ritz import rayleigh_ritz_head
-    from graph_eigenmap.train import embed_nodes, full_kernel
+    from graph_eigenmap.inference import embed_nodes
+    from graph_eigenmap.train import full_kernel
 
     start = time.perf_counter()
     fitted = neural_eigenmap(graph, device=device, progress=False, kernel=kernel_name, inputs=inputs)

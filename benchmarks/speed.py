@@ -46,7 +46,9 @@ from graph_eigenmap.baselines.supervised import GCN
 from graph_eigenmap.data import csbm
 from graph_eigenmap.data.synthetic import PRODUCTS_SHAPE
 from graph_eigenmap.evaluation.cost import gcn_on_nodes, median_seconds
-from graph_eigenmap.train import TrainConfig, embed_nodes, train
+from graph_eigenmap.config import TrainConfig
+from graph_eigenmap.inference import embed_nodes
+from graph_eigenmap.train import train
 
 WIDTH, DEPTH, FANOUT, BATCH = 512, 2, 8, 65536
 REFERENCE = dict(estimator="block", batch_size=16384, width=2048, depth=10, residual=True, one_sided_gradient=False)

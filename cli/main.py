@@ -196,7 +196,7 @@ def evaluate(
     from graph_eigenmap.artifacts import save_json
     from graph_eigenmap.evaluation import probe_runs
     from graph_eigenmap.evaluation.correct_and_smooth import CorrectAndSmooth
-    from graph_eigenmap.evaluation.protocol import score_runs
+    from graph_eigenmap.protocol import score_runs
 
     graph = load_graph(dataset, root=root, cache_dir=cache_dir, split_seed=split_seed)
     x = load_npy(embeddings, "node representations [n, d]")

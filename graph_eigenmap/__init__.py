@@ -11,7 +11,7 @@ Quick start::
 from graph_eigenmap.errors import DataError, DatasetUnavailableError, GraphEigenmapError
 from graph_eigenmap.data import Graph, load_graph
 from graph_eigenmap.kernel import KernelReport, graph_report, normalized_adjacency, to_torch_csr
-from graph_eigenmap.train import TrainConfig
+from graph_eigenmap.config import TrainConfig
 from graph_eigenmap.api import FitResult, NeuralEigenmap, neural_eigenmap
 
 __version__ = "0.1.0"

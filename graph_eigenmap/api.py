@@ -28,9 +28,9 @@ from graph_eigenmap.errors import GraphEigenmapError
 from graph_eigenmap.inputs import KnownInputs, gcn_degrees, model_input_graph, parse_inputs
 from graph_eigenmap.metrics import rayleigh_quotients
 from graph_eigenmap.models import NeuralEigenfunctions
-from graph_eigenmap.train import (
-    TrainConfig, all_node_inputs, embed_nodes, full_kernel, train,
-)
+from graph_eigenmap.config import TrainConfig
+from graph_eigenmap.inference import all_node_inputs, embed_nodes
+from graph_eigenmap.train import full_kernel, train
 
 ORDER_TOLERANCE = 0.01
 """A rise of the exact Rayleigh quotient from output j to j + 1 above this counts as an order violation."""

@@ -201,7 +201,7 @@ class NeuralEigenfunctions(nn.Module):
 
 def build_model(config, num_features: int, num_nodes: int, generator: torch.Generator | None = None,
                 features=None) -> NeuralEigenfunctions:
-    """The model a :class:`~graph_eigenmap.train.TrainConfig` describes.
+    """The model a :class:`~graph_eigenmap.config.TrainConfig` describes.
 
     Args:
         config: a resolved TrainConfig (``features`` is ``"input"`` or ``"identity"``).

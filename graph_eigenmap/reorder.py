@@ -12,7 +12,7 @@ quotients, yet neighbouring quotients rise (``benchmarks/results/order_*.md``).
 
 The fix. Swapping two outputs that hold eigenfunctions leaves the loss unchanged (R stays
 diagonal, its trace the same) and moves the state from the saddle to the stable ordering. So every
-``REORDER_EVERY`` steps of the first ``REORDER_UNTIL`` of training (:mod:`graph_eigenmap.train`), if
+:data:`REORDER_EVERY` steps of the first :data:`REORDER_UNTIL` of training (:mod:`graph_eigenmap.train`), if
 the running eigenvalue estimates are not descending,
 the output units are permuted into descending order — head rows and bias (or the table's columns),
 their optimizer moments, the L2-BN running RMS and the estimates — and training goes on, so that
@@ -53,6 +53,11 @@ def reorder_outputs(model: NeuralEigenfunctions, optimizer: torch.optim.Optimize
     _permute(model.norm.running_rms, order, 0)
     _permute(eigenvalues, order, 0)
     return True
+
+REORDER_EVERY = 25
+"""Steps between checks of the output order (``TrainConfig.reorder``); each check syncs with the device."""
+REORDER_UNTIL = 0.8
+"""Fraction of training during which outputs are reordered; the rest refines the final order."""
 
 
 def _output_parameters(model: NeuralEigenfunctions) -> list[tuple[torch.Tensor, int]]:

@@ -7,7 +7,7 @@ from graph_eigenmap.baselines.supervised import supervised_runs
 from graph_eigenmap.data import load_graph
 from graph_eigenmap.evaluation.correct_and_smooth import CorrectAndSmooth, CorrectAndSmoothSettings
 from graph_eigenmap.evaluation.probe import probe_runs
-from graph_eigenmap.evaluation.protocol import RunPrediction, score_runs
+from graph_eigenmap.protocol import RunPrediction, score_runs
 
 HOMOPHILOUS = "csbm:num_nodes=1500,num_edges=9000,num_classes=4,num_features=8,homophily=0.9,feature_snr=0.7"
 

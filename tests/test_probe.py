@@ -18,7 +18,7 @@ import torch
 from conftest import DATASET_NAMES
 from graph_eigenmap.data import load_graph
 from graph_eigenmap.evaluation.probe import CS, TOL, ProbeConvergenceWarning, evaluate_embeddings, fit_probes
-from graph_eigenmap.evaluation.protocol import train_subset
+from graph_eigenmap.protocol import train_subset
 from graph_eigenmap.scaling import fit_scaling
 from helpers import scikit_learn_probe
 

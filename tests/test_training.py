@@ -12,7 +12,8 @@ from graph_eigenmap.data import from_scipy
 from graph_eigenmap.errors import GraphEigenmapError
 from graph_eigenmap.kernel import normalized_adjacency
 from graph_eigenmap.metrics import captured_spectrum, principal_angle_cosines, rayleigh_quotients
-from graph_eigenmap.train import TrainConfig, train
+from graph_eigenmap.config import TrainConfig
+from graph_eigenmap.train import train
 
 
 @pytest.fixture(scope="module")
@@ -135,7 +136,7 @@ def test_one_sided_default_is_off_only_for_the_identity_table_when_sampling(sbm)
 @pytest.mark.skipif(shutil.which("cc") is None, reason="torch.compile on a CPU needs a C compiler")
 def test_compiled_network_trains_like_the_eager_one():
     from graph_eigenmap.data import load_graph
-    from graph_eigenmap.train import all_node_inputs, embed_nodes
+    from graph_eigenmap.inference import all_node_inputs, embed_nodes
 
     graph = load_graph("csbm:num_nodes=1000,num_edges=5000,num_features=8")
     runs = [train(graph, TrainConfig(k=4, width=32, steps=10, estimator="sampled", batch_size=128, compile=c), progress=False)

@@ -21,7 +21,7 @@ from torch import nn
 
 from graph_eigenmap.data.graph import Graph
 from graph_eigenmap.errors import GraphEigenmapError
-from graph_eigenmap.evaluation.protocol import MethodResult, RunPrediction, score_runs, train_subset
+from graph_eigenmap.protocol import MethodResult, RunPrediction, score_runs, train_subset
 from graph_eigenmap.kernel import normalized_adjacency, to_torch_csr
 from graph_eigenmap.scaling import fit_scaling
 

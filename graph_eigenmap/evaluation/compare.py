@@ -43,7 +43,7 @@ from graph_eigenmap.errors import GraphEigenmapError
 from graph_eigenmap.evaluation.correct_and_smooth import CorrectAndSmooth
 from graph_eigenmap.evaluation.cost import test_time_cost
 from graph_eigenmap.evaluation.probe import probe_runs
-from graph_eigenmap.evaluation.protocol import score_runs
+from graph_eigenmap.protocol import score_runs
 from graph_eigenmap.evaluation.truncation import plot_truncation, truncation_curve
 
 METHOD_GROUPS = {
@@ -158,7 +158,7 @@ def compare(graph: Graph, *, out_dir: str | Path, methods=None, label_ratios=(1.
         runs: seeds per method and label ratio.
         k: eigenfunctions (and exact eigenvectors) per method.
         device: where everything runs.
-        fit_options: extra :class:`~graph_eigenmap.train.TrainConfig` fields for Neural Eigenmap.
+        fit_options: extra :class:`~graph_eigenmap.config.TrainConfig` fields for Neural Eigenmap.
         truncation_runs: seeds per point of the truncation curves (label ratio 1).
         max_epochs: most epochs of the supervised baselines (they stop early on valid).
         propagation_hops: K of the ``ne-propagated`` group.

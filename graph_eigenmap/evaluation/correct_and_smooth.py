@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from graph_eigenmap.data.graph import Graph
-from graph_eigenmap.evaluation.protocol import RunPrediction
+from graph_eigenmap.protocol import RunPrediction
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """The linear probe: multinomial logistic regression on frozen node representations, as scikit-learn fits it.
 
-Per run (OGB protocol, :mod:`graph_eigenmap.evaluation.protocol`):
+Per run (OGB protocol, :mod:`graph_eigenmap.protocol`):
 
 1. **Scale** the representation with statistics of the run's training nodes
    (:func:`graph_eigenmap.scaling.fit_scaling`): standardized columns for dense representations,
@@ -35,7 +35,7 @@ import torch
 
 from graph_eigenmap.data.graph import Graph
 from graph_eigenmap.errors import GraphEigenmapError
-from graph_eigenmap.evaluation.protocol import MethodResult, RunPrediction, score_runs, train_subset
+from graph_eigenmap.protocol import MethodResult, RunPrediction, score_runs, train_subset
 from graph_eigenmap.scaling import fit_scaling
 
 CS = (0.001, 0.01, 0.1, 1.0, 10.0, 100.0, 1000.0)

@@ -1,0 +1,193 @@
+"""What determines a training run: :class:`TrainConfig`, its checks and its ``"auto"`` choices."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass
+
+import torch
+
+from graph_eigenmap.data.graph import Graph
+from graph_eigenmap.errors import GraphEigenmapError
+from graph_eigenmap.inputs import parse_inputs
+
+KERNELS = ("adjacency", "gcn", "shifted", "nontrivial")
+DEFAULT_LR = {"adamw": 3e-3, "lars": 0.3, "sgd": 0.2}
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that determines a training run.
+
+    Attributes:
+        k: number of eigenfunctions (default 64).
+        features: ``"auto"`` (node features when the graph has them, else identity), ``"input"``
+            (the node features, through an MLP) or ``"identity"`` (a free table per node).
+        width, depth, residual, norm, dropout, activation: the MLP (default 256 wide, 2 layers,
+            no skips, LayerNorm, no dropout, GELU).
+        inputs: what the MLP reads: ``"features"`` (default, the node's own features) or
+            ``"propagated:K"`` ([X, ÂX, …, Â^K X], see :mod:`graph_eigenmap.inputs`; a new node then
+            needs its edges to known nodes).
+        kernel: ``"adjacency"`` (D^-1/2 A D^-1/2, default), ``"gcn"`` (with self-loops),
+            ``"shifted"`` ((I + Ā)/2) or ``"nontrivial"`` (Ā − Σ_c u_c u_cᵀ: each connected
+            component's trivial eigenvector u_c = √d / √vol(c) removed, so that a graph with many
+            components is not described by component indicators; see :mod:`graph_eigenmap.estimators`).
+        estimator: ``"auto"``, ``"full"``, ``"rows"``, ``"sampled"`` or ``"block"``
+            (:mod:`graph_eigenmap.estimators`). ``"auto"``: when a full-graph step fits in half
+            the free device memory, ``"rows"`` for an MLP on a graph of at least 2 × batch_size
+            nodes (exact ĀΨ, gradient through batch_size rows: on coauthor_cs, 2 CPU cores, the
+            default fit trains in 36-39 s against 51 s with ``"full"``, captured spectrum 0.574
+            against 0.605, probe accuracy 0.916 against 0.914; benchmarks/results/cpu_default_fit.md)
+            and ``"full"`` otherwise; else ``"sampled"``.
+        batch_size: rows with gradient per step for the rows estimator, seeds for the sampled
+            one, |I| = |J| for the block one (4096).
+        fanout: neighbours per seed for the sampled estimator (8).
+        steps: optimizer steps (default 500: about a minute for a full-graph MLP on 18k nodes on 2 CPU cores).
+        optimizer: ``"auto"`` (AdamW for an MLP, SGD for the identity table), ``"adamw"``, ``"lars"``
+            or ``"sgd"``.
+        lr: learning rate; None picks 3e-3 (AdamW), 0.3 (LARS) or 0.2 (SGD). For SGD the rate is
+            per row: it is multiplied by the rows a step averages over (n for the full graph, the
+            batch size otherwise), so that lr = 0.2 moves the identity table by 0.4 (ĀΨ − ΨR) per
+            step, a damped power iteration, whatever the graph's size.
+        weight_decay: decoupled weight decay (0).
+        warmup: fraction of steps of linear warm-up (0.05).
+        alpha: weight of the orthogonality penalty (1.0; the reference's 0.3 can let outputs copy
+            the first eigenfunction when the spectrum spreads: see :mod:`graph_eigenmap.objective`).
+        stop_gradient: ordered eigenfunctions (True) or only their span (False).
+        reorder: with stop-gradient, every :data:`~graph_eigenmap.reorder.REORDER_EVERY` steps of the first
+            :data:`~graph_eigenmap.reorder.REORDER_UNTIL` of training, permute the output units into descending order of
+            their eigenvalue estimates when they are not (:mod:`graph_eigenmap.reorder`: outputs in
+            the wrong order sit at a saddle that training alone leaves too slowly) (True).
+        rayleigh_ritz: after training, replace the MLP's output layer by the Rayleigh–Ritz solution
+            on the backbone's span (:mod:`graph_eigenmap.rayleigh_ritz`): outputs exactly ordered and
+            Ā-orthogonal, eigenvalue estimates equal to their Rayleigh quotients (False).
+        one_sided_gradient: compute the estimate of ĀΨ without autograd and take twice the
+            gradient through the drawn nodes: the same gradient (exactly for the full graph, in
+            expectation when sampling) for a fraction of the work, since sampled neighbours are
+            embedded forward-only and the full graph needs no backward sparse product (see
+            :func:`graph_eigenmap.objective.neuralef_loss`). None (default): on, except for the
+            identity table with a sampling estimator, where the two-sided gradient also moves the
+            rows of the neighbours a step reads (on the 340-node SBM of tests/test_training.py
+            it found the 2nd and 3rd eigenvectors to cosines 0.96 / 0.91 against 0.86 / 0.81
+            one-sided, in a development check of 1000 steps).
+        seed: seeds the model's initialization and the sampler.
+        bf16: bfloat16 autocast for the network on a GPU (ignored on a CPU).
+        compile: run the network through ``torch.compile`` (fused layers; the first steps of each
+            shape compile, which takes seconds to a minute: worth it for long runs on a GPU).
+        checkpoint_every: steps between checkpoints (when an output folder is given; 0 = never).
+    """
+
+    k: int = 64
+    features: str = "auto"
+    width: int = 256
+    depth: int = 2
+    residual: bool = False
+    norm: str = "layer"
+    dropout: float = 0.0
+    activation: str = "gelu"
+    kernel: str = "adjacency"
+    inputs: str = "features"
+    estimator: str = "auto"
+    batch_size: int = 4096
+    fanout: int = 8
+    steps: int = 500
+    optimizer: str = "auto"
+    lr: float | None = None
+    weight_decay: float = 0.0
+    warmup: float = 0.05
+    alpha: float = 1.0
+    reorder: bool = True
+    stop_gradient: bool = True
+    rayleigh_ritz: bool = False
+    one_sided_gradient: bool | None = None
+    seed: int = 0
+    bf16: bool = True
+    compile: bool = False
+    checkpoint_every: int = 200
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def resolved(self, graph: Graph, device: torch.device) -> "TrainConfig":
+        """Check every field against ``graph`` and fill in ``"auto"`` and None choices."""
+        _validate(self, graph)
+        features = self.features
+        if features == "auto":
+            features = "input" if graph.features is not None else "identity"
+        if features == "input" and graph.features is None:
+            raise GraphEigenmapError(f"{graph.name} has no node features; use --features identity.")
+        if features == "identity" and parse_inputs(self.inputs).hops:
+            raise GraphEigenmapError("--inputs propagated:K needs node features; drop it for --features identity.")
+        optimizer = self.optimizer
+        if optimizer == "auto":
+            optimizer = "sgd" if features == "identity" else "adamw"
+        lr = self.lr if self.lr is not None else DEFAULT_LR[optimizer]
+        resolved = dataclasses.replace(self, features=features, optimizer=optimizer, lr=lr)
+        if self.estimator == "auto":
+            resolved = dataclasses.replace(resolved, estimator=_auto_estimator(resolved, graph, device))
+        sampling = resolved.estimator in ("sampled", "block")
+        if self.one_sided_gradient is None:
+            one_sided = features != "identity" or not sampling or self.kernel == "nontrivial"
+            resolved = dataclasses.replace(resolved, one_sided_gradient=one_sided)
+        if self.rayleigh_ritz and features == "identity":
+            raise GraphEigenmapError("--rayleigh-ritz needs an MLP (node features); the identity table has no output layer.")
+        if self.kernel == "nontrivial" and sampling and not resolved.one_sided_gradient:
+            raise GraphEigenmapError("--kernel nontrivial with a sampled or block estimator needs the one-sided gradient; "
+                                     "drop --two-sided-gradient.")
+        if resolved.estimator == "rows" and not resolved.one_sided_gradient:
+            raise GraphEigenmapError("the rows estimator needs the one-sided gradient; drop --two-sided-gradient "
+                                     "or use --estimator full.")
+        return resolved
+
+
+def _validate(config: TrainConfig, graph: Graph) -> None:
+    n = graph.num_nodes
+    rules = [
+        (isinstance(config.k, int) and 1 <= config.k <= n, f"'k' must be an int in [1, {n}] (the number of nodes); got {config.k}"),
+        (config.features in ("auto", "input", "identity"), f"'features' must be auto, input or identity; got {config.features!r}"),
+        (config.kernel in KERNELS, f"'kernel' must be one of {KERNELS}; got {config.kernel!r}"),
+        (config.estimator in ("auto", "full", "rows", "sampled", "block"),
+         f"'estimator' must be auto, full, rows, sampled or block; got {config.estimator!r}"),
+        (config.optimizer in ("auto", *DEFAULT_LR), f"'optimizer' must be auto, adamw, lars or sgd; got {config.optimizer!r}"),
+        (config.norm in ("layer", "batch", "none"), f"'norm' must be layer, batch or none; got {config.norm!r}"),
+        (config.activation in ("gelu", "relu"), f"'activation' must be gelu or relu; got {config.activation!r}"),
+        (config.steps >= 1, f"'steps' must be >= 1; got {config.steps}"),
+        (config.width >= 1 and config.depth >= 1, "'width' and 'depth' must be >= 1"),
+        (config.batch_size >= 2 and config.fanout >= 1, "'batch_size' must be >= 2 and 'fanout' >= 1"),
+        (config.lr is None or config.lr > 0, f"'lr' must be > 0; got {config.lr}"),
+        (0 <= config.warmup < 1 and 0 <= config.dropout < 1, "'warmup' and 'dropout' must lie in [0, 1)"),
+        (config.alpha >= 0, f"'alpha' must be >= 0; got {config.alpha}"),
+    ]
+    problems = [message for ok, message in rules if not ok]
+    try:
+        parse_inputs(config.inputs)
+    except GraphEigenmapError as err:
+        problems.append(str(err).rstrip("."))
+    if problems:
+        raise GraphEigenmapError("; ".join(problems) + ".")
+
+
+def _auto_estimator(config: TrainConfig, graph: Graph, device: torch.device) -> str:
+    """``"rows"`` or ``"full"`` when a full-graph step needs under half the free device memory, else ``"sampled"``."""
+    n = graph.num_nodes
+    if config.features == "identity":
+        per_node = config.k * 4 * 8  # table, gradient, two Adam moments, outputs and their gradients
+    else:
+        width_in = graph.num_features * (parse_inputs(config.inputs).hops + 1)
+        per_node = 4 * (width_in + 8 * config.width * config.depth + 6 * config.k)
+    needed = n * per_node + graph.adjacency.nnz * 24
+    if needed >= 0.5 * _free_memory(device):
+        return "sampled"
+    rows = config.features == "input" and n >= 2 * config.batch_size and config.one_sided_gradient is not False
+    return "rows" if rows else "full"
+
+
+def _free_memory(device: torch.device) -> int:
+    if device.type == "cuda":
+        free, _ = torch.cuda.mem_get_info(device)
+        return free
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return 8 << 30
