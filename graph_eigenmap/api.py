@@ -28,6 +28,7 @@ from graph_eigenmap.errors import GraphEigenmapError
 from graph_eigenmap.inputs import KnownInputs, gcn_degrees, model_input_graph, parse_inputs
 from graph_eigenmap.metrics import rayleigh_quotients
 from graph_eigenmap.models import NeuralEigenfunctions
+from graph_eigenmap.reorder import sort_outputs
 from graph_eigenmap.config import TrainConfig
 from graph_eigenmap.inference import all_node_inputs, embed_nodes
 from graph_eigenmap.train import full_kernel, train
@@ -107,7 +108,14 @@ def neural_eigenmap(
     embedding, backbone = embed_nodes(trained.model, all_node_inputs(model_graph, trained.config))
     kernel = trained.kernel if trained.kernel is not None else full_kernel(graph, trained.config, device)
     quotients = rayleigh_quotients(torch.from_numpy(embedding).to(device), kernel)
+    in_training = order_violations(quotients)
+    order = sort_outputs(trained.model, quotients, ORDER_TOLERANCE) if trained.config.stop_gradient and \
+        trained.config.reorder else None
+    if order is not None:  # the recorded last step (graph_eigenmap.reorder): outputs by descending quotient
+        embedding, quotients, trained.eigenvalues = embedding[:, order], quotients[order], trained.eigenvalues[order]
     metadata = _metadata(graph, trained, quotients, device, time.perf_counter() - started)
+    metadata.update(order_violations_in_training=in_training,
+                    final_sort=None if order is None else [int(j) for j in order])
     _warn_about_order(metadata, trained.config)
     known = _known_inputs(graph, model_graph, trained.config.inputs) if model_graph is not graph else None
     if out_dir is not None:

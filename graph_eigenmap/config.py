@@ -58,7 +58,9 @@ class TrainConfig:
         reorder: with stop-gradient, every :data:`~graph_eigenmap.reorder.REORDER_EVERY` steps of the first
             :data:`~graph_eigenmap.reorder.REORDER_UNTIL` of training, permute the output units into descending order of
             their eigenvalue estimates when they are not (:mod:`graph_eigenmap.reorder`: outputs in
-            the wrong order sit at a saddle that training alone leaves too slowly) (True).
+            the wrong order sit at a saddle that training alone leaves too slowly); then, as a
+            recorded last step, sort the outputs by their exact Rayleigh quotients where
+            neighbours still rise by more than 0.01 (``final_sort`` in metadata.json) (True).
         rayleigh_ritz: after training, replace the MLP's output layer by the Rayleigh–Ritz solution
             on the backbone's span (:mod:`graph_eigenmap.rayleigh_ritz`): outputs exactly ordered and
             Ā-orthogonal, eigenvalue estimates equal to their Rayleigh quotients (False).

@@ -17,16 +17,31 @@ the running eigenvalue estimates are not descending,
 the output units are permuted into descending order — head rows and bias (or the table's columns),
 their optimizer moments, the L2-BN running RMS and the estimates — and training goes on, so that
 each output is refined against the right earlier outputs for the rest of the run. The last steps
-run without permutations; the order the outputs end in is the training's, measured afterwards
-(``order_violations`` in metadata.json). On the shared graphs this removes most but not all rising
-pairs (``benchmarks/results/reorder_effect.md``).
+run without permutations.
+
+What is left, and the recorded last step. The order the outputs end training in is measured
+exactly afterwards (``order_violations_in_training`` in metadata.json). Reordering removes most
+rising pairs but not all (``benchmarks/results/reorder_effect.md``): within 25 steps of a sort,
+10-25 pairs rise again on the amazon graphs, because at the default 500 steps the outputs are far
+from converged (amazon_photo's leading quotients 0.945 at 500 steps, 0.999 at 1500, with 3 rising
+pairs left instead of 10) and each output climbs at its own pace. So, as a last step that is
+recorded (``final_sort`` in metadata.json: the permutation and the pairs before it), the outputs
+are put in descending order of their exact Rayleigh quotients (:func:`sort_outputs`), model
+included, so that every prefix of the saved embedding and of ``transform`` is the best prefix
+training found.
 """
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from graph_eigenmap.models import EmbeddingTable, NeuralEigenfunctions
+
+REORDER_EVERY = 25
+"""Steps between checks of the output order (``TrainConfig.reorder``); each check syncs with the device."""
+REORDER_UNTIL = 0.8
+"""Fraction of training during which outputs are reordered; the rest refines the final order."""
 
 
 @torch.no_grad()
@@ -45,20 +60,48 @@ def reorder_outputs(model: NeuralEigenfunctions, optimizer: torch.optim.Optimize
     if not bool((eigenvalues[1:] - eigenvalues[:-1] > tolerance).any()):
         return False
     order = torch.argsort(eigenvalues, descending=True, stable=True)
-    for parameter, dim in _output_parameters(model):
-        _permute(parameter, order, dim)
-        for value in optimizer.state.get(parameter, {}).values():
-            if isinstance(value, torch.Tensor) and value.shape == parameter.shape:
-                _permute(value, order, dim)
-    _permute(model.norm.running_rms, order, 0)
+    permute_outputs(model, order, optimizer)
     _permute(eigenvalues, order, 0)
     return True
 
-REORDER_EVERY = 25
-"""Steps between checks of the output order (``TrainConfig.reorder``); each check syncs with the device."""
-REORDER_UNTIL = 0.8
-"""Fraction of training during which outputs are reordered; the rest refines the final order."""
 
+@torch.no_grad()
+def permute_outputs(model: NeuralEigenfunctions, order: torch.Tensor,
+                    optimizer: torch.optim.Optimizer | None = None) -> None:
+    """Make output j of ``model`` the former output ``order[j]``.
+
+    Args:
+        model: the network (a linear head, or an identity table whose columns are the outputs).
+        order: ``[k]`` a permutation of 0..k-1.
+        optimizer: its optimizer, if training goes on; per-parameter state tensors of the output
+            units are permuted alike.
+    """
+    for parameter, dim in _output_parameters(model):
+        _permute(parameter, order, dim)
+        state = optimizer.state.get(parameter, {}) if optimizer is not None else {}
+        for value in state.values():
+            if isinstance(value, torch.Tensor) and value.shape == parameter.shape:
+                _permute(value, order, dim)
+    _permute(model.norm.running_rms, order, 0)
+
+
+def sort_outputs(model: NeuralEigenfunctions, quotients: np.ndarray, tolerance: float) -> np.ndarray | None:
+    """The recorded last step: outputs into descending order of their exact Rayleigh quotients.
+
+    Args:
+        model: the trained network, permuted in place.
+        quotients: ``[k]`` exact Rayleigh quotients of its outputs, in output order.
+        tolerance: sort only when some neighbouring quotient rises by more than this.
+
+    Returns:
+        ``[k]`` the permutation applied (new output j = old output ``order[j]``), or None when the
+        outputs were already in order.
+    """
+    if not (np.diff(quotients) > tolerance).any():
+        return None
+    order = np.argsort(-np.asarray(quotients), kind="stable")
+    permute_outputs(model, torch.from_numpy(order))
+    return order
 
 def _output_parameters(model: NeuralEigenfunctions) -> list[tuple[torch.Tensor, int]]:
     """Each parameter with one slice per output unit, and the dimension that indexes the outputs."""

@@ -73,3 +73,34 @@ def test_outputs_started_in_the_wrong_order_stay_there_unless_reordered():
     np.testing.assert_allclose(plain, values[[2, 0, 3, 1]], atol=1e-4)
     fixed = _train_table(wrong, kernel, steps=200, reorder=True)
     np.testing.assert_allclose(fixed, values[:4], atol=1e-4)
+
+
+def test_the_recorded_last_sort_orders_quotients_model_and_saved_embedding_alike(tmp_path):
+    from graph_eigenmap import load_graph, neural_eigenmap
+    from graph_eigenmap.api import order_violations
+    from graph_eigenmap.artifacts import load_model
+    from graph_eigenmap.inference import embed_nodes
+
+    graph = load_graph("csbm:num_nodes=600,num_edges=3000,num_classes=4,num_features=16,seed=3")
+    # 40 steps: far from converged, so training leaves neighbours out of order for the last step to sort
+    fitted = neural_eigenmap(graph, k=12, steps=40, device="cpu", out_dir=tmp_path, progress=False)
+    before = fitted.metadata["order_violations_in_training"]
+    order = fitted.metadata["final_sort"]
+    assert before and order is not None and sorted(order) == list(range(12)) and order != list(range(12))
+    assert order_violations(fitted.rayleigh_quotients) == fitted.metadata["order_violations"] == []
+    assert np.all(np.diff(fitted.rayleigh_quotients) <= 0.01)
+    # the model itself was permuted: embedding the nodes again gives the saved, sorted columns
+    again, _ = embed_nodes(fitted.model, torch.from_numpy(graph.features))
+    np.testing.assert_allclose(again, fitted.embedding, atol=1e-5)
+    np.testing.assert_allclose(np.load(tmp_path / "embeddings.npy"), fitted.embedding, atol=1e-6)
+    reloaded, _ = load_model(tmp_path)
+    np.testing.assert_allclose(embed_nodes(reloaded, torch.from_numpy(graph.features))[0], fitted.embedding, atol=1e-5)
+
+
+def test_no_sort_without_reordering():
+    from graph_eigenmap import load_graph, neural_eigenmap
+
+    graph = load_graph("csbm:num_nodes=600,num_edges=3000,num_classes=4,num_features=16,seed=3")
+    fitted = neural_eigenmap(graph, k=12, steps=40, device="cpu", reorder=False, progress=False)
+    assert fitted.metadata["final_sort"] is None
+    assert fitted.metadata["order_violations"] == fitted.metadata["order_violations_in_training"]
