@@ -75,7 +75,7 @@ def fit(
     dropout: Annotated[float, typer.Option(help="Dropout probability.")] = 0.0,
     activation: Annotated[str, typer.Option(help="gelu or relu.")] = "gelu",
     kernel: Annotated[str, typer.Option(help="adjacency (D^-1/2 A D^-1/2), gcn (with self-loops), shifted ((I+Ā)/2) or nontrivial (each component's trivial eigenvector removed).")] = "adjacency",
-    inputs: Annotated[str, typer.Option(help="What the MLP reads: features, or propagated:K ([X, ÂX, ..., Â^K X]; new nodes then need their edges).")] = "features",
+    inputs: Annotated[str, typer.Option(help="What the MLP reads: auto (propagated:3 for an MLP on features), features (a new node needs nothing else), or propagated:K ([X, ÂX, ..., Â^K X]; new nodes then need their edges).")] = "auto",
     optimizer: Annotated[str, typer.Option(help="auto (AdamW for MLPs, SGD for identity), adamw, lars or sgd.")] = "auto",
     lr: Annotated[Optional[float], typer.Option(help="Learning rate (default depends on the optimizer).")] = None,
     weight_decay: Annotated[float, typer.Option(help="Decoupled weight decay.")] = 0.0,
@@ -238,7 +238,7 @@ def bench_compare(
     methods: Annotated[str, typer.Option(
         help="Comma-separated method groups to run: features, le, le-nontrivial, ne, ne-nontrivial, ne-propagated, "
              "ne-inductive, gcn, mlp, truncation, cost (default: all).")] = "all",
-    propagation_hops: Annotated[int, typer.Option(help="K of the ne-propagated group's inputs [X, ÂX, ..., Â^K X].")] = 2,
+    propagation_hops: Annotated[int, typer.Option(help="K of the ne-propagated group's inputs [X, ÂX, ..., Â^K X].")] = 3,
     truncation_runs: Annotated[int, typer.Option(help="Seeds per point of the truncation curves.")] = 3,
     max_epochs: Annotated[int, typer.Option(help="Most epochs of the supervised GCN and MLP (they stop early on valid).")] = 500,
     device: DeviceOpt = "auto",

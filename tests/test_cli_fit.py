@@ -27,7 +27,7 @@ def invoke(*args):
 def fitted(tmp_path_factory):
     out = tmp_path_factory.mktemp("fit")
     result = invoke("fit", "--dataset", SMALL, "--out", out, "--k", 6, "--steps", 60, "--width", 32,
-                    "--device", "cpu", "--quiet")
+                    "--inputs", "features", "--device", "cpu", "--quiet")  # embed from features alone
     assert result.exit_code == 0, result.output
     return out
 

@@ -80,3 +80,17 @@ def test_cli_fit_and_embed_with_edges(graph, tmp_path):
     result = runner.invoke(app, ["embed", "--model", str(out), "--features", str(tmp_path / "x.npy"),
                                  "--out", str(tmp_path / "f.npy"), "--device", "cpu"])
     assert result.exit_code == 2 and "--edges" in result.output and not (tmp_path / "f.npy").exists()
+
+
+def test_auto_inputs_propagate_for_feature_mlps_and_not_for_the_identity_table():
+    import torch
+
+    from graph_eigenmap.config import DEFAULT_PROPAGATED_INPUTS, TrainConfig
+    from graph_eigenmap.data import load_graph
+
+    graph = load_graph("csbm:num_nodes=300,num_edges=1500,num_features=8")
+    cpu = torch.device("cpu")
+    assert TrainConfig().inputs == "auto"
+    assert TrainConfig(k=4).resolved(graph, cpu).inputs == DEFAULT_PROPAGATED_INPUTS == "propagated:3"
+    assert TrainConfig(k=4, features="identity").resolved(graph, cpu).inputs == "features"
+    assert TrainConfig(k=4, inputs="features").resolved(graph, cpu).inputs == "features"

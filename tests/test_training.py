@@ -76,7 +76,7 @@ def test_transform_reproduces_training_embedding():
     from graph_eigenmap.data import load_graph
 
     graph = load_graph("csbm:num_nodes=1000,num_edges=5000,num_features=8")
-    model = NeuralEigenmap(k=4, steps=20, width=32, device="cpu").fit(graph)
+    model = NeuralEigenmap(k=4, steps=20, width=32, inputs="features", device="cpu").fit(graph)  # graph-free transform
     np.testing.assert_allclose(model.transform(graph.features), model.embedding_, atol=1e-5)
 
 
@@ -139,7 +139,7 @@ def test_compiled_network_trains_like_the_eager_one():
     from graph_eigenmap.inference import all_node_inputs, embed_nodes
 
     graph = load_graph("csbm:num_nodes=1000,num_edges=5000,num_features=8")
-    runs = [train(graph, TrainConfig(k=4, width=32, steps=10, estimator="sampled", batch_size=128, compile=c), progress=False)
+    runs = [train(graph, TrainConfig(k=4, width=32, steps=10, inputs="features", estimator="sampled", batch_size=128, compile=c), progress=False)
             for c in (False, True)]
     np.testing.assert_allclose([h[2] for h in runs[1].history], [h[2] for h in runs[0].history], rtol=1e-4)
     embeddings = [embed_nodes(run.model, all_node_inputs(graph, run.config))[0] for run in runs]

@@ -78,7 +78,9 @@ def parse_methods(text: str | None) -> list[str]:
 class _Comparison:
     """The state of one comparison: lazily fitted representations, the rows so far, timed steps."""
 
-    def __init__(self, graph: Graph, k: int, device: torch.device, fit_options: dict, runs: int, log, hops: int = 2):
+    def __init__(self, graph: Graph, k: int, device: torch.device, fit_options: dict, runs: int, log, hops: int = 3):
+        # the graph-free groups (ne, ne-nontrivial, ne-inductive, truncation, cost) read the node's own features
+        fit_options = {"inputs": "features", **fit_options}
         self.graph, self.k, self.device, self.fit_options, self.runs, self.log = graph, k, device, fit_options, runs, log
         self.hops = hops
         self.rows: list[dict] = []
@@ -146,7 +148,7 @@ def _row(result, needs: str, probe: bool) -> dict:
 
 def compare(graph: Graph, *, out_dir: str | Path, methods=None, label_ratios=(1.0, 0.1, 0.01), runs: int = 10,
             k: int = 64, device: str | torch.device = "cpu", fit_options: dict | None = None,
-            truncation_runs: int = 3, max_epochs: int = 500, propagation_hops: int = 2, command: str = "",
+            truncation_runs: int = 3, max_epochs: int = 500, propagation_hops: int = 3, command: str = "",
             log=print) -> dict:
     """Run the chosen method groups on ``graph``; write ``compare.json``, ``compare.md`` (and ``truncation.png``).
 
