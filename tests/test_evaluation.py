@@ -189,7 +189,7 @@ def test_bench_compare_neural_eigenmap_variants_say_what_they_need(tmp_path):
     spec = "csbm:num_nodes=500,num_edges=2500,num_classes=3,num_features=6"
     out = tmp_path / "variants"
     result = CliRunner().invoke(app, ["bench", "compare", "-d", spec, "--out", str(out), "--runs", "1", "--k", "4",
-                                      "--steps", "10", "--methods", "ne-nontrivial,ne-propagated", "--label-ratios", "1",
+                                      "--steps", "10", "--methods", "ne-nontrivial,ne-propagated,cost", "--label-ratios", "1",
                                       "--propagation-hops", "1", "--device", "cpu"])
     assert result.exit_code == 0, result.output
     rows = {row["method"]: row for row in json.loads((out / "compare.json").read_text())["results"]}
@@ -197,3 +197,10 @@ def test_bench_compare_neural_eigenmap_variants_say_what_they_need(tmp_path):
     assert rows["NE no stop-grad, propagated:1: eigenfunctions"]["needs_at_test_time"] == "graph at test time"
     assert rows["NE stop-grad, propagated:1: backbone + C&S"]["needs_at_test_time"] == "transductive"
     assert len(rows) == 16 and "fit Neural Eigenmap (stop-gradient on, inputs propagated:1)" in result.output
+    report = json.loads((out / "compare.json").read_text())
+    assert report["neural_eigenmap_config"]["inputs"] == "features"  # the graph-free groups read features only
+    cost = report["test_time_cost"]
+    assert cost["propagation_hops"] == 1 and cost["ne_propagated_stored_floats"] == 500 * 2 * 6
+    assert cost["ne_propagated_parameters"] > cost["ne_parameters"]  # its first layer reads [X, ÂX]: 12 columns
+    assert all(cost[key] > 0 for key in ("ne_propagated_all_test_s", "ne_propagated_one_node_s", "gcn_one_node_s"))
+    assert "Neural Eigenmap, propagated:1" in (out / "compare.md").read_text()

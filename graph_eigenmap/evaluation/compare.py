@@ -193,8 +193,9 @@ def compare(graph: Graph, *, out_dir: str | Path, methods=None, label_ratios=(1.
     if "truncation" in methods:
         report["truncation"] = _truncation(session, out, truncation_runs)
     if "cost" in methods:
+        propagated = session.ne_fit(True, inputs=f"propagated:{session.hops}").model if "ne-propagated" in methods else None
         report["test_time_cost"] = session.step("test-time cost", test_time_cost, graph, session.ne_fit(True).model,
-                                                device=session.device)
+                                                device=session.device, propagated_model=propagated, hops=session.hops)
     report.update(timings_s=session.timings, versions=environment())
     save_json(out / "compare.json", report)
     (out / "compare.md").write_text(to_markdown(report))
@@ -301,4 +302,7 @@ def _cost_lines(cost: dict) -> list[str]:
         "| | all test nodes | one new node | parameters |", "|---|---|---|---|",
         f"| Neural Eigenmap (MLP + probe, features only) | {cost['ne_all_test_s']:.4f} | {cost['ne_one_node_s']:.5f} | {cost['ne_parameters']:,} |",
         f"| GCN (needs the node's neighbourhood) | {cost['gcn_all_test_s']:.4f} | {cost['gcn_one_node_s']:.5f} | {cost['gcn_parameters']:,} |",
-    ]
+    ] + ([f"| Neural Eigenmap, propagated:{cost['propagation_hops']} (needs the node's edges; all test nodes: "
+          f"propagation over the graph included) | {cost['ne_propagated_all_test_s']:.4f} | "
+          f"{cost['ne_propagated_one_node_s']:.5f} | {cost['ne_propagated_parameters']:,} |"]
+         if "ne_propagated_all_test_s" in cost else [])
