@@ -99,7 +99,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=500)
     parser.add_argument("--estimator", default="full", help="full (the committed results), rows, sampled, auto")
     parser.add_argument("--max-epochs", type=int, default=500)
-    parser.add_argument("--propagation-hops", type=int, default=2, help="K of the ne-propagated group")
+    parser.add_argument("--propagation-hops", type=int, default=3, help="K of the ne-propagated group")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--parallel", type=int, default=1, help="graphs compared at once, each in its own process")
     parser.add_argument("--threads", type=int, default=max(1, (os.cpu_count() or 2) // 5), help="torch threads per process")
