@@ -90,11 +90,12 @@ def test_the_recorded_last_sort_orders_quotients_model_and_saved_embedding_alike
     assert order_violations(fitted.rayleigh_quotients) == fitted.metadata["order_violations"] == []
     assert np.all(np.diff(fitted.rayleigh_quotients) <= 0.01)
     # the model itself was permuted: embedding the nodes again gives the saved, sorted columns
-    again, _ = embed_nodes(fitted.model, torch.from_numpy(graph.features))
+    inputs = torch.from_numpy(fitted.known_inputs.inputs)  # inputs='auto': the propagated rows the model reads
+    again, _ = embed_nodes(fitted.model, inputs)
     np.testing.assert_allclose(again, fitted.embedding, atol=1e-5)
     np.testing.assert_allclose(np.load(tmp_path / "embeddings.npy"), fitted.embedding, atol=1e-6)
     reloaded, _ = load_model(tmp_path)
-    np.testing.assert_allclose(embed_nodes(reloaded, torch.from_numpy(graph.features))[0], fitted.embedding, atol=1e-5)
+    np.testing.assert_allclose(embed_nodes(reloaded, inputs)[0], fitted.embedding, atol=1e-5)
 
 
 def test_no_sort_without_reordering():
