@@ -14,16 +14,19 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import difflib
+import inspect
 import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import scipy.sparse as sp
 import torch
 
 from graph_eigenmap.artifacts import environment, save_fit
-from graph_eigenmap.data import Graph, load_graph
+from graph_eigenmap.data import Graph, from_scipy, load_graph
 from graph_eigenmap.errors import GraphEigenmapError
 from graph_eigenmap.inputs import KnownInputs, gcn_degrees, model_input_graph, parse_inputs
 from graph_eigenmap.metrics import rayleigh_quotients
@@ -124,54 +127,251 @@ def neural_eigenmap(
     return FitResult(embedding, backbone, trained.eigenvalues, quotients, trained.model, trained.config, metadata, known)
 
 
+class NotFittedError(GraphEigenmapError, AttributeError):
+    """An estimator used before :meth:`~NeuralEigenmap.fit`.
+
+    A ``ValueError`` and an ``AttributeError``, as scikit-learn's ``sklearn.exceptions.NotFittedError``
+    is (that class is not raised here, since scikit-learn is not a runtime dependency: importing it takes
+    seconds). ``sklearn.utils.validation.check_is_fitted(model)`` works on a :class:`NeuralEigenmap` and
+    raises scikit-learn's own class.
+    """
+
+
 class NeuralEigenmap:
     """Neural eigenfunctions of a graph's normalized adjacency, scikit-learn style.
 
+    An estimator in scikit-learn's conventions without depending on scikit-learn: every hyperparameter
+    is an explicit keyword of ``__init__`` stored unchanged, so that :meth:`get_params`,
+    :meth:`set_params` and ``sklearn.base.clone`` work; nothing is checked until :meth:`fit`, which
+    returns ``self`` and sets the fitted attributes (names ending in ``_``).
+
     Args:
-        k: number of eigenfunctions (default 64).
-        device: ``"auto"``, ``"cpu"``, ``"cuda"``, ...
-        **options: fields of :class:`TrainConfig`.
+        k: number of eigenfunctions (default 64); the only positional argument.
+        features, width, depth, residual, norm, dropout, activation, kernel, inputs, estimator,
+            batch_size, fanout, steps, optimizer, lr, weight_decay, warmup, alpha, reorder,
+            stop_gradient, rayleigh_ritz, one_sided_gradient, seed, bf16, compile, checkpoint_every:
+            the fields of :class:`~graph_eigenmap.config.TrainConfig`, with its defaults and meaning.
+        device: ``"auto"`` (a GPU when torch sees one), ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ...
 
     Attributes (after :meth:`fit`):
-        embedding_: float32 ``[n, k]`` eigenfunctions at the training nodes.
+        embedding_: float32 ``[n, k]``; row i node i of the training graph, column j the j-th
+            eigenfunction (descending eigenvalue with stop-gradient).
         backbone_: float32 ``[n, h]`` backbone features.
         eigenvalues_: ``[k]`` eigenvalue estimates, descending with stop-gradient.
         rayleigh_quotients_: ``[k]`` exact Rayleigh quotients of ``embedding_``'s columns.
-        model_: the network; config_: the resolved TrainConfig; metadata_: run facts.
+        n_features_in_: width d of the node features the graph had (0 without features): the
+            columns :meth:`transform` expects.
+        model_: the network (eval mode); config_: the resolved TrainConfig; metadata_: run facts
+            (what ``metadata.json`` holds); known_inputs_: with ``inputs="propagated:K"``, what a new
+            node needs from the training graph, else None.
+
+    Example:
+        >>> import scipy.sparse as sp
+        >>> from sklearn.base import clone
+        >>> adjacency = sp.random(500, 500, density=0.02, random_state=0, format="csr")
+        >>> model = NeuralEigenmap(8, steps=20, width=32, features="identity")
+        >>> model.fit_transform(adjacency).shape             # the adjacency is symmetrized
+        (500, 8)
+        >>> clone(model).set_params(seed=1).get_params()["seed"]
+        1
     """
 
-    def __init__(self, k: int = 64, *, device: str = "auto", **options):
+    def __init__(
+        self,
+        k: int = 64,
+        *,
+        features: str = "auto",
+        width: int = 256,
+        depth: int = 2,
+        residual: bool = False,
+        norm: str = "layer",
+        dropout: float = 0.0,
+        activation: str = "gelu",
+        kernel: str = "adjacency",
+        inputs: str = "auto",
+        estimator: str = "auto",
+        batch_size: int = 4096,
+        fanout: int = 8,
+        steps: int = 500,
+        optimizer: str = "auto",
+        lr: float | None = None,
+        weight_decay: float = 0.0,
+        warmup: float = 0.05,
+        alpha: float = 1.0,
+        reorder: bool = True,
+        stop_gradient: bool = True,
+        rayleigh_ritz: bool = False,
+        one_sided_gradient: bool | None = None,
+        seed: int = 0,
+        bf16: bool = True,
+        compile: bool = False,
+        checkpoint_every: int = 200,
+        device: str = "auto",
+        **unknown,
+    ):
+        if unknown:  # a one-line message naming the valid options instead of Python's TypeError
+            raise GraphEigenmapError(_unknown_params_message(unknown, self._get_param_names()))
         self.k = k
+        self.features = features
+        self.width = width
+        self.depth = depth
+        self.residual = residual
+        self.norm = norm
+        self.dropout = dropout
+        self.activation = activation
+        self.kernel = kernel
+        self.inputs = inputs
+        self.estimator = estimator
+        self.batch_size = batch_size
+        self.fanout = fanout
+        self.steps = steps
+        self.optimizer = optimizer
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.warmup = warmup
+        self.alpha = alpha
+        self.reorder = reorder
+        self.stop_gradient = stop_gradient
+        self.rayleigh_ritz = rayleigh_ritz
+        self.one_sided_gradient = one_sided_gradient
+        self.seed = seed
+        self.bf16 = bf16
+        self.compile = compile
+        self.checkpoint_every = checkpoint_every
         self.device = device
-        self.options = options
-        _config(k, options)  # fail early on unknown options
 
-    def fit(self, graph, *, out_dir: str | Path | None = None, resume: bool = False,
+    @classmethod
+    def _get_param_names(cls) -> list[str]:
+        """The hyperparameters: ``__init__``'s named keywords, in signature order."""
+        signature = inspect.signature(cls.__init__)
+        return [p.name for p in signature.parameters.values() if p.name != "self" and p.kind != p.VAR_KEYWORD]
+
+    def get_params(self, deep: bool = True) -> dict:
+        """The hyperparameters as ``{name: value}`` (``deep`` is accepted for scikit-learn; nothing is nested)."""
+        return {name: getattr(self, name) for name in self._get_param_names()}
+
+    def set_params(self, **params) -> "NeuralEigenmap":
+        """Set hyperparameters by name and return ``self``; the next :meth:`fit` uses them.
+
+        Raises:
+            GraphEigenmapError: a name that is not a hyperparameter (the message lists the valid ones).
+        """
+        valid = self._get_param_names()
+        unknown = {name: value for name, value in params.items() if name not in valid}
+        if unknown:
+            raise GraphEigenmapError(_unknown_params_message(unknown, valid))
+        for name, value in params.items():
+            setattr(self, name, value)
+        return self
+
+    def __repr__(self) -> str:
+        defaults = {p.name: p.default for p in inspect.signature(type(self).__init__).parameters.values()}
+        changed = [(name, value) for name, value in self.get_params().items() if
+                   not (value is defaults[name] or (type(value) is type(defaults[name]) and value == defaults[name]))]
+        return f"{type(self).__name__}({', '.join(f'{name}={value!r}' for name, value in changed)})"
+
+    def fit(self, graph, y=None, *, features=None, out_dir: str | Path | None = None, resume: bool = False,
             progress: bool | None = None) -> "NeuralEigenmap":
+        """Learn the top-k eigenfunctions of ``graph`` and return ``self``.
+
+        Args:
+            graph: the graph, in any of these forms: a :class:`~graph_eigenmap.data.Graph`; a
+                ``torch_geometric.data.Data`` (``edge_index``, optional ``x`` and ``edge_weight``);
+                an ``[n, n]`` scipy sparse adjacency (matrix or array; symmetrized, diagonal dropped;
+                non-unit entries are edge weights), with its node features as ``features=``; or a
+                dataset spec :func:`~graph_eigenmap.data.load_graph` accepts (``"csbm"``, a path, ...).
+            y: ignored; there so that scikit-learn's ``Pipeline`` can call ``fit(X, y)``.
+            features: only with a scipy adjacency: ``[n, d]`` node features (row i node i), or None
+                for a graph without features (then ``features="auto"`` learns one vector per node).
+            out_dir: folder for checkpoints and outputs (see :func:`neural_eigenmap`); None keeps
+                everything in memory.
+            resume: continue the checkpoint in ``out_dir``.
+            progress: progress bar on/off (None: on for graphs of 10,000 nodes or more).
+
+        Raises:
+            GraphEigenmapError: a graph in none of those forms, node features given as ``y`` or beside
+                a Graph/Data, or a bad hyperparameter (checked here, not in ``__init__``).
+        """
+        graph = _as_graph(graph, y, features)
         result = neural_eigenmap(graph, k=self.k, device=self.device, out_dir=out_dir, resume=resume,
-                                 progress=progress, **self.options)
+                                 progress=progress, **self._train_options())
         self.embedding_, self.backbone_ = result.embedding, result.backbone
         self.eigenvalues_, self.rayleigh_quotients_ = result.eigenvalues, result.rayleigh_quotients
         self.model_, self.config_, self.metadata_ = result.model, result.config, result.metadata
         self.known_inputs_ = result.known_inputs
+        self.n_features_in_ = graph.num_features
         return self
+
+    def fit_transform(self, graph, y=None, **fit_params) -> np.ndarray:
+        """:meth:`fit` (same arguments), then return ``embedding_``: float32 ``[n, k]``, row i node i."""
+        return self.fit(graph, y, **fit_params).embedding_
 
     def transform(self, features, edges=None) -> np.ndarray:
         """Embed nodes the model never saw: ``[m, d]`` features -> float32 ``[m, k]``.
 
         Args:
-            features: ``[m, d]`` the new nodes' features.
+            features: ``[m, d]`` the new nodes' features (d = ``n_features_in_``).
             edges: with ``inputs="propagated:K"`` (required then): ``[2, E]`` int, row 0 the new node
                 (0..m-1), row 1 the training-graph node it links to. Ignored otherwise.
+
+        Raises:
+            NotFittedError: before :meth:`fit`.
         """
-        if not hasattr(self, "model_"):
-            raise GraphEigenmapError("this NeuralEigenmap is not fitted yet; call fit(graph) first.")
+        self._check_fitted()
         if self.known_inputs_ is not None:
             if edges is None:
                 raise GraphEigenmapError(f"this model reads {self.config_.inputs} inputs: pass the new nodes' edges to "
                                          "known nodes, transform(features, edges=[2, E] array).")
             features = self.known_inputs_.new_node_inputs(features, edges)
         return embed_features(self.model_, features, self.config_.features)[0]
+
+    def _train_options(self) -> dict:
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(TrainConfig) if f.name != "k"}
+
+    def _check_fitted(self) -> None:
+        if not self.__sklearn_is_fitted__():
+            raise NotFittedError(f"This {type(self).__name__} instance is not fitted yet. Call 'fit' with appropriate "
+                                 "arguments before using this estimator.")
+
+    def __sklearn_is_fitted__(self) -> bool:
+        """For ``sklearn.utils.validation.check_is_fitted``."""
+        return hasattr(self, "model_")
+
+    def __sklearn_tags__(self):
+        """scikit-learn >= 1.6 reads an estimator's tags (``get_tags``); only scikit-learn calls this."""
+        from sklearn.utils import InputTags, Tags, TargetTags, TransformerTags
+
+        return Tags(estimator_type=None, target_tags=TargetTags(required=False),
+                    transformer_tags=TransformerTags(preserves_dtype=[]),
+                    input_tags=InputTags(two_d_array=False, sparse=True, pairwise=True))
+
+
+def _unknown_params_message(unknown: dict, valid: list[str]) -> str:
+    hints = [f"{close[0]!r} for {name!r}" for name in unknown
+             if (close := difflib.get_close_matches(name, valid, n=1))]
+    hint = f" (did you mean {', '.join(hints)}?)" if hints else ""
+    return f"unknown option(s) {sorted(unknown)} for NeuralEigenmap{hint}; valid ones: {valid}."
+
+
+def _as_graph(graph, y, features) -> Graph:
+    """What :meth:`NeuralEigenmap.fit` accepts, as a :class:`Graph` (see its docstring)."""
+    if y is not None and np.ndim(y) == 2:
+        raise GraphEigenmapError("fit's second argument is y, ignored as in scikit-learn; pass node features by "
+                                 "name: fit(adjacency, features=X).")
+    if sp.issparse(graph):
+        if sp.issparse(features):
+            features = features.toarray()
+        return from_scipy(graph, features=None if features is None else np.asarray(features))
+    if features is not None:
+        raise GraphEigenmapError(f"features= goes with a scipy sparse adjacency; a {type(graph).__name__} carries its "
+                                 "own node features (Graph.features, Data.x): drop features=.")
+    if isinstance(graph, (Graph, str, Path)) or hasattr(graph, "edge_index"):
+        return load_graph(graph)
+    if hasattr(graph, "shape"):
+        raise GraphEigenmapError(f"fit got a dense {type(graph).__name__} of shape {tuple(graph.shape)}; pass the "
+                                 "adjacency as scipy sparse, fit(scipy.sparse.csr_array(A), features=X).")
+    raise GraphEigenmapError(f"fit cannot read a {type(graph).__name__}; give a Graph, a torch_geometric Data, a "
+                             "scipy sparse adjacency (features=X for node features) or a dataset spec such as 'csbm'.")
 
 
 def embed_features(model: NeuralEigenfunctions, features, feature_mode: str,
