@@ -12,13 +12,25 @@ from graph_eigenmap.errors import DataError, DatasetUnavailableError, GraphEigen
 from graph_eigenmap.data import Graph, load_graph
 from graph_eigenmap.kernel import KernelReport, graph_report, normalized_adjacency, to_torch_csr
 from graph_eigenmap.config import TrainConfig
-from graph_eigenmap.api import FitResult, NeuralEigenmap, neural_eigenmap
+from graph_eigenmap.api import FitResult, NeuralEigenmap, NotFittedError, neural_eigenmap
 
 __version__ = "0.1.0"
 
+
+def __getattr__(name: str):
+    """``AddNeuralEigenmapPE`` on first use, so that ``import graph_eigenmap`` does not import torch_geometric."""
+    if name == "AddNeuralEigenmapPE":
+        from graph_eigenmap.transforms import AddNeuralEigenmapPE
+
+        return AddNeuralEigenmapPE
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 __all__ = [
+    "AddNeuralEigenmapPE",
     "FitResult",
     "NeuralEigenmap",
+    "NotFittedError",
     "TrainConfig",
     "neural_eigenmap",
     "DataError",

@@ -1,0 +1,102 @@
+"""A PyG transform that attaches learned eigenfunctions to a ``Data`` object as a positional encoding.
+
+:class:`AddNeuralEigenmapPE` is to Neural Eigenmap what PyG's ``AddLaplacianEigenvectorPE`` is to an
+exact eigensolver: it computes ``[n, k]`` node vectors from the graph and stores them under
+``attr_name`` (or appends them to ``data.x`` when ``attr_name`` is None). It differs in what it
+computes: the top-k eigenfunctions of D^-1/2 A D^-1/2 learned by :func:`~graph_eigenmap.api.neural_eigenmap`
+(by default an MLP on ``data.x``), deterministic for a seed, where PyG's transform takes the
+eigenvectors of the Laplacian after the trivial one and flips their signs at random.
+
+Training takes seconds to minutes, so use it as a dataset's ``pre_transform`` (computed once and
+stored with the processed files) or call it once on a ``Data``; as ``transform=`` it would train again
+on every access.
+
+Importing this module imports torch_geometric; ``import graph_eigenmap`` does not (the package
+exposes the class lazily).
+
+Example:
+    >>> from torch_geometric.datasets import FakeDataset
+    >>> from graph_eigenmap.transforms import AddNeuralEigenmapPE
+    >>> data = FakeDataset(num_graphs=1, avg_num_nodes=300, num_channels=8)[0]
+    >>> data = AddNeuralEigenmapPE(k=4, steps=50, device="cpu")(data)
+    >>> data.neural_eigenmap_pe.shape
+    torch.Size([300, 4])
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import torch
+
+try:
+    from torch_geometric.data import Data
+    from torch_geometric.transforms import BaseTransform
+except ImportError as err:  # pragma: no cover - torch_geometric is a dependency; this guards broken installs
+    raise ImportError("graph_eigenmap.transforms needs torch_geometric: pip install torch-geometric.") from err
+
+from graph_eigenmap.api import _unknown_params_message, neural_eigenmap
+from graph_eigenmap.config import TrainConfig
+from graph_eigenmap.data import from_pyg
+from graph_eigenmap.errors import GraphEigenmapError
+
+
+class AddNeuralEigenmapPE(BaseTransform):
+    """Add the top-k neural eigenfunctions of D^-1/2 A D^-1/2 to a ``Data`` object (a positional encoding).
+
+    Row i of the added ``[n, k]`` float32 tensor is node i; column j the j-th eigenfunction (descending
+    eigenvalue). It equals ``neural_eigenmap(data, k=k, **options).embedding`` for the same options:
+    the graph is read from ``edge_index`` (symmetrized, self-loops dropped), ``edge_weight`` and ``x``
+    only (other attributes, labels and masks included, are left alone and not read).
+
+    Args:
+        k: number of eigenfunctions, the width of the encoding.
+        attr_name: the attribute to store the ``[n, k]`` encoding in (default
+            ``"neural_eigenmap_pe"``); None appends it to ``data.x`` as k more columns (cast to
+            ``x``'s dtype), or makes it ``data.x`` when there is none.
+        device: where training runs: ``"auto"`` (a GPU when torch sees one), ``"cpu"``, ``"cuda"``, ...
+            The encoding is put on ``edge_index``'s device.
+        progress: progress bar on/off (None: on for graphs of 10,000 nodes or more).
+        **options: fields of :class:`~graph_eigenmap.config.TrainConfig` (``steps``, ``features``,
+            ``inputs``, ``seed``, ...), with its defaults.
+
+    Raises:
+        GraphEigenmapError: an unknown option (at construction), or a graph or option that
+            :func:`~graph_eigenmap.api.neural_eigenmap` refuses (when called).
+    """
+
+    def __init__(self, k: int, attr_name: str | None = "neural_eigenmap_pe", *, device: str = "auto",
+                 progress: bool | None = None, **options) -> None:
+        valid = [f.name for f in dataclasses.fields(TrainConfig) if f.name != "k"]
+        unknown = {name: value for name, value in options.items() if name not in valid}
+        if unknown:
+            raise GraphEigenmapError(_unknown_params_message(unknown, valid).replace("NeuralEigenmap",
+                                                                                      "AddNeuralEigenmapPE"))
+        self.k = k
+        self.attr_name = attr_name
+        self.device = device
+        self.progress = progress
+        self.options = options
+
+    def forward(self, data: Data) -> Data:
+        """Train on ``data``'s graph and attach the encoding (to the shallow copy ``__call__`` passes)."""
+        if getattr(data, "edge_index", None) is None:
+            raise GraphEigenmapError("AddNeuralEigenmapPE needs a homogeneous Data with edge_index [2, m]; "
+                                     f"got a {type(data).__name__} without one.")
+        graph_only = Data(edge_index=data.edge_index, x=data.x, edge_weight=getattr(data, "edge_weight", None),
+                          num_nodes=data.num_nodes)
+        graph = from_pyg(graph_only)
+        result = neural_eigenmap(graph, k=self.k, device=self.device, progress=self.progress, **self.options)
+        encoding = torch.from_numpy(result.embedding).to(data.edge_index.device)
+        if self.attr_name is not None:
+            data[self.attr_name] = encoding
+        elif data.x is None:
+            data.x = encoding
+        else:
+            x = data.x.view(-1, 1) if data.x.dim() == 1 else data.x
+            data.x = torch.cat([x, encoding.to(x.device, x.dtype)], dim=-1)
+        return data
+
+    def __repr__(self) -> str:
+        options = "".join(f", {name}={value!r}" for name, value in self.options.items())
+        return f"{type(self).__name__}(k={self.k}, attr_name={self.attr_name!r}{options})"
