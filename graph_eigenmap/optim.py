@@ -42,6 +42,17 @@ class LARS(torch.optim.Optimizer):
 
     @torch.no_grad()
     def step(self, closure=None):
+        """One update from the gradients in ``p.grad``; returns the closure's loss (None without one).
+
+        Args:
+            closure: as for ``torch.optim`` optimizers, a callable that zeroes the gradients,
+                computes the loss, calls ``backward()`` and returns the loss; evaluated first, with
+                gradients enabled, so that the step uses the gradients it leaves.
+        """
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
         for group in self.param_groups:
             for p in group["params"]:
                 if p.grad is None:
@@ -58,6 +69,7 @@ class LARS(torch.optim.Optimizer):
                 else:
                     buf.mul_(group["momentum"]).add_(grad)
                 p.add_(buf, alpha=-group["lr"])
+        return loss
 
 
 def warmup_cosine(total: int, warmup: float):
