@@ -1,14 +1,17 @@
-"""Does reordering the outputs during training (``TrainConfig.reorder``) put the stop-gradient outputs in order?
+"""Why are the stop-gradient outputs out of order at the end of training, and what puts them in order?
 
-    PYTHONPATH=. python benchmarks/reorder_effect.py --data ../shared/data --out DIR [--device cuda]
+    PYTHONPATH=. python benchmarks/reorder_effect.py --data ../shared/data --out DIR [--device cuda --parallel 10]
 
-For each of the five shared graphs in both layouts: one fit at the library's defaults with
-``reorder=False`` and one with ``reorder=True`` (the default), same seed. For each: the neighbouring
-pairs of outputs whose exact Rayleigh quotient rises by more than 0.01 when training ends, the
-largest rise, whether the recorded last step sorted the outputs and the rising pairs after it, how many
-times the outputs were permuted, the largest gap between an eigenvalue estimate and its quotient,
-and the linear probe (OGB protocol, 100 % labels) on the first 16 outputs and on all 64, valid and test.
-Writes DIR/reorder_effect.{json,md}.
+For each of the five shared graphs in both layouts, fits at the library's defaults that differ in one
+setting each (same seed): reordering off, reordering during the first 80 % of training (the default
+before 2026-12-01), during the first 95 % (the default since), and with reordering during the first
+80 % one candidate cause changed at a time: three times the steps, the two-sided gradient, α = 2. For
+each fit: the neighbouring pairs of outputs whose exact Rayleigh quotient rises by more than 0.01 when
+training ends (before the recorded last sort), the largest rise, how many times the outputs were
+permuted, the rising pairs after the recorded last sort, the largest gap between an eigenvalue estimate
+and its quotient, the sum of the quotients (what the objective maximizes), and the linear probe (OGB
+protocol, 100 % labels, one run) on the first 16 outputs and on all 64, valid and test.
+Writes DIR/<layout>_<graph>.json per case as it finishes, then DIR/reorder_effect.{json,md}.
 """
 
 from __future__ import annotations
@@ -16,34 +19,79 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
+import multiprocessing
 import sys
+import time
 import warnings
 from pathlib import Path
 
-import numpy as np
-import torch
-
-from graph_eigenmap import load_graph, neural_eigenmap
-from graph_eigenmap.api import order_violations, resolve_device
-from graph_eigenmap.evaluation import evaluate_embeddings
-
 from compare_shared import DATASETS, dataset_path  # the shared graphs and their paths in each layout
 
+SETTINGS = {
+    "off": dict(reorder=False),
+    "first 80 %": dict(reorder_until=0.8),
+    "first 95 % (default)": dict(reorder_until=0.95),
+    "first 80 %, 3x steps": dict(reorder_until=0.8, steps=1500),
+    "first 80 %, two-sided gradient": dict(reorder_until=0.8, one_sided_gradient=False),
+    "first 80 %, alpha 2": dict(reorder_until=0.8, alpha=2.0),
+}
+"""Each setting's overrides of the library's defaults; ``reorder_until`` sets the fraction of training with reordering."""
 
-def measure(graph, reorder: bool, device) -> dict:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        fitted = neural_eigenmap(graph, device=device, progress=False, reorder=reorder)
-    violations = fitted.metadata["order_violations_in_training"]  # before the recorded last sort
-    final = order_violations(fitted.rayleigh_quotients)
+
+def measure(graph, setting: str, device, steps: int | None) -> dict:
+    import numpy as np
+
+    import graph_eigenmap.train
+    from graph_eigenmap import neural_eigenmap
+    from graph_eigenmap.api import order_violations
+    from graph_eigenmap.evaluation import evaluate_embeddings
+    from graph_eigenmap.reorder import REORDER_UNTIL
+
+    options = dict(SETTINGS[setting])
+    graph_eigenmap.train.REORDER_UNTIL = options.pop("reorder_until", REORDER_UNTIL)
+    if steps is not None:  # a quick check of the script; the committed results use the defaults
+        options["steps"] = max(steps, options.get("steps", 0) * steps // 500)
+    started = time.perf_counter()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            fitted = neural_eigenmap(graph, device=device, progress=False, **options)
+    finally:
+        graph_eigenmap.train.REORDER_UNTIL = REORDER_UNTIL
+    fit_s = time.perf_counter() - started
+    violations = fitted.metadata["order_violations_in_training"]  # when training ended, before the last sort
+    order = fitted.metadata["final_sort"]
     probes = {m: evaluate_embeddings(fitted.embedding[:, :m], graph, runs=1, device=device) for m in (16, 64)}
-    return dict(reorder=reorder, inputs=fitted.config.inputs, rising_pairs=len(violations),
-                largest_rise=round(max([v["rise"] for v in violations], default=0.0), 4),
-                sorted_last=fitted.metadata["final_sort"] is not None, rising_pairs_final=len(final),
-                reorders=fitted.metadata["reorders"],
+    return dict(setting=setting, inputs=fitted.config.inputs, steps=fitted.config.steps, fit_s=round(fit_s, 1),
+                rising_pairs=len(violations), largest_rise=round(max([v["rise"] for v in violations], default=0.0), 4),
+                reorders=fitted.metadata["reorders"], sorted_last=order is not None,
+                rising_pairs_final=len(order_violations(fitted.rayleigh_quotients)),
                 estimate_gap=round(float(np.abs(fitted.eigenvalues - fitted.rayleigh_quotients).max()), 4),
+                quotient_sum=round(float(np.sum(fitted.rayleigh_quotients)), 3),
                 **{f"first_{m}_{part}": round(getattr(result, f"{part}_acc_mean"), 4)
                    for m, result in probes.items() for part in ("valid", "test")})
+
+
+def run_case(args: argparse.Namespace, layout: str, name: str) -> str:
+    """Every setting on one graph in one layout, in its own process; writes OUT/<layout>_<name>.json."""
+    import torch
+
+    from graph_eigenmap import load_graph
+    from graph_eigenmap.api import resolve_device
+
+    torch.set_num_threads(args.threads)
+    device = resolve_device(args.device)
+    graph = load_graph(dataset_path(Path(args.data), layout, name))
+    case = dict(layout=layout, graph=name, rows=[])
+    for setting in args.settings:
+        case["rows"].append(measure(graph, setting, device, args.steps))
+        print(json.dumps(dict(layout=layout, graph=name) | case["rows"][-1]), flush=True)
+        (Path(args.out) / f"{layout}_{name}.json").write_text(json.dumps(case, indent=1) + "\n")
+    return f"{layout}/{name}"
+
+
+def _run_case_star(triple):
+    return run_case(*triple)
 
 
 def main() -> None:
@@ -53,36 +101,56 @@ def main() -> None:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--layouts", nargs="+", default=["ogb", "npz"])
     parser.add_argument("--datasets", nargs="+", default=list(DATASETS))
+    parser.add_argument("--settings", nargs="+", default=list(SETTINGS), choices=list(SETTINGS))
+    parser.add_argument("--steps", type=int, default=None, help="override the default steps (script check only)")
+    parser.add_argument("--parallel", type=int, default=1, help="cases run at once, each in its own process")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads per process")
     args = parser.parse_args()
-    device = resolve_device(args.device)
-    report = dict(command="PYTHONPATH=. python " + " ".join(sys.argv),
-                  date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-                  device=torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU", rows=[])
+    import torch
+
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    for layout in args.layouts:
-        for name in args.datasets:
-            graph = load_graph(dataset_path(Path(args.data), layout, name))
-            for reorder in (False, True):
-                row = dict(layout=layout, graph=name) | measure(graph, reorder, device)
-                report["rows"].append(row)
-                print(json.dumps(row), flush=True)
-                (out / "reorder_effect.json").write_text(json.dumps(report, indent=1) + "\n")
+    report = dict(command="PYTHONPATH=. python " + " ".join(sys.argv),
+                  date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+                  device=torch.cuda.get_device_name() if args.device != "cpu" and torch.cuda.is_available() else "CPU",
+                  rows=[])
+    jobs = [(args, layout, name) for layout in args.layouts for name in args.datasets]
+    with multiprocessing.get_context("spawn").Pool(args.parallel) as pool:
+        for case in pool.imap_unordered(_run_case_star, jobs):
+            print(f"done: {case}", flush=True)
+    for layout, name in [(job[1], job[2]) for job in jobs]:
+        case = json.loads((out / f"{layout}_{name}.json").read_text())
+        report["rows"] += [dict(layout=layout, graph=name) | row for row in case["rows"]]
+    (out / "reorder_effect.json").write_text(json.dumps(report, indent=1) + "\n")
     (out / "reorder_effect.md").write_text(to_markdown(report))
     print(to_markdown(report))
 
 
 def to_markdown(report: dict) -> str:
-    lines = ["# Reordering the outputs during training: order and probes at the library's defaults", "",
+    lines = ["# Order of the stop-gradient outputs at the library's defaults, and what changes it", "",
              f"{report['date']}, {report['device']}. `{report['command']}`", "",
-             "| layout | graph | inputs | reorder | rising pairs (> 0.01) when training ends | largest rise | permutations | "
-             "sorted as the last step | rising pairs after it | max abs(estimate − quotient) | "
-             "probe, first 16: valid / test (%) | probe, all 64: valid / test (%) |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "Rising pairs: neighbouring outputs whose exact Rayleigh quotient rises by more than 0.01 when "
+             "training ends (before the recorded last sort).", "",
+             "| setting | rising pairs, total (10 cases) | cases with none | largest rise | mean quotient sum | "
+             "mean probe, first 16: valid (%) | mean probe, all 64: valid (%) | mean fit (s) |",
+             "|---|---|---|---|---|---|---|---|"]
+    settings = list(dict.fromkeys(r["setting"] for r in report["rows"]))
+    for setting in settings:
+        rows = [r for r in report["rows"] if r["setting"] == setting]
+        mean = lambda key: sum(r[key] for r in rows) / len(rows)  # noqa: E731
+        lines.append(f"| {setting} | {sum(r['rising_pairs'] for r in rows)} | "
+                     f"{sum(r['rising_pairs'] == 0 for r in rows)} of {len(rows)} | "
+                     f"{max(r['largest_rise'] for r in rows)} | {mean('quotient_sum'):.2f} | "
+                     f"{100 * mean('first_16_valid'):.1f} | {100 * mean('first_64_valid'):.1f} | {mean('fit_s'):.1f} |")
+    lines += ["", "Per case:", "",
+              "| layout | graph | setting | inputs | steps | rising pairs | largest rise | permutations | "
+              "sorted as the last step | rising pairs after it | max abs(estimate − quotient) | quotient sum | "
+              "probe, first 16: valid / test (%) | probe, all 64: valid / test (%) |",
+              "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in report["rows"]:
-        lines.append(f"| {r['layout']} | {r['graph']} | {r['inputs']} | {'on' if r['reorder'] else 'off'} | "
+        lines.append(f"| {r['layout']} | {r['graph']} | {r['setting']} | {r['inputs']} | {r['steps']} | "
                      f"{r['rising_pairs']} | {r['largest_rise']} | {r['reorders']} | {'yes' if r['sorted_last'] else 'no'} | "
-                     f"{r['rising_pairs_final']} | {r['estimate_gap']} | "
+                     f"{r['rising_pairs_final']} | {r['estimate_gap']} | {r['quotient_sum']} | "
                      f"{100 * r['first_16_valid']:.1f} / {100 * r['first_16_test']:.1f} | "
                      f"{100 * r['first_64_valid']:.1f} / {100 * r['first_64_test']:.1f} |")
     return "\n".join(lines) + "\n"

@@ -40,7 +40,7 @@ from graph_eigenmap.models import EmbeddingTable, NeuralEigenfunctions
 
 REORDER_EVERY = 25
 """Steps between checks of the output order (``TrainConfig.reorder``); each check syncs with the device."""
-REORDER_UNTIL = 0.8
+REORDER_UNTIL = 0.95
 """Fraction of training during which outputs are reordered; the rest refines the final order."""
 
 
