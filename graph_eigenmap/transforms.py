@@ -15,12 +15,13 @@ Importing this module imports torch_geometric; ``import graph_eigenmap`` does no
 exposes the class lazily).
 
 Example:
-    >>> from torch_geometric.datasets import FakeDataset
+    >>> from torch_geometric.datasets import KarateClub   # built in, no download
     >>> from graph_eigenmap.transforms import AddNeuralEigenmapPE
-    >>> data = FakeDataset(num_graphs=1, avg_num_nodes=300, num_channels=8)[0]
-    >>> data = AddNeuralEigenmapPE(k=4, steps=50, device="cpu")(data)
-    >>> data.neural_eigenmap_pe.shape
-    torch.Size([300, 4])
+    >>> data = AddNeuralEigenmapPE(k=4, steps=50, device="cpu")(KarateClub()[0])
+    >>> data.neural_eigenmap_pe.shape                     # row i node i
+    torch.Size([34, 4])
+    >>> AddNeuralEigenmapPE(k=4, attr_name=None, steps=50)(KarateClub()[0]).x.shape   # appended to x
+    torch.Size([34, 38])
 """
 
 from __future__ import annotations
