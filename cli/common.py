@@ -1,19 +1,32 @@
-"""Options shared by several commands, and the error handling every command uses."""
+"""Options shared by several commands, and the one error style of every command.
+
+This module imports neither torch nor ``graph_eigenmap`` (whose package imports torch): ``--help``,
+``--version`` and option errors answer without them, in a fraction of a second. Each command
+imports what it needs when it runs.
+
+Every error a user can fix, whether Typer finds it while parsing the options or the library finds
+it while running the command, is one line on stderr, ``error: <what is wrong and how to fix it>``,
+with exit code 2; the message names the command-line option (``--k``), not the field behind it.
+``GRAPH_EIGENMAP_DEBUG=1`` adds the traceback.
+"""
 
 from __future__ import annotations
 
 import functools
+import inspect
 import os
+import re
 import sys
 import traceback
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-
-from graph_eigenmap.errors import GraphEigenmapError
+from typer.core import TyperGroup
 
 DEBUG_VARIABLE = "GRAPH_EIGENMAP_DEBUG"
+USAGE_EXIT_CODE = 2
+DISTRIBUTION = "graph-eigenmap"
 
 DatasetArg = Annotated[
     str,
@@ -24,24 +37,109 @@ DatasetOpt = Annotated[
     typer.Option("--dataset", "-d", help="Dataset: csbm[:key=value,...], csbm-products, ogbn-NAME (with --root), an OGB-layout folder, or a .npz file."),
 ]
 RootOpt = Annotated[Optional[Path], typer.Option(help="Folder that holds (or will hold) OGB datasets, for ogbn-* names.")]
-CacheOpt = Annotated[Optional[Path], typer.Option(help="Cache for processed files (default ~/.cache/graph_eigenmap).")]
+CacheOpt = Annotated[Optional[Path], typer.Option(
+    help="Cache for graphs read from OGB layout (default $GRAPH_EIGENMAP_CACHE or ~/.cache/graph_eigenmap).")]
 SplitSeedOpt = Annotated[int, typer.Option(help="Seed of the 10/10/80 split for sources without one (.npz).")]
 DeviceOpt = Annotated[str, typer.Option(help="Device: auto (GPU when present), cpu, cuda, cuda:1, ...")]
 
 
+def fail(message: str, code: int = USAGE_EXIT_CODE):
+    """Print ``error: message`` as one line on stderr and exit with ``code``."""
+    print(f"error: {' '.join(str(message).split())}", file=sys.stderr)
+    raise typer.Exit(code=code)
+
+
+def _click_exception_class() -> type:
+    """click's ClickException, whether Typer vendors click (>= 0.2x) or depends on it."""
+    return next(cls for cls in typer.BadParameter.__mro__ if cls.__name__ == "ClickException")
+
+
+class OneLineErrors(TyperGroup):
+    """The top-level group: option-parsing errors become one ``error:`` line with exit code 2.
+
+    Click shows them as a usage block (or Typer as a boxed panel); here they read like every other
+    error of this CLI, and name the option and where to look.
+    """
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        click_exception = _click_exception_class()
+        try:
+            code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except click_exception as err:
+            context = getattr(err, "ctx", None)
+            if type(err).__name__ == "NoArgsIsHelpError" and context is not None:
+                print(context.get_help())  # a bare group: its help, as --help would print it
+                sys.exit(0)
+            message = " ".join(err.format_message().split()).replace("Value error, ", "")
+            end = "" if message.endswith((".", "?", "!")) else "."
+            where = f" Run '{context.command_path} --help' for the options." if context is not None else ""
+            print(f"error: {message}{end}{where}", file=sys.stderr)
+            sys.exit(USAGE_EXIT_CODE)
+        except typer.Abort:
+            print("error: aborted.", file=sys.stderr)
+            sys.exit(1)
+        sys.exit(code if isinstance(code, int) else 0)
+
+
+def show_version(value: bool) -> None:
+    """``--version``: the installed version from package metadata (imports nothing of the package)."""
+    if not value:
+        return
+    from importlib import metadata
+
+    try:
+        version = metadata.version(DISTRIBUTION)
+    except metadata.PackageNotFoundError:
+        version = "unknown (not installed; pip install -e . in the checkout)"
+    print(f"{DISTRIBUTION} {version}")
+    raise typer.Exit()
+
+
+def one_of(*allowed: str):
+    """An option callback that accepts only ``allowed`` (checked while parsing, so before any import or work)."""
+
+    def check(value):
+        if value is not None and value not in allowed:
+            raise typer.BadParameter(f"must be one of {', '.join(allowed)}; got {value!r}")
+        return value
+
+    return check
+
+
+def option_name(parameter: str) -> str:
+    """The command-line option of a command parameter (Typer's default spelling)."""
+    return "--" + parameter.replace("_", "-")
+
+
+def name_options(message: str, parameters) -> str:
+    """Replace quoted field names the command has as options (``'batch_size'``) by the option (``--batch-size``).
+
+    Quoted values after ``got`` are left alone: they are what the user typed.
+    """
+    parameters = set(parameters)
+
+    def swap(match: re.Match) -> str:
+        return option_name(match.group(1)) if match.group(1) in parameters else match.group(0)
+
+    return re.sub(r"(?<!got )'([a-z][a-z0-9_]*)'", swap, message)
+
+
 def friendly_errors(command):
     """Turn a GraphEigenmapError into one line on stderr and exit code 2 (traceback with GRAPH_EIGENMAP_DEBUG=1)."""
+    parameters = list(inspect.signature(command).parameters)
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
+        from graph_eigenmap.errors import GraphEigenmapError  # here, not at import: keeps --help fast
+
         try:
             return command(*args, **kwargs)
         except GraphEigenmapError as err:
             if os.environ.get(DEBUG_VARIABLE):
                 traceback.print_exc()
-            message = " ".join(str(err).split())
-            print(f"error: {message}", file=sys.stderr)
-            raise typer.Exit(code=2) from None
+            fail(name_options(str(err), parameters))
         except KeyboardInterrupt:
             print("interrupted", file=sys.stderr)
             raise typer.Exit(code=130) from None
@@ -49,14 +147,17 @@ def friendly_errors(command):
     return wrapper
 
 
-
 def load_npy(path: Path, what: str):
     """A .npy array without pickles, or a one-line GraphEigenmapError saying what is wrong with it."""
     import numpy as np
+
+    from graph_eigenmap.errors import GraphEigenmapError
 
     try:
         return np.load(path, allow_pickle=False)
     except FileNotFoundError:
         raise GraphEigenmapError(f"no such file: {path}; give a .npy array of {what}.") from None
+    except IsADirectoryError:
+        raise GraphEigenmapError(f"{path} is a folder; give a .npy array of {what}.") from None
     except (ValueError, OSError, EOFError) as err:
         raise GraphEigenmapError(f"{path} is not a readable .npy array without pickles ({err}).") from None

@@ -1,31 +1,41 @@
 """``graph-eigenmap``: learn spectral node embeddings of large graphs as neural eigenfunctions.
 
-Each command parses its options and calls one library function.
+Each command parses its options and calls one library function. Nothing heavy is imported before a
+command runs (torch takes seconds): ``--help``, ``--version`` and option errors answer at once.
+Every command checks its output paths before any work, and a command that fails leaves no output,
+temporary file or folder of its own behind.
 """
 
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
 from .common import (
-    CacheOpt, DatasetArg, DatasetOpt, DeviceOpt, RootOpt, SplitSeedOpt, friendly_errors, load_npy,
+    CacheOpt, DatasetArg, DatasetOpt, DeviceOpt, OneLineErrors, RootOpt, SplitSeedOpt, friendly_errors, load_npy,
+    one_of, show_version,
 )
 
 app = typer.Typer(
     name="graph-eigenmap",
+    cls=OneLineErrors,
     help="Spectral node embeddings of large graphs, learned as neural eigenfunctions (NeuralEF).",
     no_args_is_help=True,
+    rich_markup_mode=None,  # plain help: keeps [n, k] shapes, and errors are ours (OneLineErrors)
     pretty_exceptions_enable=False,
     add_completion=False,
 )
 
 
 @app.callback()
-def _group() -> None:
+def _group(
+    version: Annotated[bool, typer.Option("--version", callback=show_version, is_eager=True,
+                                          help="Print the version and exit.")] = False,
+) -> None:
     """Learn spectral node embeddings of large graphs as neural eigenfunctions (NeuralEF)."""
 
 
@@ -42,6 +52,7 @@ def info(
 ) -> None:
     """Load a graph and report what it holds and what building the kernel found.
 
+    \b
     Examples:
         graph-eigenmap info                                   # built-in synthetic CSBM
         graph-eigenmap info ../shared/data/ogb/ogbn_cora --json
@@ -60,26 +71,31 @@ def info(
 def fit(
     out: Annotated[Path, typer.Option(help="Output folder: embeddings.npy, backbone.npy, metadata.json, model.pt, checkpoints.")],
     dataset: DatasetOpt = "csbm",
-    k: Annotated[int, typer.Option(help="Number of eigenfunctions.")] = 64,
-    features: Annotated[str, typer.Option(help="auto (node features if any), input, or identity (a free vector per node).")] = "auto",
-    estimator: Annotated[str, typer.Option(
+    k: Annotated[int, typer.Option(min=1, help="Number of eigenfunctions.")] = 64,
+    features: Annotated[str, typer.Option(callback=one_of("auto", "input", "identity"), metavar="auto|input|identity",
+        help="auto (node features if any), input, or identity (a free vector per node).")] = "auto",
+    estimator: Annotated[str, typer.Option(callback=one_of("auto", "full", "rows", "sampled", "block"), metavar="auto|full|rows|sampled|block",
         help="auto (rows or full when the graph fits, else sampled), full, rows (exact ĀΨ, gradient through "
              "--batch-size rows), sampled, or block.")] = "auto",
-    steps: Annotated[int, typer.Option(help="Optimizer steps.")] = 500,
-    batch_size: Annotated[int, typer.Option(help="Rows with gradient (rows) or seed nodes (sampled, block) per step.")] = 4096,
-    fanout: Annotated[int, typer.Option(help="Neighbours drawn per seed (sampled).")] = 8,
-    width: Annotated[int, typer.Option(help="MLP width.")] = 256,
-    depth: Annotated[int, typer.Option(help="MLP linear layers before the k outputs.")] = 2,
+    steps: Annotated[int, typer.Option(min=1, help="Optimizer steps in all; with --resume, more than the checkpoint's "
+                                                   "extends the run.")] = 500,
+    batch_size: Annotated[int, typer.Option(min=2, help="Rows with gradient (rows) or seed nodes (sampled, block) per step.")] = 4096,
+    fanout: Annotated[int, typer.Option(min=1, help="Neighbours drawn per seed (sampled).")] = 8,
+    width: Annotated[int, typer.Option(min=1, help="MLP width.")] = 256,
+    depth: Annotated[int, typer.Option(min=1, help="MLP linear layers before the k outputs.")] = 2,
     residual: Annotated[bool, typer.Option(help="Residual MLP.")] = False,
-    norm: Annotated[str, typer.Option(help="layer, batch or none.")] = "layer",
-    dropout: Annotated[float, typer.Option(help="Dropout probability.")] = 0.0,
-    activation: Annotated[str, typer.Option(help="gelu or relu.")] = "gelu",
-    kernel: Annotated[str, typer.Option(help="adjacency (D^-1/2 A D^-1/2), gcn (with self-loops), shifted ((I+Ā)/2) or nontrivial (each component's trivial eigenvector removed).")] = "adjacency",
+    norm: Annotated[str, typer.Option(callback=one_of("layer", "batch", "none"), metavar="layer|batch|none", help="layer, batch or none.")] = "layer",
+    dropout: Annotated[float, typer.Option(help="Dropout probability, in [0, 1).")] = 0.0,
+    activation: Annotated[str, typer.Option(callback=one_of("gelu", "relu"), metavar="gelu|relu", help="gelu or relu.")] = "gelu",
+    kernel: Annotated[str, typer.Option(callback=one_of("adjacency", "gcn", "shifted", "nontrivial"), metavar="adjacency|gcn|shifted|nontrivial",
+        help="adjacency (D^-1/2 A D^-1/2), gcn (with self-loops), shifted ((I+Ā)/2) or nontrivial (each "
+             "component's trivial eigenvector removed).")] = "adjacency",
     inputs: Annotated[str, typer.Option(help="What the MLP reads: auto (propagated:3 for an MLP on features), features (a new node needs nothing else), or propagated:K ([X, ÂX, ..., Â^K X]; new nodes then need their edges).")] = "auto",
-    optimizer: Annotated[str, typer.Option(help="auto (AdamW for MLPs, SGD for identity), adamw, lars or sgd.")] = "auto",
+    optimizer: Annotated[str, typer.Option(callback=one_of("auto", "adamw", "lars", "sgd"), metavar="auto|adamw|lars|sgd",
+        help="auto (AdamW for MLPs, SGD for identity), adamw, lars or sgd.")] = "auto",
     lr: Annotated[Optional[float], typer.Option(help="Learning rate (default depends on the optimizer).")] = None,
-    weight_decay: Annotated[float, typer.Option(help="Decoupled weight decay.")] = 0.0,
-    alpha: Annotated[float, typer.Option(help="Weight of the orthogonality penalty.")] = 1.0,
+    weight_decay: Annotated[float, typer.Option(min=0.0, help="Decoupled weight decay.")] = 0.0,
+    alpha: Annotated[float, typer.Option(min=0.0, help="Weight of the orthogonality penalty.")] = 1.0,
     stop_gradient: Annotated[bool, typer.Option(help="Ordered eigenfunctions (on) or only their span (off).")] = True,
     reorder: Annotated[bool, typer.Option(
         help="With stop-gradient, permute the outputs into eigenvalue order during the first 80% of training "
@@ -93,8 +109,8 @@ def fit(
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     bf16: Annotated[bool, typer.Option(help="bfloat16 autocast on a GPU.")] = True,
     compile: Annotated[bool, typer.Option(help="torch.compile the network (fused layers; compiling first takes up to a minute).")] = False,
-    checkpoint_every: Annotated[int, typer.Option(help="Steps between checkpoints (0: none).")] = 200,
-    resume: Annotated[bool, typer.Option(help="Continue the checkpoint in --out.")] = False,
+    checkpoint_every: Annotated[int, typer.Option(min=0, help="Steps between checkpoints (0: none).")] = 200,
+    resume: Annotated[bool, typer.Option(help="Continue the checkpoint in --out (a larger --steps extends it).")] = False,
     quiet: Annotated[bool, typer.Option(help="No progress bar or summary.")] = False,
     device: DeviceOpt = "auto",
     root: RootOpt = None,
@@ -103,31 +119,76 @@ def fit(
 ) -> None:
     """Learn the top-k eigenfunctions of D^-1/2 A D^-1/2 with NeuralEF and write them to --out.
 
+    The progress bar (on stderr) appears when the run is expected to take more than a few seconds.
+
+    \b
     Examples:
         graph-eigenmap fit --out runs/csbm                       # built-in synthetic graph
         graph-eigenmap fit -d ../shared/data/ogb/ogbn_coauthor_cs --features identity --k 16 --out runs/cs
         graph-eigenmap fit -d ogbn-products --root ~/ogb --estimator sampled --out runs/products
+        graph-eigenmap fit --out runs/csbm --resume --steps 1000  # extend a finished run
     """
     from graph_eigenmap import load_graph, neural_eigenmap
     from graph_eigenmap.api import resolve_device
+    from graph_eigenmap.artifacts import check_output_folder, removed_on_failure
+    from graph_eigenmap.checkpoint import CHECKPOINT_NAME, checkpoint_step
+    from graph_eigenmap.errors import GraphEigenmapError, TrainingDivergedError
+    from graph_eigenmap.host_memory import keep_freed_host_memory
 
+    check_output_folder(out, "--out")
+    checkpoint = out / CHECKPOINT_NAME
+    had_checkpoint = checkpoint.exists()
+    if had_checkpoint and not resume:
+        raise GraphEigenmapError(f"{checkpoint} exists from an earlier run; pass --resume to continue it (a larger "
+                                 "--steps extends it), or choose another --out.")
+    start = checkpoint_step(checkpoint) if had_checkpoint else 0
+    if start > steps:
+        raise GraphEigenmapError(f"{checkpoint} has already taken {start} steps; give --steps {start} or more to resume "
+                                 "it (more extends the run), or choose another --out.")
     device = resolve_device(device)
-    graph = load_graph(dataset, root=root, cache_dir=cache_dir, split_seed=split_seed, device="cpu")
-    result = neural_eigenmap(
-        graph, k=k, device=device, out_dir=out, resume=resume, progress=False if quiet else None,
-        features=features, estimator=estimator, steps=steps, batch_size=batch_size, fanout=fanout, width=width,
-        depth=depth, residual=residual, norm=norm, dropout=dropout, activation=activation, kernel=kernel, inputs=inputs, optimizer=optimizer, lr=lr,
-        weight_decay=weight_decay, alpha=alpha, stop_gradient=stop_gradient, reorder=reorder, rayleigh_ritz=rayleigh_ritz, one_sided_gradient=one_sided_gradient,
-        seed=seed, bf16=bf16, compile=compile, checkpoint_every=checkpoint_every,
-    )
+    try:
+        with removed_on_failure(out, keep_on_interrupt=(CHECKPOINT_NAME,)):
+            graph = load_graph(dataset, root=root, cache_dir=cache_dir, split_seed=split_seed, device="cpu")
+            if device.type == "cpu":
+                keep_freed_host_memory()  # no page faults on every step's activations (graph_eigenmap.host_memory)
+            result = neural_eigenmap(
+                graph, k=k, device=device, out_dir=out, resume=resume, progress=False if quiet else None,
+                features=features, estimator=estimator, steps=steps, batch_size=batch_size, fanout=fanout,
+                width=width, depth=depth, residual=residual, norm=norm, dropout=dropout, activation=activation,
+                kernel=kernel, inputs=inputs, optimizer=optimizer, lr=lr, weight_decay=weight_decay, alpha=alpha,
+                stop_gradient=stop_gradient, reorder=reorder, rayleigh_ritz=rayleigh_ritz,
+                one_sided_gradient=one_sided_gradient, seed=seed, bf16=bf16, compile=compile,
+                checkpoint_every=checkpoint_every,
+            )
+    except TrainingDivergedError as err:
+        raise GraphEigenmapError(_diverged_message(err, out, checkpoint if had_checkpoint else None)) from None
+    except KeyboardInterrupt:
+        if checkpoint.exists():
+            print(f"interrupted; {checkpoint} keeps the run: rerun with --resume to continue it.", file=sys.stderr)
+            raise typer.Exit(code=130) from None
+        raise
     if not quiet:
         meta = result.metadata
         tag = " (synthetic)" if graph.synthetic else ""
         leading = ", ".join(f"{v:.4f}" for v in meta["eigenvalues"][:5])
+        ran = meta["steps"] - start
+        steps_text = f"{ran} steps (resumed at step {start}, now {meta['steps']})" if start else f"{ran} steps"
+        seconds = meta.get("training_time_s", meta["wall_time_s"])
         typer.echo(f"{graph.name}{tag}: {meta['num_nodes']:,} nodes, k={meta['k']}, {meta['estimator']} estimator, "
-                   f"{meta['steps']} steps in {meta['wall_time_s']:.1f} s on {meta['device']}")
+                   f"{steps_text} in {seconds:.1f} s on {meta['device']}")
         typer.echo(f"leading eigenvalue estimates: {leading}")
         typer.echo(f"wrote {out}/embeddings.npy [{meta['num_nodes']}, {meta['k']}], backbone.npy, metadata.json, model.pt")
+
+
+def _diverged_message(err, out: Path, kept_checkpoint: Path | None) -> str:
+    """What happened when the loss became NaN, and the command that retries it."""
+    lr = f" with --lr {err.lr:g}" if err.lr is not None else ""
+    lower = f"--lr {float(f'{err.lr / 3:.2g}'):g}" if err.lr is not None else "a lower --lr"
+    what = f"training diverged: the loss became {err.loss} at step {err.step}{lr}"
+    if kept_checkpoint is None:
+        return f"{what}; nothing was kept in {out}: rerun the same command with a lower learning rate, such as {lower}."
+    return (f"{what}; {kept_checkpoint} (kept) resumes into the same divergence and --resume cannot change --lr: "
+            f"choose another --out (or delete {kept_checkpoint}) and rerun with a lower learning rate, such as {lower}.")
 
 
 @app.command()
@@ -139,20 +200,26 @@ def embed(
     edges: Annotated[Optional[Path], typer.Option(
         help="For a model fitted with --inputs propagated:K: the new nodes' edges to training-graph nodes, an "
              "integer .npy [2, E] (row 0: new node 0..m-1, row 1: known node id).")] = None,
-    backbone: Annotated[Optional[Path], typer.Option(help="Also write the [m, h] backbone features here.")] = None,
+    backbone: Annotated[Optional[Path], typer.Option(help="Also write the [m, h] backbone features here (.npy).")] = None,
     device: DeviceOpt = "auto",
 ) -> None:
     """Embed new nodes: from their features alone, or with their edges to known nodes (propagated inputs).
 
+    \b
     Examples:
         graph-eigenmap embed --model runs/cs --features new_nodes.npy --out new_embeddings.npy
         graph-eigenmap embed --model runs/cs_prop --features new_nodes.npy --edges new_edges.npy --out new.npy
     """
     from graph_eigenmap.api import embed_features, resolve_device
-    from graph_eigenmap.artifacts import load_known_inputs, load_model, save_array
+    from graph_eigenmap.artifacts import check_output_file, load_known_inputs, load_model, removed_on_failure, save_array
     from graph_eigenmap.errors import GraphEigenmapError
     from graph_eigenmap.inputs import parse_inputs
 
+    check_output_file(out, "--out", "embeddings.npy")
+    if backbone is not None:
+        check_output_file(backbone, "--backbone", "backbone.npy")
+        if backbone.resolve() == out.resolve():
+            raise GraphEigenmapError(f"--backbone and --out are the same file ({out}); give two different paths.")
     network, config = load_model(model, device=resolve_device(device))
     x = load_npy(features, "node features [m, d]")
     hops = parse_inputs(config.get("inputs", "features")).hops
@@ -162,9 +229,10 @@ def embed(
     if hops:
         x = load_known_inputs(model, hops).new_node_inputs(x, load_npy(edges, "edges [2, E]"))
     embedding, backbone_features = embed_features(network, x, config["features"], with_backbone=backbone is not None)
-    save_array(out, embedding)
-    if backbone is not None:
-        save_array(backbone, backbone_features)
+    with removed_on_failure(out, *([backbone] if backbone is not None else [])):
+        save_array(out, embedding)
+        if backbone is not None:
+            save_array(backbone, backbone_features)
     typer.echo(f"wrote {out} {list(embedding.shape)}")
 
 
@@ -173,8 +241,8 @@ def embed(
 def evaluate(
     embeddings: Annotated[Path, typer.Option(help="Node representations, a .npy array [n, d] (row i = node i).")],
     dataset: DatasetOpt = "csbm",
-    label_ratio: Annotated[float, typer.Option(help="Fraction of the train split used (1, 0.1, 0.01, ...).")] = 1.0,
-    runs: Annotated[int, typer.Option(help="Seeds 0..runs-1.")] = 10,
+    label_ratio: Annotated[float, typer.Option(help="Fraction of the train split used, in (0, 1]: 1, 0.1, 0.01, ...")] = 1.0,
+    runs: Annotated[int, typer.Option(min=1, help="Seeds 0..runs-1.")] = 10,
     correct_and_smooth: Annotated[bool, typer.Option(
         "--correct-and-smooth", help="Also post-process the probe with Correct & Smooth (PyG; needs the graph).")] = False,
     output: Annotated[Optional[Path], typer.Option(help="Write the result JSON here.")] = None,
@@ -188,18 +256,27 @@ def evaluate(
     The probe is scikit-learn's multinomial logistic regression (L-BFGS until converged), C chosen
     on valid per run; the JSON records each run's C, iterations and final gradient norm.
 
+    \b
     Example:
         graph-eigenmap evaluate --embeddings runs/cs/backbone.npy -d ../shared/data/ogb/ogbn_coauthor_cs --label-ratio 0.1
     """
+    from graph_eigenmap.artifacts import check_output_file, removed_on_failure, save_json
+    from graph_eigenmap.errors import GraphEigenmapError
+
+    if not 0 < label_ratio <= 1:
+        raise GraphEigenmapError(f"--label-ratio must lie in (0, 1] (the fraction of the train labels; 1 = all); "
+                                 f"got {label_ratio:g}.")
+    if output is not None:
+        check_output_file(output, "--output", "result.json")
+
     from graph_eigenmap import load_graph
     from graph_eigenmap.api import resolve_device
-    from graph_eigenmap.artifacts import save_json
     from graph_eigenmap.evaluation import probe_runs
     from graph_eigenmap.evaluation.correct_and_smooth import CorrectAndSmooth
     from graph_eigenmap.protocol import score_runs
 
-    graph = load_graph(dataset, root=root, cache_dir=cache_dir, split_seed=split_seed)
     x = load_npy(embeddings, "node representations [n, d]")
+    graph = load_graph(dataset, root=root, cache_dir=cache_dir, split_seed=split_seed)
     device = resolve_device(device)
     predictions = probe_runs(x, graph, label_ratio=label_ratio, runs=runs, device=device)
     smoother = CorrectAndSmooth(graph, device) if correct_and_smooth else None
@@ -209,16 +286,23 @@ def evaluate(
     if smoothed is not None:
         payload["correct_and_smooth"] = dict(smoothed.to_dict(), settings=smoother.settings.to_dict())
     if output is not None:
-        save_json(output, payload)
+        with removed_on_failure(output):
+            save_json(output, payload)
     tag = " (synthetic)" if graph.synthetic else ""
-    labels = f"{100 * label_ratio:g}% of the train labels"
+    labels = label_ratio_text(label_ratio)
+    seeds = "1 run" if runs == 1 else f"{runs} runs"
     for name, row in (("probe", result), ("probe + C&S", smoothed)):
         if row is not None:
-            typer.echo(f"{graph.name}{tag}, {labels}, {runs} runs, {name}: test accuracy "
+            typer.echo(f"{graph.name}{tag}, {labels}, {seeds}, {name}: test accuracy "
                        f"{100 * row.test_acc_mean:.2f} ± {100 * row.test_acc_std:.2f} %, valid {100 * row.valid_acc_mean:.2f} %")
 
 
-bench = typer.Typer(help="Benchmarks: compare methods on a graph.", no_args_is_help=True)
+def label_ratio_text(label_ratio: float) -> str:
+    """``1`` -> "all train labels", ``0.1`` -> "10% of the train labels"."""
+    return "all train labels" if label_ratio == 1 else f"{100 * label_ratio:g}% of the train labels"
+
+
+bench = typer.Typer(help="Benchmarks: compare methods on a graph.", no_args_is_help=True, rich_markup_mode=None)
 app.add_typer(bench, name="bench")
 
 
@@ -228,19 +312,21 @@ def bench_compare(
     out: Annotated[Path, typer.Option(help="Output folder: compare.md, compare.json, truncation.png.")],
     dataset: DatasetOpt = "csbm",
     label_ratios: Annotated[str, typer.Option(help="Comma-separated fractions of the train labels.")] = "1,0.1,0.01",
-    runs: Annotated[int, typer.Option(help="Seeds per method and label ratio.")] = 10,
-    k: Annotated[int, typer.Option(help="Eigenfunctions (and exact eigenvectors).")] = 64,
-    steps: Annotated[int, typer.Option(help="Neural Eigenmap optimizer steps.")] = 500,
-    width: Annotated[int, typer.Option(help="Neural Eigenmap MLP width.")] = 256,
-    depth: Annotated[int, typer.Option(help="Neural Eigenmap MLP depth.")] = 2,
-    estimator: Annotated[str, typer.Option(help="Neural Eigenmap estimator: auto, full, rows, sampled, block.")] = "auto",
-    kernel: Annotated[str, typer.Option(help="Neural Eigenmap kernel: adjacency, gcn, shifted or nontrivial.")] = "adjacency",
+    runs: Annotated[int, typer.Option(min=1, help="Seeds per method and label ratio.")] = 10,
+    k: Annotated[int, typer.Option(min=1, help="Eigenfunctions (and exact eigenvectors).")] = 64,
+    steps: Annotated[int, typer.Option(min=1, help="Neural Eigenmap optimizer steps.")] = 500,
+    width: Annotated[int, typer.Option(min=1, help="Neural Eigenmap MLP width.")] = 256,
+    depth: Annotated[int, typer.Option(min=1, help="Neural Eigenmap MLP depth.")] = 2,
+    estimator: Annotated[str, typer.Option(callback=one_of("auto", "full", "rows", "sampled", "block"), metavar="auto|full|rows|sampled|block",
+        help="Neural Eigenmap estimator: auto, full, rows, sampled, block.")] = "auto",
+    kernel: Annotated[str, typer.Option(callback=one_of("adjacency", "gcn", "shifted", "nontrivial"), metavar="adjacency|gcn|shifted|nontrivial",
+        help="Neural Eigenmap kernel: adjacency, gcn, shifted or nontrivial.")] = "adjacency",
     methods: Annotated[str, typer.Option(
         help="Comma-separated method groups to run: features, le, le-nontrivial, ne, ne-nontrivial, ne-propagated, "
              "ne-inductive, gcn, mlp, truncation, cost (default: all).")] = "all",
-    propagation_hops: Annotated[int, typer.Option(help="K of the ne-propagated group's inputs [X, ÂX, ..., Â^K X].")] = 3,
-    truncation_runs: Annotated[int, typer.Option(help="Seeds per point of the truncation curves.")] = 3,
-    max_epochs: Annotated[int, typer.Option(help="Most epochs of the supervised GCN and MLP (they stop early on valid).")] = 500,
+    propagation_hops: Annotated[int, typer.Option(min=1, help="K of the ne-propagated group's inputs [X, ÂX, ..., Â^K X].")] = 3,
+    truncation_runs: Annotated[int, typer.Option(min=1, help="Seeds per point of the truncation curves.")] = 3,
+    max_epochs: Annotated[int, typer.Option(min=1, help="Most epochs of the supervised GCN and MLP (they stop early on valid).")] = 500,
     device: DeviceOpt = "auto",
     root: RootOpt = None,
     cache_dir: CacheOpt = None,
@@ -251,16 +337,15 @@ def bench_compare(
     Each row says what a test node needs: features only, the graph at test time, or to be in the
     graph used (transductive). Progress, with the time of each step, goes to stderr.
 
+    \b
     Examples:
         graph-eigenmap bench compare -d ../shared/data/ogb/ogbn_cora --out results/cora
         graph-eigenmap bench compare -d ../shared/data/npz/cora.npz --methods ne,le-nontrivial,gcn --out results/cora_npz
         graph-eigenmap bench compare -d ogbn-products --root ~/ogb --out results/products --estimator sampled --steps 20000
     """
     import shlex
-    import sys
 
-    from graph_eigenmap import load_graph
-    from graph_eigenmap.api import resolve_device
+    from graph_eigenmap.artifacts import check_output_folder, removed_on_failure
     from graph_eigenmap.errors import GraphEigenmapError
     from graph_eigenmap.evaluation.compare import compare, parse_methods
 
@@ -269,12 +354,24 @@ def bench_compare(
         ratios = tuple(float(r) for r in label_ratios.split(","))
     except ValueError:
         raise GraphEigenmapError(f"--label-ratios must be comma-separated numbers such as 1,0.1,0.01; got {label_ratios!r}.") from None
-    graph = load_graph(dataset, root=root, cache_dir=cache_dir, split_seed=split_seed)
+    if not all(0 < r <= 1 for r in ratios):
+        raise GraphEigenmapError(f"--label-ratios must lie in (0, 1] (fractions of the train labels); got {label_ratios!r}.")
+    check_output_folder(out, "--out")
+
+    from graph_eigenmap import load_graph
+    from graph_eigenmap.api import resolve_device
+    from graph_eigenmap.host_memory import keep_freed_host_memory
+
+    device = resolve_device(device)
     command = "graph-eigenmap " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-    compare(graph, out_dir=out, methods=chosen, label_ratios=ratios, runs=runs, k=k, device=resolve_device(device),
-            fit_options=dict(steps=steps, width=width, depth=depth, estimator=estimator, kernel=kernel),
-            truncation_runs=truncation_runs, max_epochs=max_epochs, propagation_hops=propagation_hops, command=command,
-            log=lambda message: typer.echo(message, err=True))
+    with removed_on_failure(out):
+        graph = load_graph(dataset, root=root, cache_dir=cache_dir, split_seed=split_seed)
+        if device.type == "cpu":
+            keep_freed_host_memory()
+        compare(graph, out_dir=out, methods=chosen, label_ratios=ratios, runs=runs, k=k, device=device,
+                fit_options=dict(steps=steps, width=width, depth=depth, estimator=estimator, kernel=kernel),
+                truncation_runs=truncation_runs, max_epochs=max_epochs, propagation_hops=propagation_hops, command=command,
+                log=lambda message: typer.echo(message, err=True))
     typer.echo((out / "compare.md").read_text())
 
 

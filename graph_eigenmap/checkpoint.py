@@ -1,23 +1,27 @@
 """Checkpoints: everything a run needs to resume, written atomically and checked on load.
 
 A checkpoint holds the model, optimizer, schedule, sampler RNG state, eigenvalue estimates and the
-configuration; it is written to a temporary file and renamed, so a killed run loses at most one
-checkpoint interval and never leaves a half-written file. Loading refuses a checkpoint made with
-another configuration or graph.
+configuration. It is written by :func:`graph_eigenmap.artifacts.atomic_write` (a unique temporary
+file, fsynced, then renamed), so a killed run loses at most one checkpoint interval and never leaves
+a half-written file. Loading refuses a checkpoint made with another configuration or graph, with one
+exception: ``steps`` may grow, which extends a run (also a finished one) with the schedule of the new
+total; it may not fall below the steps already taken.
 """
 
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import torch
 
+from graph_eigenmap.artifacts import atomic_write
 from graph_eigenmap.data.graph import Graph
 from graph_eigenmap.errors import GraphEigenmapError
 
 CHECKPOINT_NAME = "checkpoint.pt"
+IGNORED_KEYS = ("checkpoint_every", "compile")
+"""Configuration fields that may change between a checkpoint and its resumption (besides ``steps``)."""
 
 
 def graph_fingerprint(graph: Graph) -> dict:
@@ -25,7 +29,7 @@ def graph_fingerprint(graph: Graph) -> dict:
 
 
 def save_checkpoint(path: Path, config, graph, model, optimizer, schedule, sampler, eigenvalues, state,
-                     estimator) -> None:
+                    estimator) -> None:
     sums = getattr(estimator, "component_sums", None)
     payload = dict(
         config=config.to_dict(),
@@ -40,34 +44,60 @@ def save_checkpoint(path: Path, config, graph, model, optimizer, schedule, sampl
         history=json.dumps(state["history"]),
         component_sums=None if sums is None or sums.sums is None else sums.sums.cpu(),
     )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(path.name + ".tmp")
-    torch.save(payload, temporary)
-    os.replace(temporary, path)
+    atomic_write(path, lambda handle: torch.save(payload, handle))
+
+
+def read_checkpoint(path: Path) -> dict:
+    """The payload of a checkpoint file (tensors memory-mapped where the file allows it).
+
+    Raises:
+        GraphEigenmapError: the file is not a readable checkpoint of ours.
+    """
+    try:
+        try:
+            payload = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+        except RuntimeError:  # files in torch's legacy format cannot be memory-mapped
+            payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # noqa: BLE001 - torch's message suggests unsafe loading; never repeat it
+        raise GraphEigenmapError(f"{path} cannot be read ({type(err).__name__}); it is damaged: delete it to "
+                                 "start over, or choose another --out.") from None
+    needed = ("config", "graph", "model", "optimizer", "schedule", "sampler", "eigenvalues", "step", "history")
+    if not isinstance(payload, dict) or any(key not in payload for key in needed):
+        raise GraphEigenmapError(f"{path} is not a graph_eigenmap checkpoint; delete it to start over, "
+                                 "or choose another --out.")
+    return payload
+
+
+def checkpoint_step(path: Path) -> int:
+    """Steps taken by the run a checkpoint holds (the file is memory-mapped, not read whole)."""
+    return int(read_checkpoint(path)["step"])
 
 
 def load_checkpoint(path: Path, config, graph, model, optimizer, schedule, sampler, eigenvalues, state,
-                     estimator) -> None:
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # noqa: BLE001
-        raise GraphEigenmapError(f"{path} cannot be read ({type(err).__name__}); delete it to start over.") from None
-    saved = payload["config"]
+                    estimator) -> None:
+    payload = read_checkpoint(path)
+    saved, done = payload["config"], int(payload["step"])
     differences = [f"{key}: {saved.get(key)!r} there, {value!r} now" for key, value in config.to_dict().items()
-                   if key not in ("checkpoint_every", "compile") and saved.get(key) != value]
+                   if key not in (*IGNORED_KEYS, "steps") and saved.get(key) != value]
     if differences:
         raise GraphEigenmapError(
             f"{path} was made with a different configuration ({'; '.join(differences)}); "
             "rerun with the same options or choose another --out."
         )
+    if config.steps < done:
+        raise GraphEigenmapError(f"{path} has already taken {done} steps; to resume it give --steps {done} or more "
+                                 "(more extends the run), or choose another --out.")
     if payload["graph"] != graph_fingerprint(graph):
         raise GraphEigenmapError(f"{path} was made on another graph ({payload['graph']}); choose another --out.")
     model.load_state_dict(payload["model"])
     optimizer.load_state_dict(payload["optimizer"])
     schedule.load_state_dict(payload["schedule"])
+    if config.steps != saved.get("steps"):  # an extended run: the learning rate follows the new schedule from here
+        for group, base, factor in zip(optimizer.param_groups, schedule.base_lrs, schedule.lr_lambdas):
+            group["lr"] = base * factor(schedule.last_epoch)
     sampler.set_state(payload["sampler"])
     eigenvalues.copy_(payload["eigenvalues"])
-    state["step"] = int(payload["step"])
+    state["step"] = done
     state["reorders"] = int(payload.get("reorders", 0))
     state["history"] = [tuple(entry) for entry in json.loads(payload["history"])]
     sums = getattr(estimator, "component_sums", None)

@@ -8,9 +8,15 @@ against 0.14 million and 36-39 s with freed memory kept (benchmarks/results/cpu_
 The cost: the process keeps its peak heap until it exits.
 
 :func:`keep_freed_host_memory` sets glibc's ``M_MMAP_MAX`` to 0 (every block comes from the heap)
-and ``M_TRIM_THRESHOLD`` to 2 GiB (the heap is not trimmed below that). It is process-wide; training
-on a CPU calls it unless the environment sets ``GRAPH_EIGENMAP_KEEP_FREED_MEMORY=0``. Elsewhere than
-Linux with glibc it does nothing.
+and ``M_TRIM_THRESHOLD`` to 2 GiB (the heap is not trimmed below that). The setting is process-wide, so
+the library never applies it on its own: the ``graph-eigenmap`` command calls it before training on a
+CPU (unless the environment sets ``GRAPH_EIGENMAP_KEEP_FREED_MEMORY=0``), and a Python program opts in
+by calling it once before :func:`graph_eigenmap.neural_eigenmap` or ``NeuralEigenmap.fit``::
+
+    from graph_eigenmap.host_memory import keep_freed_host_memory
+    keep_freed_host_memory()
+
+Elsewhere than Linux with glibc it does nothing.
 """
 
 from __future__ import annotations
@@ -26,7 +32,12 @@ _applied = False
 
 
 def keep_freed_host_memory() -> bool:
-    """Ask glibc's malloc to keep freed memory for reuse; True when it is in effect."""
+    """Ask glibc's malloc to keep freed memory for reuse, for the rest of the process.
+
+    Returns:
+        True when the setting is in effect; False where it cannot apply (not Linux with glibc) or
+        where ``GRAPH_EIGENMAP_KEEP_FREED_MEMORY=0`` declines it.
+    """
     global _applied
     if _applied:
         return True

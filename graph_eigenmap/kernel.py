@@ -80,12 +80,20 @@ class KernelReport:
             f"duplicates merged  {self.duplicates_merged:,}",
             f"reverses added     {self.reverse_edges_added:,}",
             f"isolated nodes     {self.isolated_nodes:,}  (zero row and column in the kernel)",
-            f"components         {self.components:,}  (each adds one eigenvalue 1)",
+            f"components         {self.components:,}  ({self._components_note()})",
             f"degree min/mean/max {self.degree_min:g} / {self.degree_mean:.2f} / {self.degree_max:g}",
         ]
         if self.self_loops_added:
             lines.append("kernel             D~^-1/2 (A + I) D~^-1/2 (GCN normalization)")
         return "\n".join(lines)
+
+    def _components_note(self) -> str:
+        """What the components mean for the spectrum: eigenvalue 1 once per component with an edge."""
+        if self.self_loops_added or self.isolated_nodes == 0:
+            return "each adds one eigenvalue 1"
+        with_edges = self.components - self.isolated_nodes
+        return (f"{with_edges:,} with edges, each adding one eigenvalue 1; the {self.isolated_nodes:,} isolated "
+                "nodes add eigenvalue 0")
 
 
 def graph_report(graph: Graph, *, self_loops: bool = False) -> KernelReport:

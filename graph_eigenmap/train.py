@@ -23,9 +23,8 @@ import torch
 from graph_eigenmap.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
 from graph_eigenmap.config import TrainConfig
 from graph_eigenmap.data.graph import Graph
-from graph_eigenmap.errors import GraphEigenmapError
+from graph_eigenmap.errors import GraphEigenmapError, TrainingDivergedError
 from graph_eigenmap.estimators import make_estimator
-from graph_eigenmap.host_memory import keep_freed_host_memory
 from graph_eigenmap.inputs import model_input_graph
 from graph_eigenmap.kernel import (
     DeflatedKernel, TrivialEigenvectors, normalized_adjacency, to_torch_csr, trivial_eigenvectors,
@@ -118,7 +117,7 @@ def train(
         device: where to train.
         checkpoint_dir: folder for ``checkpoint.pt`` (None: no checkpoints).
         resume: continue from the checkpoint in ``checkpoint_dir``.
-        progress: show a progress bar; None shows it for graphs of 10,000 nodes or more.
+        progress: show a progress bar (on stderr); None shows it once the run is expected to take 5 s or more.
         log_every: steps between entries of the loss history (each costs a device sync).
 
     Raises:
@@ -128,8 +127,6 @@ def train(
     config = config.resolved(graph, device)
     if config.features == "input":
         graph = model_input_graph(graph, config.inputs, device)
-    if device.type == "cpu":
-        keep_freed_host_memory()  # no page faults on every step's activations (see graph_eigenmap.host_memory)
     trivial = graph_trivial_eigenvectors(graph)
     _warn_about_components(trivial, config)
     estimator = make_estimator(config.estimator, kernel_adjacency(graph, config.kernel), batch_size=config.batch_size,
@@ -156,10 +153,9 @@ def train(
         load_checkpoint(checkpoint, config, graph, model, optimizer, schedule, sampler, eigenvalues, state, estimator)
 
     use_bf16 = config.bf16 and device.type == "cuda"
-    show = progress if progress is not None else graph.num_nodes >= 10_000
     start = time.perf_counter()
     model.train()
-    with ProgressBar(show, config.steps, state["step"]) as bar:
+    with ProgressBar(progress, config.steps, state["step"]) as bar:
         for step in range(state["step"], config.steps):
             draw = estimator.draw(sampler)
             if inputs is None:
@@ -183,7 +179,7 @@ def train(
             if (step + 1) % log_every == 0 or step + 1 == config.steps:
                 value = float(loss.detach())
                 if not math.isfinite(value):
-                    raise GraphEigenmapError(f"the loss became {value} at step {step + 1}; lower --lr.")
+                    raise TrainingDivergedError(step + 1, value, config.lr)
                 state["history"].append((step + 1, time.perf_counter() - start, value, float(eigenvalues[0])))
                 bar.update(step + 1, value, eigenvalues)
             if checkpoint is not None and config.checkpoint_every and (step + 1) % config.checkpoint_every == 0:

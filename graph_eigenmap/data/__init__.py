@@ -42,7 +42,8 @@ def load_graph(
     Args:
         spec: a dataset spec string or path (see the module docstring), a PyG ``Data`` or a Graph.
         root: folder of OGB datasets (for ``ogbn-*`` names; default ``./dataset``).
-        cache_dir: where processed files of OGB-layout folders go (default ``~/.cache/graph_eigenmap``).
+        cache_dir: where graphs read from OGB-layout folders and ``ogbn-*`` datasets are cached
+            (default ``$GRAPH_EIGENMAP_CACHE`` or ``~/.cache/graph_eigenmap``; a read-only cache only costs speed).
         split_seed: seed of the 10/10/80 split for sources that store none (``.npz``, PyG without masks).
         device: where the synthetic generator runs.
 
@@ -64,7 +65,7 @@ def load_graph(
     if text.split(":", 1)[0] in PRESETS:
         return csbm(device=device, **parse_csbm_spec(text))
     if text.startswith("ogbn-"):
-        return load_ogb_dataset(text, root if root is not None else "dataset")
+        return load_ogb_dataset(text, root if root is not None else "dataset", cache_dir=cache_dir)
     path = Path(text).expanduser()
     if path.suffix == ".npz":
         return load_npz(path, split_seed=split_seed)

@@ -1,7 +1,7 @@
 """The one in-memory graph type every loader produces, and the checks that build it.
 
 All loaders end in :func:`build_graph`, which validates the arrays (edge ids in range, one
-feature row and one label per node, finite features, a non-empty graph) and cleans the edges:
+feature row and one label per node, finite features, at least one node and one edge) and cleans the edges:
 self-loops dropped, repeated edges merged, and one-directional edges given their reverse, so
 that :attr:`Graph.adjacency` is always a symmetric CSR matrix with an empty diagonal.
 """
@@ -139,6 +139,12 @@ def build_graph(
     _check_edge_range(edges, n, name)
     weight = None if edge_weight is None else torch.as_tensor(edge_weight, device=edges.device)
     adjacency, cleaning = clean_edges(edges, n, weight)
+    if adjacency.nnz == 0:
+        dropped = f" once its {cleaning.self_loops_dropped:,} self-loops are dropped" if cleaning.self_loops_dropped else ""
+        raise DataError(
+            f"{name}: the graph has no edges{dropped} ({n:,} nodes, 0 edges), so every eigenvalue of its kernel is 0 "
+            "and there is nothing to learn; check the edge list (edge.csv.gz, or the adj_* arrays of a .npz)."
+        )
     return Graph(
         adjacency=adjacency,
         features=_check_features(features, n, name),

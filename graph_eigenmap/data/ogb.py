@@ -1,18 +1,20 @@
 """OGB node-property datasets: by name (``ogbn-arxiv``, ``ogbn-products``, ...) or from a folder.
 
-Both paths read through ``ogb``'s own reader (``ogb.nodeproppred.NodePropPredDataset``) and
-guard against three habits of ogb 1.3.6:
+Both paths read the folder's raw files with ogb's own reader, ``ogb.io.read_graph_raw``
+(``read_csv_graph_raw``, or ``read_binary_graph_raw`` for binary datasets such as ogbn-papers100M),
+and the labels and split files as ``ogb.nodeproppred.NodePropPredDataset`` does, but without that
+class, so that nothing of ogb needs patching:
 
-* it calls ``input()`` when a dataset folder lacks ``RELEASE_v1.txt`` or a download is over
-  1 GB: we check those states first and never let a prompt appear;
-* it sets no network timeout and leaves an empty folder behind after a failed download (which
-  would prompt next time): we probe the server with a short timeout first and remove any folder
-  a failed download created;
-* its ``torch.load`` of the processed files it wrote fails under torch >= 2.6 (weights-only by
-  default): we load those files, which ogb itself wrote, with ``weights_only=False``.
+* no ``input()`` prompt can appear (ogb asks one when a folder lacks ``RELEASE_v1.txt`` or a download
+  is over 1 GB): we check the folder's state ourselves and download without asking;
+* a dataset that is not on disk fails within seconds when its server cannot be reached (we probe
+  it with a short timeout; ogb sets none), and a failed download leaves nothing behind;
+* nothing is ever written into a source folder such as ``../shared/data/ogb/ogbn_cora`` (ogb keeps
+  its ``processed/`` files there): the built graph goes to a pickle-free cache file of ours.
 
-A folder (such as ``../shared/data/ogb/ogbn_cora``) is never written to: ogb works in a cache
-folder of ours that links to the source's ``raw/`` and ``split/`` and keeps ``processed/``.
+Before reading, the node count and the edge file are checked, so that an empty graph gets a clear
+message rather than a parser's. A cache that cannot be written (a read-only
+``GRAPH_EIGENMAP_CACHE``) only costs the next load its speed, and a failed load writes nothing there.
 """
 
 from __future__ import annotations
@@ -23,11 +25,16 @@ import hashlib
 import io
 import json
 import os
+import secrets
 import shutil
 import socket
+import sys
+import tempfile
 import threading
+import urllib.error
 import urllib.parse
-import warnings
+import urllib.request
+import zipfile
 from dataclasses import asdict
 from pathlib import Path
 
@@ -38,8 +45,11 @@ from graph_eigenmap.data.graph import CleaningReport, Graph, build_graph
 from graph_eigenmap.errors import DataError, DatasetUnavailableError
 
 REQUIRED_RAW_FILES = ("edge.csv.gz", "num-node-list.csv.gz", "num-edge-list.csv.gz", "node-label.csv.gz")
+REQUIRED_BINARY_FILES = ("data.npz", "node-label.npz")
 NETWORK_PROBE_TIMEOUT_S = 5.0
 DOWNLOAD_TIMEOUT_S = 60.0
+GRAPH_CACHE = "data_processed"
+"""Name of the cached graph (a pickle-free ``.npz``) in ``<cache>/ogb-folders/<folder>-<hash>/``."""
 
 
 def default_cache_dir() -> Path:
@@ -48,11 +58,19 @@ def default_cache_dir() -> Path:
 
 
 def ogb_master() -> dict[str, dict]:
-    """ogb's table of known node-property datasets: name -> meta_dict."""
-    import pandas as pd
-    from ogb import nodeproppred
+    """ogb's table of known node-property datasets: name -> meta_dict.
 
-    table = pd.read_csv(Path(nodeproppred.__file__).parent / "master.csv", index_col=0, keep_default_na=False)
+    Read from ogb's ``nodeproppred/master.csv`` without importing ``ogb.nodeproppred`` (which imports
+    torch_geometric, seconds of start-up).
+    """
+    import importlib.util
+
+    import pandas as pd
+
+    spec = importlib.util.find_spec("ogb")
+    if spec is None or spec.origin is None:
+        raise DataError("OGB datasets need the ogb package; pip install ogb.")
+    table = pd.read_csv(Path(spec.origin).parent / "nodeproppred" / "master.csv", index_col=0, keep_default_na=False)
     return {name: dict(table[name]) for name in table.columns}
 
 
@@ -60,12 +78,13 @@ def homogeneous_ogb_names() -> list[str]:
     return sorted(name for name, meta in ogb_master().items() if meta["is hetero"] != "True")
 
 
-def load_ogb_dataset(name: str, root: str | Path = "dataset") -> Graph:
+def load_ogb_dataset(name: str, root: str | Path = "dataset", *, cache_dir: str | Path | None = None) -> Graph:
     """Load an OGB node-property dataset by name, downloading it to ``root`` if needed.
 
     Args:
         name: a homogeneous ``ogbn-*`` name, e.g. ``"ogbn-arxiv"`` or ``"ogbn-products"``.
-        root: folder that holds (or will hold) ``<root>/ogbn_<name>/``.
+        root: folder that holds (or will hold) ``<root>/ogbn_<name>/``, the layout ogb downloads.
+        cache_dir: where the built graph is cached (default :func:`default_cache_dir`).
 
     Raises:
         DataError: unknown name, or a folder left incomplete.
@@ -86,15 +105,13 @@ def load_ogb_dataset(name: str, root: str | Path = "dataset") -> Graph:
             f"{folder} exists but has no {release.name} (an interrupted download leaves this state); "
             f"delete the folder to download again, or copy the complete dataset there."
         )
-    created = not folder.exists()
-    if not _has_dataset_files(folder):
+    if not _has_dataset_files(folder, meta):
+        if folder.exists():
+            raise DataError(f"{folder} has {release.name} but no raw/ files; delete the folder to download again, "
+                            "or copy the complete dataset there.")
         _check_download_possible(name, meta, root, folder)
-    try:
-        return _read_with_ogb(name, meta=None, root=root, folder=folder, display_name=name)
-    except BaseException:
-        if created and folder.exists():
-            shutil.rmtree(folder, ignore_errors=True)  # never leave the empty folder that would prompt
-        raise
+        _download(name, meta, root, folder)
+    return _load_layout(folder, meta, cache_dir, display_name=name)
 
 
 def load_ogb_folder(path: str | Path, *, cache_dir: str | Path | None = None) -> Graph:
@@ -105,43 +122,140 @@ def load_ogb_folder(path: str | Path, *, cache_dir: str | Path | None = None) ->
 
     Args:
         path: the dataset folder.
-        cache_dir: where ogb's processed files go (default :func:`default_cache_dir`).
+        cache_dir: where the built graph is cached (default :func:`default_cache_dir`).
+
+    Raises:
+        DataError: a missing, incomplete, empty or unreadable folder (one line naming the file).
     """
     folder = Path(path)
     if not folder.is_dir():
         raise DataError(f"no such dataset folder: {folder}; give a folder in OGB layout (raw/, split/, meta.json).")
     meta = _folder_meta(folder)
-    missing = [f"raw/{f}" for f in REQUIRED_RAW_FILES if not (folder / "raw" / f).exists()]
+    return _load_layout(folder, meta, cache_dir, display_name=folder.name.removeprefix("ogbn_"))
+
+
+def _load_layout(folder: Path, meta: dict, cache_dir: str | Path | None, *, display_name: str) -> Graph:
+    """The graph in an OGB-layout folder, from our cache when its files have not changed."""
+    binary = _is_binary(meta)
+    required = REQUIRED_BINARY_FILES if binary else REQUIRED_RAW_FILES
+    missing = [f"raw/{f}" for f in required if not (folder / "raw" / f).is_file()]
     split_dir = folder / "split" / meta["split"]
-    missing += [f"split/{meta['split']}/{p}.csv.gz" for p in ("train", "valid", "test") if not (split_dir / f"{p}.csv.gz").exists()]
+    missing += [f"split/{meta['split']}/{p}.csv.gz" for p in ("train", "valid", "test")
+                if not (split_dir / f"{p}.csv.gz").is_file()]
     if missing:
         raise DataError(f"{folder} is not a complete OGB node-property folder: missing {', '.join(missing)}.")
-    work = _cache_folder(folder, meta, Path(cache_dir) if cache_dir else default_cache_dir())
+    cache = _cache_file(folder, Path(cache_dir) if cache_dir else default_cache_dir())
     stamp = _split_stamp(split_dir)
-    cached = _read_graph_cache(work / GRAPH_CACHE, stamp)
+    cached = _read_graph_cache(cache, stamp)
     if cached is not None:
         cached.source = str(folder)
         return cached
-    meta = dict(meta, dir_path=str(work))
-    name = folder.name.removeprefix("ogbn_")
-    graph = _read_with_ogb(name, meta=meta, root=work.parent, folder=folder, display_name=name)
-    graph.source = str(folder)
-    _write_graph_cache(graph, work / GRAPH_CACHE, stamp)
+    graph = _read_raw(folder, meta, split_dir, display_name)
+    _write_graph_cache(graph, cache, stamp)
     return graph
 
 
-GRAPH_CACHE = "graph_eigenmap_graph.npz"
+def _is_binary(meta: dict) -> bool:
+    return str(meta.get("binary", "False")) == "True"
+
+
+def _read_raw(folder: Path, meta: dict, split_dir: Path, name: str) -> Graph:
+    """Read the raw and split files with ogb's readers and build the graph."""
+    raw = folder / "raw"
+    if not _is_binary(meta):
+        _check_not_empty(raw, name)
+    try:
+        from ogb.io.read_graph_raw import read_binary_graph_raw, read_csv_graph_raw
+    except ImportError:
+        raise DataError(f"reading {folder} needs the ogb package; pip install ogb.") from None
+    try:
+        chatter = io.StringIO()  # the reader's prints and its one-step progress bar
+        with contextlib.redirect_stdout(chatter), contextlib.redirect_stderr(chatter):
+            if _is_binary(meta):
+                graph_dict = read_binary_graph_raw(str(raw), add_inverse_edge=False)[0]
+                with np.load(raw / "node-label.npz", allow_pickle=False) as stored:
+                    labels = stored["node_label"]
+            else:
+                # No additional node or edge files: nothing here uses them, and ogb's reader renames
+                # one of ogbn-proteins' files in place when asked for it.
+                graph_dict = read_csv_graph_raw(str(raw), add_inverse_edge=str(meta["add_inverse_edge"]) == "True")[0]
+                labels = _read_csv(raw / "node-label.csv.gz")
+            split = {part: _read_csv(split_dir / f"{part}.csv.gz", empty_ok=True).reshape(-1).astype(np.int64)
+                     for part in ("train", "valid", "test")}
+    except (DataError, KeyboardInterrupt):
+        raise
+    except Exception as err:  # noqa: BLE001 - every reader failure becomes one clear line
+        raise _explain_read_error(err, folder) from None
+    return build_graph(
+        graph_dict["edge_index"],
+        graph_dict["num_nodes"],
+        features=graph_dict.get("node_feat"),
+        labels=labels,
+        split=split,
+        name=name,
+        source=str(folder),
+    )
+
+
+def _read_csv(path: Path, *, empty_ok: bool = False) -> np.ndarray:
+    """A header-less ``.csv.gz`` as ogb reads it (pandas), ``[rows, columns]``; an empty file as ``[0, 1]``."""
+    import pandas as pd
+
+    try:
+        return pd.read_csv(path, compression="gzip", header=None).values
+    except pd.errors.EmptyDataError:
+        if empty_ok:
+            return np.zeros((0, 1), dtype=np.int64)
+        raise DataError(f"{path} is empty; it must hold one row per node.") from None
+
+
+def _check_not_empty(raw: Path, name: str) -> None:
+    """A clear message for 0 nodes or 0 edges, before a parser meets an empty file."""
+    counts = _gzip_text(raw / "num-node-list.csv.gz").split()
+    if len(counts) != 1 or not counts[0].isdigit():
+        raise DataError(f"{raw / 'num-node-list.csv.gz'} must hold one number, the graph's node count; "
+                        f"found {' '.join(counts)[:40]!r}.")
+    if int(counts[0]) == 0:
+        raise DataError(f"{name}: the graph is empty (0 nodes, says {raw / 'num-node-list.csv.gz'}); "
+                        "check the node count file.")
+    if not _gzip_text(raw / "edge.csv.gz", limit=4096).strip():
+        raise DataError(f"{name}: the graph has no edges ({raw / 'edge.csv.gz'} is empty), so every eigenvalue of its "
+                        "kernel is 0 and there is nothing to learn; check the edge list.")
+
+
+def _gzip_text(path: Path, limit: int = -1) -> str:
+    try:
+        with gzip.open(path, "rt") as stream:
+            return stream.read(limit)
+    except (OSError, EOFError, ValueError, UnicodeDecodeError) as err:
+        raise DataError(f"{path} is truncated or corrupt ({type(err).__name__}: {err}); copy or download it again.") from None
+
+
+def _cache_file(folder: Path, cache_root: Path) -> Path:
+    """Where the graph built from ``folder`` is cached.
+
+    The folder name carries a hash of the source's path and of its raw files' sizes and
+    modification times, so an edited source gets a fresh cache; the split files are covered by
+    the stamp stored inside (:func:`_split_stamp`).
+    """
+    source = folder.resolve()
+    stamp = hashlib.sha1(str(source).encode())
+    for f in sorted((source / "raw").iterdir()):
+        st = f.stat()
+        stamp.update(f"{f.name}:{st.st_size}:{st.st_mtime_ns}".encode())
+    return cache_root / "ogb-folders" / f"{folder.name}-{stamp.hexdigest()[:12]}" / GRAPH_CACHE
 
 
 def _split_stamp(split_dir: Path) -> str:
-    """Sizes and modification times of the split files (the work folder's name covers raw/)."""
+    """Sizes and modification times of the split files (the cache folder's name covers raw/)."""
     return ";".join(f"{f.name}:{f.stat().st_size}:{f.stat().st_mtime_ns}" for f in sorted(split_dir.iterdir()))
 
 
 def _write_graph_cache(graph: Graph, path: Path, stamp: str) -> None:
-    """The built graph as a pickle-free .npz beside ogb's processed files, written atomically.
+    """The built graph as a pickle-free .npz, written atomically; silently skipped where it cannot be written.
 
-    A later load reads it without importing ogb and torch_geometric (about 5 s on 2 cores).
+    A later load reads it without importing ogb or pandas. A read-only or missing cache only costs
+    the next load its speed: whatever this call created is removed again when the write fails.
     """
     a = graph.adjacency
     arrays = dict(indptr=a.indptr, indices=a.indices, data=a.data, shape=np.array(a.shape), labels=graph.labels,
@@ -149,20 +263,31 @@ def _write_graph_cache(graph: Graph, path: Path, stamp: str) -> None:
                   **{f"split_{part}": ids for part, ids in graph.split.items()})
     if graph.features is not None:
         arrays["features"] = graph.features
-    temporary = path.with_name(path.name + ".tmp.npz")
+    created = []
+    folder = path.parent
+    while not folder.exists() and folder != folder.parent:
+        created.append(folder)
+        folder = folder.parent
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
     try:
-        np.savez(temporary, **arrays)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(temporary, "xb") as handle:
+            np.savez(handle, **arrays)
         os.replace(temporary, path)
-    except OSError:  # a read-only cache only costs the next load its speed
-        temporary.unlink(missing_ok=True)
+    except OSError:
+        with contextlib.suppress(OSError):
+            temporary.unlink()
+        for folder in created:  # innermost first
+            with contextlib.suppress(OSError):
+                folder.rmdir()
 
 
 def _read_graph_cache(path: Path, stamp: str) -> Graph | None:
     """The graph :func:`_write_graph_cache` stored, or None when absent, stale or unreadable."""
-    if not path.exists():
+    if not path.is_file():
         return None
     try:
-        with np.load(path) as stored:
+        with np.load(path, allow_pickle=False) as stored:
             if str(stored["stamp"]) != stamp:
                 return None
             shape = tuple(int(v) for v in stored["shape"])
@@ -171,7 +296,7 @@ def _read_graph_cache(path: Path, stamp: str) -> Graph | None:
             return Graph(adjacency=adjacency, features=stored["features"] if "features" in stored.files else None,
                          labels=stored["labels"], split=split, name=str(stored["name"]), source="",
                          cleaning=CleaningReport(**json.loads(str(stored["cleaning"]))))
-    except (OSError, ValueError, KeyError, TypeError):
+    except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile):
         return None
 
 
@@ -182,6 +307,8 @@ def _folder_meta(folder: Path) -> dict:
             meta = json.loads(meta_file.read_text())
         except json.JSONDecodeError as err:
             raise DataError(f"{meta_file} is not valid JSON ({err}); fix or regenerate it.") from None
+        if not isinstance(meta, dict):
+            raise DataError(f"{meta_file} must hold a JSON object (ogb's meta_dict); fix or regenerate it.")
     else:
         known = ogb_master().get(folder.name.replace("_", "-"))
         if known is None:
@@ -204,29 +331,9 @@ def _folder_meta(folder: Path) -> dict:
     return {**defaults, **meta}
 
 
-def _cache_folder(folder: Path, meta: dict, cache_root: Path) -> Path:
-    """A work folder for ogb: links to the source's raw/ and split/, its own processed/.
-
-    Its name carries a hash of the source's path, file sizes and modification times, so an
-    edited source gets fresh processed files.
-    """
-    source = folder.resolve()
-    stamp = hashlib.sha1(str(source).encode())
-    for f in sorted((source / "raw").iterdir()):
-        st = f.stat()
-        stamp.update(f"{f.name}:{st.st_size}:{st.st_mtime_ns}".encode())
-    work = cache_root / "ogb-folders" / f"{folder.name}-{stamp.hexdigest()[:12]}"
-    (work / "processed").mkdir(parents=True, exist_ok=True)
-    for sub in ("raw", "split"):
-        link = work / sub
-        if not link.exists():
-            link.symlink_to(source / sub, target_is_directory=True)
-    (work / f"RELEASE_v{meta['version']}.txt").touch()
-    return work
-
-
-def _has_dataset_files(folder: Path) -> bool:
-    return (folder / "raw" / "edge.csv.gz").exists() or (folder / "processed" / "data_processed").exists()
+def _has_dataset_files(folder: Path, meta: dict) -> bool:
+    first = REQUIRED_BINARY_FILES[0] if _is_binary(meta) else REQUIRED_RAW_FILES[0]
+    return (folder / "raw" / first).exists()
 
 
 def _check_download_possible(name: str, meta: dict, root: Path, folder: Path) -> None:
@@ -238,9 +345,48 @@ def _check_download_possible(name: str, meta: dict, root: Path, folder: Path) ->
     raise DatasetUnavailableError(
         f"{name} is not in {folder} and cannot be downloaded from {url} ({reason}); on a machine "
         f"with network, download that zip, unzip it and rename its folder {meta['download_name']}/ to {folder} "
-        f"(so that {folder}/raw/edge.csv.gz and {folder}/RELEASE_v{meta['version']}.txt exist), "
-        f"or give --root the folder that holds {folder.name}/."
+        f"(so that {folder}/raw/{REQUIRED_BINARY_FILES[0] if _is_binary(meta) else REQUIRED_RAW_FILES[0]} and "
+        f"{folder}/RELEASE_v{meta['version']}.txt exist), or give --root the folder that holds {folder.name}/."
     )
+
+
+def _download(name: str, meta: dict, root: Path, folder: Path) -> None:
+    """Download and unzip ``meta["url"]`` into ``folder``; on any failure nothing new is left under ``root``.
+
+    The zip goes to a staging folder inside ``root`` and its ``download_name/`` folder is renamed to
+    ``folder`` only once complete, so an interrupted download never leaves a half dataset.
+    """
+    url = meta["url"]
+    created = [p for p in (root, *root.parents) if not p.exists()]  # innermost first
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}-download-", dir=root))
+    except OSError as err:
+        if created:
+            shutil.rmtree(created[-1], ignore_errors=True)
+        raise DataError(f"cannot download {name} into {root} ({err.strerror or type(err).__name__}); give --root a "
+                        "folder you can write to.") from None
+    complete = False
+    try:
+        archive = staging / "download.zip"
+        print(f"downloading {name} from {url} to {folder} ...", file=sys.stderr, flush=True)
+        with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as response, open(archive, "wb") as out:
+            shutil.copyfileobj(response, out, 1 << 20)
+        with zipfile.ZipFile(archive) as bundle:
+            bundle.extractall(staging)  # zipfile keeps every member inside staging
+        extracted = staging / meta["download_name"]
+        if not (extracted / "raw").is_dir():
+            raise DataError(f"the archive at {url} holds no {meta['download_name']}/raw/ folder; it is not an "
+                            "OGB node-property dataset.")
+        extracted.rename(folder)
+        complete = True
+    except (OSError, zipfile.BadZipFile) as err:  # URLError and timeouts are OSErrors
+        raise DatasetUnavailableError(f"downloading {name} from {url} failed ({type(err).__name__}: {err}); "
+                                      f"try again, or unzip the dataset into {folder} by hand.") from None
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+        if not complete and created:
+            shutil.rmtree(created[-1], ignore_errors=True)
 
 
 def _unreachable(url: str) -> str | None:
@@ -250,7 +396,7 @@ def _unreachable(url: str) -> str | None:
     not cover) cannot hold us longer than the timeout.
     """
     host = urllib.parse.urlparse(url).hostname or ""
-    port = 443 if url.startswith("https") else 80
+    port = urllib.parse.urlparse(url).port or (443 if url.startswith("https") else 80)
     outcome: list[str | None] = []
 
     def probe():
@@ -264,76 +410,6 @@ def _unreachable(url: str) -> str | None:
     thread.start()
     thread.join(NETWORK_PROBE_TIMEOUT_S + 1)
     return outcome[0] if outcome else f"no answer from {host} in {NETWORK_PROBE_TIMEOUT_S + 1:.0f} s"
-
-
-def _no_prompt(*_args, **_kwargs):
-    raise DataError("ogb asked an interactive question; graph_eigenmap never answers prompts: report this as a bug.")
-
-
-@contextlib.contextmanager
-def _ogb_guards():
-    """ogb without prompts, with a download timeout, and able to read its own processed files."""
-    import ogb.nodeproppred.dataset as ogb_dataset
-    import ogb.utils.url as ogb_url
-
-    saved = {
-        "decide": ogb_dataset.decide_download,
-        "timeout": socket.getdefaulttimeout(),
-        "env": os.environ.get("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD"),
-    }
-    ogb_dataset.decide_download = lambda url: True  # the size question; we checked the network already
-    ogb_dataset.input = ogb_url.input = _no_prompt
-    socket.setdefaulttimeout(DOWNLOAD_TIMEOUT_S)
-    os.environ["TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD"] = "1"  # files ogb wrote itself; see module docstring
-    try:
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message=".*TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD.*")
-            yield ogb_dataset
-    finally:
-        ogb_dataset.decide_download = saved["decide"]
-        del ogb_dataset.input, ogb_url.input
-        socket.setdefaulttimeout(saved["timeout"])
-        if saved["env"] is None:
-            os.environ.pop("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", None)
-        else:
-            os.environ["TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD"] = saved["env"]
-
-
-def _read_with_ogb(name: str, *, meta: dict | None, root: Path, folder: Path, display_name: str) -> Graph:
-    work = Path(meta["dir_path"]) if meta else folder
-    for attempt in range(2):
-        if work.is_dir():
-            (work / "processed").mkdir(exist_ok=True)  # ogb saves there but never creates it
-        try:
-            chatter = io.StringIO()  # ogb's prints and one-step progress bars
-            with _ogb_guards() as ogb_dataset, contextlib.redirect_stdout(chatter), contextlib.redirect_stderr(chatter):
-                dataset = ogb_dataset.NodePropPredDataset(name, root=str(root), meta_dict=meta)
-                split = dataset.get_idx_split()
-            break
-        except (DataError, KeyboardInterrupt):
-            raise
-        except Exception as err:  # noqa: BLE001 - every reader failure becomes one clear line
-            processed = work / "processed"
-            if attempt == 0 and processed.exists() and _is_unreadable_processed(err):
-                shutil.rmtree(processed, ignore_errors=True)  # a half-written cache: rebuild once
-                continue
-            raise _explain_read_error(err, folder) from err
-    graph_dict, labels = dataset[0]
-    return build_graph(
-        graph_dict["edge_index"],
-        graph_dict["num_nodes"],
-        features=graph_dict.get("node_feat"),
-        labels=labels,
-        split=split,
-        name=display_name,
-        source=str(folder),
-    )
-
-
-def _is_unreadable_processed(err: Exception) -> bool:
-    import pickle
-
-    return isinstance(err, (EOFError, RuntimeError, pickle.UnpicklingError, OSError))
 
 
 def _explain_read_error(err: Exception, folder: Path) -> DataError:
@@ -353,4 +429,3 @@ def _gzip_problem(path: Path) -> str | None:
         return None
     except (OSError, EOFError, ValueError) as err:
         return f"{type(err).__name__}: {err}"
-
