@@ -78,6 +78,9 @@ BAD_INPUTS = {
     "nan features": (lambda t: _folder(t, features=np.where(np.eye(12, 4) > 0, np.nan, 1.0)), "NaN"),
     "label count mismatch": (lambda t: _folder(t, labels=np.zeros(7, dtype=int)), "labels"),
     "empty graph": (lambda t: _folder(t, lambda f: _rewrite_gz(f / "raw" / "num-node-list.csv.gz", "0\n")), "empty"),
+    "folder without edges": (lambda t: _folder(t, lambda f: _rewrite_gz(f / "raw" / "edge.csv.gz", "")), "no edges"),
+    "npz without edges": (lambda t: write_npz(t / "e.npz", sp.csr_matrix((12, 12)), None, np.zeros(12, dtype=int)), "no edges"),
+    "meta.json not an object": (lambda t: _folder(t, lambda f: (f / "meta.json").write_text("[]")), "JSON object"),
     "bad csbm option": (lambda t: "csbm:nodes=5", "bad csbm option"),
 }
 
@@ -86,7 +89,7 @@ BAD_INPUTS = {
 def test_bad_input_one_line_nonzero_no_traceback(tmp_path, case):
     make, message = BAD_INPUTS[case]
     result = invoke("info", make(tmp_path))
-    assert result.exit_code != 0
+    assert result.exit_code == 2
     assert "Traceback" not in result.output
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], result.stderr
