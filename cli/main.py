@@ -98,7 +98,7 @@ def fit(
     alpha: Annotated[float, typer.Option(min=0.0, help="Weight of the orthogonality penalty.")] = 1.0,
     stop_gradient: Annotated[bool, typer.Option(help="Ordered eigenfunctions (on) or only their span (off).")] = True,
     reorder: Annotated[bool, typer.Option(
-        help="With stop-gradient, permute the outputs into eigenvalue order during the first 80% of training "
+        help="With stop-gradient, permute the outputs into eigenvalue order during the first 95% of training "
              "whenever they are not (outputs in the wrong order sit at a saddle).")] = True,
     rayleigh_ritz: Annotated[bool, typer.Option(
         help="After training, solve the output layer by Rayleigh-Ritz on the backbone's span: outputs exactly ordered.")] = False,

@@ -19,16 +19,23 @@ their optimizer moments, the L2-BN running RMS and the estimates — and trainin
 each output is refined against the right earlier outputs for the rest of the run. The last steps
 run without permutations.
 
-What is left, and the recorded last step. The order the outputs end training in is measured
-exactly afterwards (``order_violations_in_training`` in metadata.json). Reordering removes most
-rising pairs but not all (``benchmarks/results/reorder_effect.md``): within 25 steps of a sort,
-10-25 pairs rise again on the amazon graphs, because at the default 500 steps the outputs are far
-from converged (amazon_photo's leading quotients 0.945 at 500 steps, 0.999 at 1500, with 3 rising
-pairs left instead of 10) and each output climbs at its own pace. So, as a last step that is
-recorded (``final_sort`` in metadata.json: the permutation and the pairs before it), the outputs
-are put in descending order of their exact Rayleigh quotients (:func:`sort_outputs`), model
-included, so that every prefix of the saved embedding and of ``transform`` is the best prefix
-training found.
+How long to reorder, and what is left. Outputs keep leaving order while training goes on: at the
+default 500 steps they are far from converged (amazon_photo's leading quotients 0.945 at 500 steps,
+0.999 at 1500) and each climbs at its own pace, so 10-25 pairs rise again within 25 steps of a sort.
+Reordering during the first 80 % of training and then none left 40 rising pairs (> 0.01) over the ten
+shared cases (five graphs × two layouts, ``benchmarks/results/reorder_effect.md``); through the first
+:data:`REORDER_UNTIL` = 95 %, 3 (none in 8 of 10 cases, the largest rise 0.015), with a higher sum of
+quotients and the same probes. The other candidate causes were measured against the 80 % window:
+three times the steps leaves 1 rising pair, but its first 16 outputs probe 10 points worse on valid
+(60.8 against 70.4 %) and all 64 three points worse; the two-sided gradient 52 and α = 2 34, so neither the one-sided gradient
+nor the penalty's weight is the cause. The last 5 % of training (25 steps at the default, at a learning
+rate below 1 % of its peak) runs without permutations.
+
+The recorded last step. The order the outputs end training in is measured exactly afterwards
+(``order_violations_in_training`` in metadata.json). Where a neighbouring quotient still rises by more
+than 0.01, the outputs are put in descending order of their exact Rayleigh quotients
+(:func:`sort_outputs`), model included, and the permutation is recorded (``final_sort``), so that
+every prefix of the saved embedding and of ``transform`` is the best prefix training found.
 """
 
 from __future__ import annotations
@@ -41,7 +48,7 @@ from graph_eigenmap.models import EmbeddingTable, NeuralEigenfunctions
 REORDER_EVERY = 25
 """Steps between checks of the output order (``TrainConfig.reorder``); each check syncs with the device."""
 REORDER_UNTIL = 0.95
-"""Fraction of training during which outputs are reordered; the rest refines the final order."""
+"""Fraction of training during which outputs are reordered (0.8 before 2026-12-01; see above); the rest runs without."""
 
 
 @torch.no_grad()
