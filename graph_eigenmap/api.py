@@ -3,10 +3,10 @@
 Example:
     >>> from graph_eigenmap import NeuralEigenmap, load_graph
     >>> graph = load_graph("csbm:num_nodes=2000,num_edges=10000,num_features=16")
-    >>> model = NeuralEigenmap(k=8, steps=50).fit(graph)
+    >>> model = NeuralEigenmap(k=8, steps=50, inputs="features").fit(graph)
     >>> model.embedding_.shape, model.eigenvalues_.shape
     ((2000, 8), (8,))
-    >>> model.transform(graph.features[:5]).shape   # nodes embedded from their features alone
+    >>> model.transform(graph.features[:5]).shape   # inputs="features": nodes embedded from their features alone
     (5, 8)
 """
 
@@ -96,7 +96,7 @@ def neural_eigenmap(
         out_dir: folder for checkpoints and outputs (embeddings.npy, backbone.npy,
             metadata.json, model.pt, model.json); None keeps everything in memory.
         resume: continue the checkpoint in ``out_dir``.
-        progress: progress bar on/off (None: on for graphs of 10,000 nodes or more).
+        progress: progress bar on/off, on stderr (None: on once the run is expected to take 5 s or more).
         **options: any other field of :class:`TrainConfig` (steps, features, estimator, ...).
 
     Returns:
@@ -286,7 +286,7 @@ class NeuralEigenmap:
             out_dir: folder for checkpoints and outputs (see :func:`neural_eigenmap`); None keeps
                 everything in memory.
             resume: continue the checkpoint in ``out_dir``.
-            progress: progress bar on/off (None: on for graphs of 10,000 nodes or more).
+            progress: progress bar on/off, on stderr (None: on once the run is expected to take 5 s or more).
 
         Raises:
             GraphEigenmapError: a graph in none of those forms, node features given as ``y`` or beside

@@ -57,7 +57,7 @@ class AddNeuralEigenmapPE(BaseTransform):
             ``x``'s dtype), or makes it ``data.x`` when there is none.
         device: where training runs: ``"auto"`` (a GPU when torch sees one), ``"cpu"``, ``"cuda"``, ...
             The encoding is put on ``edge_index``'s device.
-        progress: progress bar on/off (None: on for graphs of 10,000 nodes or more).
+        progress: progress bar on/off, on stderr (None: on once the run is expected to take 5 s or more).
         **options: fields of :class:`~graph_eigenmap.config.TrainConfig` (``steps``, ``features``,
             ``inputs``, ``seed``, ...), with its defaults.
 
