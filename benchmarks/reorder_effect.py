@@ -17,15 +17,12 @@ Writes DIR/<layout>_<graph>.json per case as it finishes, then DIR/reorder_effec
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
-import multiprocessing
-import sys
 import time
 import warnings
 from pathlib import Path
 
-from compare_shared import DATASETS, dataset_path  # the shared graphs and their paths in each layout
+from shared_cases import case_arguments, run_cases
 
 SETTINGS = {
     "off": dict(reorder=False),
@@ -72,55 +69,23 @@ def measure(graph, setting: str, device, steps: int | None) -> dict:
                    for m, result in probes.items() for part in ("valid", "test")})
 
 
-def run_case(args: argparse.Namespace, layout: str, name: str) -> str:
-    """Every setting on one graph in one layout, in its own process; writes OUT/<layout>_<name>.json."""
-    import torch
-
-    from graph_eigenmap import load_graph
-    from graph_eigenmap.api import resolve_device
-
-    torch.set_num_threads(args.threads)
-    device = resolve_device(args.device)
-    graph = load_graph(dataset_path(Path(args.data), layout, name))
-    case = dict(layout=layout, graph=name, rows=[])
+def run_case(args: argparse.Namespace, layout: str, name: str, graph, device) -> dict:
+    """Every setting on one graph in one layout."""
+    rows = []
     for setting in args.settings:
-        case["rows"].append(measure(graph, setting, device, args.steps))
-        print(json.dumps(dict(layout=layout, graph=name) | case["rows"][-1]), flush=True)
-        (Path(args.out) / f"{layout}_{name}.json").write_text(json.dumps(case, indent=1) + "\n")
-    return f"{layout}/{name}"
-
-
-def _run_case_star(triple):
-    return run_case(*triple)
+        rows.append(measure(graph, setting, device, args.steps))
+        print(json.dumps(dict(layout=layout, graph=name) | rows[-1]), flush=True)
+    return dict(rows=rows)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", required=True)
-    parser.add_argument("--out", required=True)
-    parser.add_argument("--device", default="auto")
-    parser.add_argument("--layouts", nargs="+", default=["ogb", "npz"])
-    parser.add_argument("--datasets", nargs="+", default=list(DATASETS))
+    parser = case_arguments(__doc__.splitlines()[0])
     parser.add_argument("--settings", nargs="+", default=list(SETTINGS), choices=list(SETTINGS))
-    parser.add_argument("--steps", type=int, default=None, help="override the default steps (script check only)")
-    parser.add_argument("--parallel", type=int, default=1, help="cases run at once, each in its own process")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads per process")
     args = parser.parse_args()
-    import torch
-
+    report = run_cases(run_case, args)
+    report["rows"] = [dict(layout=case["layout"], graph=case["graph"]) | row
+                      for case in report.pop("cases") for row in case["rows"]]
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    report = dict(command="PYTHONPATH=. python " + " ".join(sys.argv),
-                  date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-                  device=torch.cuda.get_device_name() if args.device != "cpu" and torch.cuda.is_available() else "CPU",
-                  rows=[])
-    jobs = [(args, layout, name) for layout in args.layouts for name in args.datasets]
-    with multiprocessing.get_context("spawn").Pool(args.parallel) as pool:
-        for case in pool.imap_unordered(_run_case_star, jobs):
-            print(f"done: {case}", flush=True)
-    for layout, name in [(job[1], job[2]) for job in jobs]:
-        case = json.loads((out / f"{layout}_{name}.json").read_text())
-        report["rows"] += [dict(layout=layout, graph=name) | row for row in case["rows"]]
     (out / "reorder_effect.json").write_text(json.dumps(report, indent=1) + "\n")
     (out / "reorder_effect.md").write_text(to_markdown(report))
     print(to_markdown(report))

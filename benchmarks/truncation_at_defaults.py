@@ -13,14 +13,11 @@ m ≤ 16. Writes DIR/<layout>_<graph>.json per case as it finishes, then DIR/tru
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
-import multiprocessing
-import sys
 import warnings
 from pathlib import Path
 
-from compare_shared import DATASETS, dataset_path  # the shared graphs and their paths in each layout
+from shared_cases import case_arguments, run_cases
 
 KERNELS = ("adjacency", "nontrivial")
 SMALL_PREFIX = 16
@@ -48,55 +45,23 @@ def verdict(ordered: list[dict], span: list[dict]) -> dict:
                 beats_span_small=min(small) > 0, smallest_margin=round(min(small), 4))
 
 
-def run_case(args: argparse.Namespace, layout: str, name: str) -> str:
-    """Both kernels on one graph in one layout, in its own process; writes OUT/<layout>_<name>.json."""
-    import torch
-
-    from graph_eigenmap import load_graph
-    from graph_eigenmap.api import resolve_device
-
-    torch.set_num_threads(args.threads)
-    device = resolve_device(args.device)
-    graph = load_graph(dataset_path(Path(args.data), layout, name))
-    case = dict(layout=layout, graph=name, kernels={})
+def run_case(args: argparse.Namespace, layout: str, name: str, graph, device) -> dict:
+    """Both kernels on one graph in one layout."""
+    kernels = {}
     for kernel in args.kernels:
         ordered = curve(graph, kernel, True, device, args.steps)
         span = curve(graph, kernel, False, device, args.steps)
-        case["kernels"][kernel] = dict(stop_gradient=ordered, no_stop_gradient=span, **verdict(ordered, span))
+        kernels[kernel] = dict(stop_gradient=ordered, no_stop_gradient=span, **verdict(ordered, span))
         print(json.dumps(dict(layout=layout, graph=name, kernel=kernel) | verdict(ordered, span)), flush=True)
-        (Path(args.out) / f"{layout}_{name}.json").write_text(json.dumps(case, indent=1) + "\n")
-    return f"{layout}/{name}"
-
-
-def _run_case_star(triple):
-    return run_case(*triple)
+    return dict(kernels=kernels)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", required=True)
-    parser.add_argument("--out", required=True)
-    parser.add_argument("--device", default="auto")
-    parser.add_argument("--layouts", nargs="+", default=["ogb", "npz"])
-    parser.add_argument("--datasets", nargs="+", default=list(DATASETS))
+    parser = case_arguments(__doc__.splitlines()[0])
     parser.add_argument("--kernels", nargs="+", default=list(KERNELS), choices=KERNELS)
-    parser.add_argument("--steps", type=int, default=None, help="override the default steps (script check only)")
-    parser.add_argument("--parallel", type=int, default=1, help="cases run at once, each in its own process")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads per process")
     args = parser.parse_args()
-    import torch
-
+    report = run_cases(run_case, args)
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    report = dict(command="PYTHONPATH=. python " + " ".join(sys.argv),
-                  date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-                  device=torch.cuda.get_device_name() if args.device != "cpu" and torch.cuda.is_available() else "CPU",
-                  cases=[])
-    jobs = [(args, layout, name) for layout in args.layouts for name in args.datasets]
-    with multiprocessing.get_context("spawn").Pool(args.parallel) as pool:
-        for case in pool.imap_unordered(_run_case_star, jobs):
-            print(f"done: {case}", flush=True)
-    report["cases"] = [json.loads((out / f"{layout}_{name}.json").read_text()) for _, layout, name in jobs]
     (out / "truncation.json").write_text(json.dumps(report, indent=1) + "\n")
     (out / "truncation.md").write_text(to_markdown(report))
     print(to_markdown(report))
