@@ -147,6 +147,20 @@ def friendly_errors(command):
     return wrapper
 
 
+def load_sparse_npz(path: Path):
+    """A scipy sparse matrix saved by ``scipy.sparse.save_npz`` (no pickles), or a one-line GraphEigenmapError."""
+    import scipy.sparse as sp
+
+    from graph_eigenmap.errors import GraphEigenmapError
+
+    try:
+        return sp.load_npz(path)
+    except FileNotFoundError:
+        raise GraphEigenmapError(f"no such file: {path}; give node features [m, d] as .npy or scipy sparse .npz.") from None
+    except (ValueError, OSError, EOFError, KeyError) as err:
+        raise GraphEigenmapError(f"{path} is not a scipy sparse .npz of node features (scipy.sparse.save_npz; {err}).") from None
+
+
 def load_npy(path: Path, what: str):
     """A .npy array without pickles, or a one-line GraphEigenmapError saying what is wrong with it."""
     import numpy as np

@@ -17,6 +17,7 @@ import typer
 
 from .common import (
     CacheOpt, DatasetArg, DatasetOpt, DeviceOpt, OneLineErrors, RootOpt, SplitSeedOpt, friendly_errors, load_npy,
+    load_sparse_npz,
     one_of, show_version,
 )
 
@@ -195,7 +196,7 @@ def _diverged_message(err, out: Path, kept_checkpoint: Path | None) -> str:
 @friendly_errors
 def embed(
     model: Annotated[Path, typer.Option(help="Folder written by `graph-eigenmap fit`.")],
-    features: Annotated[Path, typer.Option(help="Node features, a float .npy file [m, d].")],
+    features: Annotated[Path, typer.Option(help="Node features, a float .npy file [m, d], or a scipy sparse .npz (scipy.sparse.save_npz) for wide sparse features.")],
     out: Annotated[Path, typer.Option(help="Where to write the float32 [m, k] embeddings (.npy).")],
     edges: Annotated[Optional[Path], typer.Option(
         help="For a model fitted with --inputs propagated:K: the new nodes' edges to training-graph nodes, an "
@@ -221,7 +222,7 @@ def embed(
         if backbone.resolve() == out.resolve():
             raise GraphEigenmapError(f"--backbone and --out are the same file ({out}); give two different paths.")
     network, config = load_model(model, device=resolve_device(device))
-    x = load_npy(features, "node features [m, d]")
+    x = load_sparse_npz(features) if features.suffix == ".npz" else load_npy(features, "node features [m, d]")
     hops = parse_inputs(config.get("inputs", "features")).hops
     if hops and edges is None:
         raise GraphEigenmapError(f"{model} was fitted with --inputs {config['inputs']}: pass the new nodes' edges "

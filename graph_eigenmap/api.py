@@ -34,6 +34,7 @@ from graph_eigenmap.models import NeuralEigenfunctions
 from graph_eigenmap.reorder import sort_outputs
 from graph_eigenmap.config import TrainConfig
 from graph_eigenmap.inference import all_node_inputs, embed_nodes
+from graph_eigenmap.sparse_features import as_model_input
 from graph_eigenmap.train import full_kernel, train
 
 ORDER_TOLERANCE = 0.01
@@ -376,17 +377,17 @@ def _as_graph(graph, y, features) -> Graph:
 
 def embed_features(model: NeuralEigenfunctions, features, feature_mode: str,
                    with_backbone: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
-    """Check ``[m, d]`` features against the model and embed them (eval mode, float32)."""
+    """Check ``[m, d]`` features (dense, or scipy sparse) against the model and embed them (eval mode, float32)."""
     if feature_mode == "identity":
         raise GraphEigenmapError("this model was fitted with identity features (one free vector per training "
                                  "node); it cannot embed new nodes. Refit with node features to embed new nodes.")
-    x = np.asarray(features)
+    x = sp.csr_matrix(features, dtype=np.float32) if sp.issparse(features) else np.asarray(features)
     expected = model.backbone.in_features
     if x.ndim != 2 or x.shape[1] != expected:
         raise GraphEigenmapError(f"features must have shape [m, {expected}] (the width the model was fitted on); got {list(x.shape)}.")
-    if not np.isfinite(x).all():
+    if not np.isfinite(x.data if sp.issparse(x) else x).all():
         raise GraphEigenmapError("features hold NaN or inf; impute or drop those rows first.")
-    return embed_nodes(model, torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)), with_backbone=with_backbone)
+    return embed_nodes(model, as_model_input(x), with_backbone=with_backbone)
 
 
 def model_config(config: TrainConfig, graph: Graph) -> dict:

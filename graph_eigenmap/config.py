@@ -12,6 +12,7 @@ import torch
 from graph_eigenmap.data.graph import Graph
 from graph_eigenmap.errors import GraphEigenmapError
 from graph_eigenmap.inputs import parse_inputs
+from graph_eigenmap.sparse_features import is_sparse
 
 KERNELS = ("adjacency", "gcn", "shifted", "nontrivial")
 DEFAULT_LR = {"adamw": 3e-3, "lars": 0.3, "sgd": 0.2}
@@ -35,7 +36,8 @@ class TrainConfig:
             :mod:`graph_eigenmap.inputs`; a new node then needs its edges to known nodes). K = 3
             was chosen on valid accuracy across the five shared graphs in both layouts
             (benchmarks/results/representation_sweep/: 64 outputs, 100 % labels, valid 82.2 %
-            against 79.1 % for ``"features"``).
+            against 79.1 % for ``"features"``). Sparse features kept sparse (too large to densify,
+            :mod:`graph_eigenmap.sparse_features`) take ``"features"``: their propagation would be dense.
         kernel: ``"adjacency"`` (D^-1/2 A D^-1/2, default), ``"gcn"`` (with self-loops),
             ``"shifted"`` ((I + Ā)/2) or ``"nontrivial"`` (Ā − Σ_c u_c u_cᵀ: each connected
             component's trivial eigenvector u_c = √d / √vol(c) removed, so that a graph with many
@@ -127,10 +129,18 @@ class TrainConfig:
         if features == "input" and graph.features is None:
             raise GraphEigenmapError(f"{graph.name} has no node features; use --features identity.")
         inputs = self.inputs
-        if inputs == "auto":
-            inputs = DEFAULT_PROPAGATED_INPUTS if features == "input" else "features"
+        sparse = features == "input" and is_sparse(graph.features)
+        if inputs == "auto":  # propagated inputs of sparse features would be dense: too large (they are kept sparse)
+            inputs = DEFAULT_PROPAGATED_INPUTS if features == "input" and not sparse else "features"
         if features == "identity" and parse_inputs(inputs).hops:
             raise GraphEigenmapError("--inputs propagated:K needs node features; drop it for --features identity.")
+        if sparse and parse_inputs(inputs).hops:
+            raise GraphEigenmapError(f"{graph.name}'s features are sparse and kept sparse because their dense matrix "
+                                     f"({graph.num_nodes:,} x {graph.num_features:,}) would be too large, and "
+                                     "propagated inputs [X, ÂX, ...] would be dense; use --inputs features.")
+        if sparse and self.compile:
+            raise GraphEigenmapError("--compile does not take sparse features (torch.compile has no sparse CSR "
+                                     "inputs); drop --compile.")
         optimizer = self.optimizer
         if optimizer == "auto":
             optimizer = "sgd" if features == "identity" else "adamw"

@@ -11,8 +11,11 @@ Two backbones:
 
 from __future__ import annotations
 
+import scipy.sparse as sp
 import torch
 from torch import nn
+
+from graph_eigenmap.sparse_features import take_rows
 
 
 class L2BatchNorm(nn.Module):
@@ -76,7 +79,10 @@ class MLPBackbone(nn.Module):
         dropout: dropout probability after each activation (default 0).
 
     Inputs are scaled per feature with statistics of the training graph (buffers set by
-    :meth:`fit_standardization`, saved with the weights).
+    :meth:`fit_standardization`, saved with the weights). The input may be a dense ``[b, d]`` tensor
+    or a ``torch.sparse_csr_tensor`` (wide sparse features, :mod:`graph_eigenmap.sparse_features`):
+    then the first layer is one sparse-dense product with the scaling folded into its weights,
+    ((x − μ)·s) Wᵀ + b = x (s·W)ᵀ + (b − (μ·s) Wᵀ), in float32, and x is never densified.
     """
 
     def __init__(self, in_features: int, width: int = 512, depth: int = 3, *, residual: bool = False,
@@ -99,7 +105,7 @@ class MLPBackbone(nn.Module):
         self.out_features = width
 
     @torch.no_grad()
-    def fit_standardization(self, features) -> None:
+    def fit_standardization(self, features) -> None:  # features: [n, d] tensor, array or scipy sparse
         """Set the input shift and scale from ``[n, d]`` training features (:func:`graph_eigenmap.scaling.fit_scaling`).
 
         Dense features are standardized; bag-of-words-like ones (non-negative, mostly zero) are divided
@@ -108,15 +114,28 @@ class MLPBackbone(nn.Module):
         """
         from graph_eigenmap.scaling import fit_scaling
 
-        scaling = fit_scaling(torch.as_tensor(features))
+        scaling = fit_scaling(features if sp.issparse(features) else torch.as_tensor(features))
         self.input_mean.copy_(scaling.shift)
         self.input_scale.copy_(scaling.factor)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = self.layers[0]((x - self.input_mean) * self.input_scale)
+        if x.layout == torch.sparse_csr:
+            h = self._sparse_first_layer(x)
+        else:
+            h = self.layers[0]((x - self.input_mean) * self.input_scale)
         for layer in self.layers[1:]:
             h = h + layer(h) if self.residual else layer(h)
         return h
+
+
+    def _sparse_first_layer(self, x: torch.Tensor) -> torch.Tensor:
+        """The first layer on a ``[b, d]`` sparse CSR batch: the folded linear map, then its norm and activation."""
+        linear, rest = self.layers[0][0], self.layers[0][1:]
+        with torch.autocast(x.device.type, enabled=False):
+            weight = linear.weight.float() * self.input_scale  # [width, d]: s·W
+            bias = linear.bias.float() - (self.input_mean * self.input_scale) @ linear.weight.float().T
+            h = torch.sparse.mm(x.float(), weight.T) + bias
+        return rest(h)
 
 
 class EmbeddingTable(nn.Module):
@@ -187,9 +206,9 @@ class NeuralEigenfunctions(nn.Module):
         """
         if num_live_rows is None or num_live_rows >= x.shape[0]:
             return self.norm(self._network(x), num_stat_rows)
-        live = self.norm(self._network(x[:num_live_rows]), num_stat_rows)
+        live = self.norm(self._network(take_rows(x, slice(0, num_live_rows))), num_stat_rows)
         with torch.no_grad():
-            rest = self._network(x[num_live_rows:])
+            rest = self._network(take_rows(x, slice(num_live_rows, x.shape[0])))
             rest = rest / (self.norm.last_rms if self.training else self.norm.running_rms).to(rest.dtype)
         return torch.cat([live, rest.to(live.dtype)])
 

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from graph_eigenmap.models import NeuralEigenfunctions
+from graph_eigenmap.sparse_features import take_rows
 
 
 @torch.no_grad()
@@ -39,7 +40,7 @@ def rayleigh_ritz_head(model: NeuralEigenfunctions, inputs: torch.Tensor, kernel
         raise ValueError("the Rayleigh–Ritz head needs a linear head (an MLP backbone)")
     model.eval()
     device = next(model.parameters()).device
-    h = torch.cat([model.backbone(inputs[i:i + chunk_size].to(device)).float()
+    h = torch.cat([model.backbone(take_rows(inputs, slice(i, i + chunk_size)).to(device)).float()
                    for i in range(0, inputs.shape[0], chunk_size)])
     h = torch.cat([h, torch.ones(h.shape[0], 1, device=device)], dim=1)  # [n, h + 1]: the bias is a column
     n = h.shape[0]

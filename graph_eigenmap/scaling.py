@@ -15,6 +15,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+import scipy.sparse as sp
 import torch
 
 from graph_eigenmap.errors import GraphEigenmapError
@@ -35,26 +37,31 @@ class Scaling:
         return (x.float() - self.shift) * self.factor
 
 
-def fit_scaling(x_train: torch.Tensor, kind: str = "auto") -> Scaling:
+def fit_scaling(x_train, kind: str = "auto") -> Scaling:
     """Column scaling from the ``[t, d]`` training rows (statistics in float64).
 
+    ``x_train`` is a tensor, or a scipy sparse matrix (statistics computed without densifying it).
     ``auto`` is ``maxabs`` when every training value is non-negative and at least half are zero
     (bag of words, counts), else ``standard``. Columns that are constant on the training rows
     keep factor 1 (``standard``) or are left alone (``maxabs`` of an all-zero column).
     """
     if kind not in SCALINGS:
         raise GraphEigenmapError(f"scaling must be one of {', '.join(SCALINGS)}; got {kind!r}.")
-    x = x_train.double()
-    d = x.shape[1]
+    if sp.issparse(x_train):
+        from graph_eigenmap.sparse_features import column_statistics
+
+        mean, std, top, zeros, non_negative = (torch.as_tensor(v) if isinstance(v, np.ndarray) else v
+                                               for v in column_statistics(x_train))
+    else:
+        x = torch.as_tensor(x_train).double()
+        mean, std, top = x.mean(0), x.std(0, unbiased=False), x.abs().amax(0)
+        zeros, non_negative = float((x == 0).double().mean()), bool((x >= 0).all())
     if kind == "auto":
-        kind = "maxabs" if bool((x >= 0).all()) and float((x == 0).double().mean()) >= 0.5 else "standard"
-    zero, one = torch.zeros(d, dtype=x.dtype, device=x.device), torch.ones(d, dtype=x.dtype, device=x.device)
+        kind = "maxabs" if non_negative and zeros >= 0.5 else "standard"
+    zero, one = torch.zeros_like(mean), torch.ones_like(mean)
     if kind == "none":
         return Scaling(zero.float(), one.float(), kind)
     if kind == "maxabs":
-        top = x.abs().amax(0)
         return Scaling(zero.float(), torch.where(top > 0, top.reciprocal(), one).float(), kind)
-    mean = x.mean(0)
-    std = x.std(0, unbiased=False)
     constant = std <= 1e-7 * mean.abs().clamp(min=1.0)
     return Scaling(mean.float(), torch.where(constant, one, std.reciprocal()).float(), kind)

@@ -35,6 +35,7 @@ from graph_eigenmap.optim import make_optimizer, warmup_cosine
 from graph_eigenmap.progress import ProgressBar
 from graph_eigenmap.rayleigh_ritz import rayleigh_ritz_head
 from graph_eigenmap.reorder import REORDER_EVERY, REORDER_UNTIL, reorder_outputs
+from graph_eigenmap.sparse_features import as_model_input, take_rows
 
 EIGENVALUE_MOMENTUM = 0.95
 
@@ -137,7 +138,7 @@ def train(
     model = model.to(device)
     if config.compile:
         model.compile_network()
-    inputs = None if config.features == "identity" else torch.from_numpy(graph.features).to(device)
+    inputs = None if config.features == "identity" else as_model_input(graph.features).to(device)
     optimizer = make_optimizer(model, config, rows_per_step=graph.num_nodes if config.estimator == "full" else config.batch_size)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine(config.steps, config.warmup))
     sampler = torch.Generator(device=device).manual_seed(config.seed)
@@ -161,7 +162,7 @@ def train(
             if inputs is None:
                 x = draw.node_ids
             else:  # the full graph embeds every node in order: no gather
-                x = inputs if estimator.name == "full" else inputs[draw.node_ids]
+                x = inputs if estimator.name == "full" else take_rows(inputs, draw.node_ids)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
                 psi = model(x, draw.num_stat_rows, draw.num_a_rows if config.one_sided_gradient else None)
             a, c = estimator.estimate(psi, draw, c_has_gradient=not config.one_sided_gradient)

@@ -24,6 +24,7 @@ from graph_eigenmap.errors import GraphEigenmapError
 from graph_eigenmap.protocol import MethodResult, RunPrediction, score_runs, train_subset
 from graph_eigenmap.kernel import normalized_adjacency, to_torch_csr
 from graph_eigenmap.scaling import fit_scaling
+from graph_eigenmap.sparse_features import dense_features
 
 
 class GCN(nn.Module):
@@ -67,7 +68,7 @@ def gcn_adjacency(graph: Graph, device) -> torch.Tensor:
 
 def standardized_features(graph: Graph, device, train: np.ndarray | None = None) -> torch.Tensor:
     """``[n, d]`` features scaled by :func:`graph_eigenmap.scaling.fit_scaling` on the ``train`` rows (default: all)."""
-    x = torch.from_numpy(graph.features).to(device)
+    x = torch.from_numpy(dense_features(graph, "the supervised baselines")).to(device)
     rows = x if train is None else x[torch.from_numpy(train).to(device)]
     return fit_scaling(rows).apply(x)
 

@@ -15,6 +15,7 @@ import scipy.sparse as sp
 import torch
 
 from graph_eigenmap.errors import DataError
+from graph_eigenmap.sparse_features import keep_sparse
 
 SPLIT_NAMES = ("train", "valid", "test")
 
@@ -44,7 +45,9 @@ class Graph:
     Attributes:
         adjacency: ``[n, n]`` scipy CSR, symmetric, empty diagonal, float32 weights (1.0 for
             unweighted graphs). Row ``i`` lists the neighbours of node ``i``.
-        features: ``[n, d]`` float32 node features, or ``None`` for a graph without features.
+        features: ``[n, d]`` float32 node features: a dense array, or a scipy CSR matrix when they are
+            sparse and their dense matrix would be too large (:func:`graph_eigenmap.sparse_features.keep_sparse`);
+            ``None`` for a graph without features.
         labels: ``[n]`` int64 class of each node, ``-1`` where unknown.
         split: ``{"train", "valid", "test"}`` -> int64 node ids (may be empty arrays).
         name: short name, e.g. ``"cora"`` or ``"ogbn-arxiv"``.
@@ -54,7 +57,7 @@ class Graph:
     """
 
     adjacency: sp.csr_matrix
-    features: np.ndarray | None
+    features: np.ndarray | sp.csr_matrix | None
     labels: np.ndarray
     split: dict[str, np.ndarray]
     name: str
@@ -107,6 +110,7 @@ def build_graph(
     source: str,
     synthetic: bool = False,
     split_seed: int = 0,
+    dense_features: bool | None = None,
 ) -> Graph:
     """Validate arrays and clean edges into a :class:`Graph`.
 
@@ -114,7 +118,7 @@ def build_graph(
         edge_index: ``[2, m]`` integer edge list ``(source, target)``; may be directed, carry
             self-loops or repeated entries. On a GPU tensor the cleaning runs there.
         num_nodes: n; every edge id must lie in ``[0, n)``.
-        features: ``[n, d]`` features (converted to float32), or None.
+        features: ``[n, d]`` features (converted to float32), dense or scipy sparse, or None.
         labels: ``[n]`` or ``[n, 1]`` integer classes; NaN or negative means unknown. None: all unknown.
         split: train/valid/test node ids; None makes the seeded 10/10/80 split of :func:`random_split`.
         edge_weight: ``[m]`` positive weights; None for an unweighted graph. Repeated entries
@@ -122,6 +126,9 @@ def build_graph(
         name, source: recorded on the graph.
         synthetic: mark the graph as generated.
         split_seed: seed of the split made when ``split`` is None.
+        dense_features: for scipy-sparse ``features``: True densifies them, False keeps them sparse
+            (CSR), None (default) keeps them sparse only when the dense matrix would exceed
+            :data:`graph_eigenmap.sparse_features.DENSE_FEATURES_MAX_BYTES`.
 
     Raises:
         DataError: with a one-line message naming the problem and the fix.
@@ -147,7 +154,7 @@ def build_graph(
         )
     return Graph(
         adjacency=adjacency,
-        features=_check_features(features, n, name),
+        features=_check_features(features, n, name, dense_features),
         labels=_check_labels(labels, n, name),
         split=_check_split(split, n, name) if split is not None else random_split(n, seed=split_seed),
         name=name,
@@ -248,9 +255,11 @@ def _check_edge_range(edges: torch.Tensor, n: int, name: str) -> None:
         )
 
 
-def _check_features(features, n: int, name: str) -> np.ndarray | None:
+def _check_features(features, n: int, name: str, dense_features: bool | None = None):
     if features is None:
         return None
+    if keep_sparse(features, dense_features):
+        return _check_sparse_features(features, n, name)
     if sp.issparse(features):
         features = features.toarray()
     x = np.asarray(features)
@@ -269,6 +278,20 @@ def _check_features(features, n: int, name: str) -> np.ndarray | None:
             f"{name}: features hold NaN or inf in {rows.size:,} rows (first: node {rows[0]}); "
             "impute or drop them before loading."
         )
+    return x
+
+
+def _check_sparse_features(features, n: int, name: str) -> sp.csr_matrix:
+    x = sp.csr_matrix(features, dtype=np.float32)
+    if x.shape[0] != n:
+        raise DataError(f"{name}: features have {x.shape[0]} rows but the graph has {n:,} nodes; "
+                        "give one feature row per node, in node-id order.")
+    if not np.isfinite(x.data).all():
+        rows = np.unique(np.repeat(np.arange(n), np.diff(x.indptr))[~np.isfinite(x.data)])
+        raise DataError(f"{name}: features hold NaN or inf in {rows.size:,} rows (first: node {rows[0]}); "
+                        "impute or drop them before loading.")
+    x.sum_duplicates()
+    x.sort_indices()
     return x
 
 

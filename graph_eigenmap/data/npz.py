@@ -1,7 +1,8 @@
 """gnn-benchmark ``.npz`` files (Shchur et al., "Pitfalls of GNN evaluation").
 
 Keys read: ``adj_data, adj_indices, adj_indptr, adj_shape`` (CSR adjacency), optionally
-``attr_data, attr_indices, attr_indptr, attr_shape`` (CSR features, densified to float32) or a
+``attr_data, attr_indices, attr_indptr, attr_shape`` (CSR features: densified to float32 unless too large, see
+:mod:`graph_eigenmap.sparse_features`) or a
 dense ``attr_matrix``, and ``labels``. Files are opened with ``allow_pickle=False``: a file that
 needs pickles is refused. No split is stored, so :func:`~graph_eigenmap.data.graph.random_split`
 makes the seeded 10/10/80 one.
@@ -44,7 +45,7 @@ def load_npz(path: str | Path, *, split_seed: int = 0) -> Graph:
     coo = adjacency.tocoo()
     weights = coo.data if not np.all(coo.data == 1) else None
     if "attr_data" in arrays:
-        features = _csr(arrays, "attr", path).toarray()
+        features = _csr(arrays, "attr", path)  # build_graph densifies it unless that would be too large
     else:
         features = arrays.get("attr_matrix")
     return build_graph(

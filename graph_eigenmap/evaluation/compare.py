@@ -32,6 +32,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import scipy.sparse as sp
 import torch
 
 from graph_eigenmap.api import embed_features, neural_eigenmap
@@ -45,6 +46,7 @@ from graph_eigenmap.evaluation.cost import test_time_cost
 from graph_eigenmap.evaluation.probe import probe_runs
 from graph_eigenmap.protocol import score_runs
 from graph_eigenmap.evaluation.truncation import plot_truncation, truncation_curve
+from graph_eigenmap.sparse_features import dense_features
 
 METHOD_GROUPS = {
     "features": "linear probe on the node features, and + C&S",
@@ -174,6 +176,9 @@ def compare(graph: Graph, *, out_dir: str | Path, methods=None, label_ratios=(1.
     methods = parse_methods(",".join(methods)) if methods is not None else list(METHOD_GROUPS)
     if graph.features is None:
         raise GraphEigenmapError(f"{graph.name} has no node features; bench compare needs them for every method.")
+    needs_dense = [m for m in methods if m in DENSE_FEATURE_GROUPS]
+    if needs_dense and sp.issparse(graph.features):
+        dense_features(graph, f"--methods {','.join(needs_dense)}")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     session = _Comparison(graph, k, torch.device(device), dict(fit_options or {}), runs, log, propagation_hops)
@@ -200,6 +205,10 @@ def compare(graph: Graph, *, out_dir: str | Path, methods=None, label_ratios=(1.
     save_json(out / "compare.json", report)
     (out / "compare.md").write_text(to_markdown(report))
     return report
+
+
+DENSE_FEATURE_GROUPS = ("features", "le", "le-nontrivial", "ne-propagated", "gcn", "mlp", "cost")
+"""Method groups that read the features densely (so not features kept sparse)."""
 
 
 def _rows_at(session: _Comparison, methods: list[str], ratio: float, max_epochs: int) -> None:

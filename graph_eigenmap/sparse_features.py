@@ -1,0 +1,111 @@
+"""Wide, sparse node features that are never densified: rows of a CSR matrix, on the host or the device.
+
+Raw features are often a bag of words: thousands of columns, mostly zero (6,805 columns for coauthor_cs,
+about 0.9 % of them non-zero per node). When the dense ``[n, d]`` float32 matrix would not fit
+(:data:`DENSE_FEATURES_MAX_BYTES`), a :class:`~graph_eigenmap.data.Graph` keeps its features as a scipy
+CSR matrix, and training and inference read rows of a ``torch.sparse_csr_tensor``: the MLP's first layer
+is then one sparse-dense product (:class:`graph_eigenmap.models.MLPBackbone`), with the input scaling
+folded into its weights, so no dense ``[b, d]`` block is ever formed.
+
+torch has no row indexing for sparse CSR tensors; :func:`take_rows` gathers rows from the row pointers
+in a few tensor operations (on the device where the tensor is).
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+
+DENSE_FEATURES_MAX_BYTES = int(os.environ.get("GRAPH_EIGENMAP_DENSE_FEATURES_MAX_BYTES", 4 * 2**30))
+"""Sparse features whose dense float32 matrix would exceed this (4 GiB unless the variable says) stay sparse."""
+
+
+def keep_sparse(features, dense_features: bool | None = None) -> bool:
+    """Whether scipy-sparse ``[n, d]`` features stay sparse: ``dense_features`` if given, else by the dense size."""
+    if not sp.issparse(features):
+        return False
+    if dense_features is not None:
+        return not dense_features
+    n, d = features.shape
+    return 4 * n * d > DENSE_FEATURES_MAX_BYTES
+
+
+def dense_features(graph, what: str) -> np.ndarray:
+    """``graph.features`` as the dense ``[n, d]`` array that ``what`` needs; one-line error when they are kept sparse."""
+    if sp.issparse(graph.features):
+        from graph_eigenmap.errors import GraphEigenmapError
+
+        raise GraphEigenmapError(f"{what} needs dense node features, but {graph.name}'s {graph.num_nodes:,} x "
+                                 f"{graph.num_features:,} features are kept sparse (their dense matrix would exceed "
+                                 f"{DENSE_FEATURES_MAX_BYTES / 2**30:g} GiB); use Neural Eigenmap with "
+                                 "inputs='features', or raise GRAPH_EIGENMAP_DENSE_FEATURES_MAX_BYTES.")
+    return graph.features
+
+
+def is_sparse(x) -> bool:
+    """True for a scipy sparse matrix or a torch sparse (CSR or COO) tensor."""
+    return sp.issparse(x) or (isinstance(x, torch.Tensor) and x.layout != torch.strided)
+
+
+def as_model_input(features) -> torch.Tensor:
+    """``[n, d]`` features as what the model reads: a dense float32 tensor, or a float32 sparse CSR tensor."""
+    if sp.issparse(features):
+        from graph_eigenmap.kernel import to_torch_csr
+
+        return to_torch_csr(features)
+    return torch.from_numpy(np.ascontiguousarray(features, dtype=np.float32))
+
+
+def take_rows(x: torch.Tensor, rows) -> torch.Tensor:
+    """Rows of a dense tensor or of a sparse CSR tensor, in the given order.
+
+    Args:
+        x: ``[n, d]`` dense, or ``torch.sparse_csr_tensor``.
+        rows: ``[b]`` int64 row ids (on x's device), or a ``slice`` with step 1.
+
+    Returns:
+        ``[b, d]`` of the same layout: row i is ``x[rows[i]]``.
+    """
+    if x.layout == torch.strided:
+        return x[rows]
+    crow, col, val = x.crow_indices(), x.col_indices(), x.values()
+    if isinstance(rows, slice):
+        begin, end, _ = rows.indices(x.shape[0])
+        end = max(begin, end)
+        first, last = int(crow[begin]), int(crow[end])
+        return _csr(crow[begin:end + 1] - first, col[first:last], val[first:last], (end - begin, x.shape[1]))
+    rows = rows.to(crow.device, torch.int64)
+    starts, lengths = crow[rows], crow[rows + 1] - crow[rows]
+    new_crow = torch.zeros(rows.numel() + 1, dtype=torch.int64, device=crow.device)
+    torch.cumsum(lengths, 0, out=new_crow[1:])
+    # position p of the gathered entries comes from starts[row of p] + (p - new_crow[row of p])
+    row_of_entry = torch.repeat_interleave(torch.arange(rows.numel(), device=crow.device), lengths)
+    source = starts[row_of_entry] + torch.arange(row_of_entry.numel(), device=crow.device) - new_crow[row_of_entry]
+    return _csr(new_crow, col[source], val[source], (rows.numel(), x.shape[1]))
+
+
+def _csr(crow: torch.Tensor, col: torch.Tensor, val: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
+        return torch.sparse_csr_tensor(crow, col, val, size=size, check_invariants=False)
+
+
+def column_statistics(features: sp.spmatrix) -> tuple[np.ndarray, np.ndarray, np.ndarray, float, bool]:
+    """Per-column mean, standard deviation and largest absolute value of scipy-sparse ``[n, d]`` features.
+
+    Returns:
+        ``(mean [d], std [d], max_abs [d], zero fraction, all non-negative)``, in float64, without densifying.
+    """
+    csr = sp.csr_matrix(features, dtype=np.float64)
+    n = csr.shape[0]
+    mean = np.asarray(csr.sum(axis=0)).ravel() / n
+    mean_square = np.asarray(csr.multiply(csr).sum(axis=0)).ravel() / n
+    std = np.sqrt(np.maximum(mean_square - mean**2, 0.0))
+    max_abs = np.asarray(abs(csr).max(axis=0).todense()).ravel()
+    zeros = 1.0 - np.count_nonzero(csr.data) / max(1, n * csr.shape[1])
+    return mean, std, max_abs, zeros, bool((csr.data >= 0).all())
