@@ -198,6 +198,8 @@ def _auto_estimator(config: TrainConfig, graph: Graph, device: torch.device) -> 
         per_node = config.k * 4 * 8  # table, gradient, two Adam moments, outputs and their gradients
     else:
         width_in = graph.num_features * (parse_inputs(config.inputs).hops + 1)
+        if is_sparse(graph.features):  # kept sparse: 12 bytes per stored entry (value and int64 column)
+            width_in = 3 * graph.features.nnz / max(1, n)
         per_node = 4 * (width_in + 8 * config.width * config.depth + 6 * config.k)
     needed = n * per_node + graph.adjacency.nnz * 24
     if needed >= 0.5 * _free_memory(device):
