@@ -169,7 +169,9 @@ def clean_edges(
 ) -> tuple[sp.csr_matrix, CleaningReport]:
     """Turn a raw edge list into a symmetric CSR adjacency with an empty diagonal.
 
-    Runs on the device of ``edge_index`` (a GPU makes ogbn-products-sized lists fast).
+    On a GPU the cleaning sorts edge keys there (fast at ogbn-products' size); on the host it builds
+    the CSR matrix directly (:func:`_clean_on_host`: O(m) bucketing by row, then a sort of each row's
+    few entries), which on a 2-core CPU is several times faster than a global sort of the keys.
 
     Args:
         edge_index: ``[2, m]`` int64, ids already checked to lie in ``[0, num_nodes)``.
@@ -177,18 +179,24 @@ def clean_edges(
         edge_weight: ``[m]`` weights or None (all ones).
 
     Returns:
-        ``([n, n]`` scipy CSR float32, :class:`CleaningReport`).
+        ``([n, n]`` scipy CSR float32 with sorted indices, :class:`CleaningReport`).
     """
     n = num_nodes
     m = int(edge_index.shape[1])
     src, dst = edge_index[0], edge_index[1]
-    weight = torch.ones(m, device=src.device) if edge_weight is None else edge_weight.float()
-    if edge_weight is not None and not bool(((weight > 0) & torch.isfinite(weight)).all()):
+    weight = None if edge_weight is None else edge_weight.float()
+    if weight is not None and not bool(((weight > 0) & torch.isfinite(weight)).all()):
         raise DataError("edge weights must be finite and positive; drop or fix the offending edges.")
     keep = src != dst
-    src, dst, weight = src[keep], dst[keep], weight[keep]
-    self_loops = m - int(src.numel())
-
+    self_loops = m - int(keep.sum())
+    if self_loops:
+        src, dst, weight = src[keep], dst[keep], None if weight is None else weight[keep]
+    del keep
+    if src.device.type == "cpu":
+        adjacency, duplicates, reverse_added = _clean_on_host(src.numpy(), dst.numpy(),
+                                                              None if weight is None else weight.numpy(), n)
+        return adjacency, CleaningReport(m, self_loops, duplicates, reverse_added)
+    weight = torch.ones(src.numel(), device=src.device) if weight is None else weight
     keys, inverse = torch.unique(src * n + dst, sorted=True, return_inverse=True)
     duplicates = int(src.numel()) - int(keys.numel())
     merged = torch.zeros(keys.numel(), device=keys.device).index_add_(0, inverse, weight)
@@ -207,6 +215,31 @@ def clean_edges(
     adjacency = csr_from_sorted_keys(sym_keys, sym_weight, n)
     report = CleaningReport(m, self_loops, duplicates, reverse_added)
     return adjacency, report
+
+
+def _clean_on_host(src: np.ndarray, dst: np.ndarray, weight: np.ndarray | None, n: int
+                   ) -> tuple[sp.csr_matrix, int, int]:
+    """Symmetric CSR of directed entries without self-loops: duplicates summed, each pair the larger of its two weights.
+
+    Args:
+        src, dst: ``[m]`` int64 endpoints (no self-loops); weight: ``[m]`` float32 or None (all 1).
+
+    Returns:
+        ``(adjacency, duplicates merged, reverse entries added)``.
+    """
+    index = np.int32 if n < 2**31 and 2 * src.size < 2**31 else np.int64
+    data = np.ones(src.size, dtype=np.float32) if weight is None else weight.astype(np.float32, copy=False)
+    merged = sp.coo_matrix((data, (src.astype(index, copy=False), dst.astype(index, copy=False))), shape=(n, n))
+    merged = merged.tocsr()  # sums duplicates and sorts each row's indices
+    duplicates = int(src.size) - int(merged.nnz)
+    if weight is None:
+        merged.data[:] = 1.0
+    symmetric = merged.maximum(merged.T.tocsr())
+    symmetric.sort_indices()
+    reverse_added = int(symmetric.nnz) - int(merged.nnz)
+    if symmetric.indices.dtype != index:
+        symmetric.indices, symmetric.indptr = symmetric.indices.astype(index), symmetric.indptr.astype(index)
+    return symmetric, duplicates, reverse_added
 
 
 def csr_from_sorted_keys(keys: torch.Tensor, weight: torch.Tensor, num_nodes: int) -> sp.csr_matrix:

@@ -146,13 +146,17 @@ def _load_layout(folder: Path, meta: dict, cache_dir: str | Path | None, *, disp
         raise DataError(f"{folder} is not a complete OGB node-property folder: missing {', '.join(missing)}.")
     cache = _cache_file(folder, Path(cache_dir) if cache_dir else default_cache_dir())
     stamp = _split_stamp(split_dir)
-    cached = _read_graph_cache(cache, stamp)
-    if cached is not None:
-        cached.source = str(folder)
-        return cached
-    graph = _read_raw(folder, meta, split_dir, display_name)
-    _write_graph_cache(graph, cache, stamp)
+    graph = _read_graph_cache(cache, stamp)
+    if graph is None:
+        graph = _read_raw(folder, meta, split_dir, display_name)
+        _write_graph_cache(graph, cache, stamp)
+    graph.source = str(folder)
+    graph.synthetic = (folder / SYNTHETIC_MARKER).is_file()
     return graph
+
+
+SYNTHETIC_MARKER = "SYNTHETIC.txt"
+"""A file of this name in an OGB-layout folder marks its graph as generated (benchmarks/write_products_shape.py)."""
 
 
 def _is_binary(meta: dict) -> bool:
@@ -177,8 +181,10 @@ def _read_raw(folder: Path, meta: dict, split_dir: Path, name: str) -> Graph:
                     labels = stored["node_label"]
             else:
                 # No additional node or edge files: nothing here uses them, and ogb's reader renames
-                # one of ogbn-proteins' files in place when asked for it.
-                graph_dict = read_csv_graph_raw(str(raw), add_inverse_edge=str(meta["add_inverse_edge"]) == "True")[0]
+                # one of ogbn-proteins' files in place when asked for it. Edges are read as stored
+                # (add_inverse_edge=False): build_graph symmetrizes every graph, so ogb's copy of the
+                # list with each edge reversed would only double the memory of the largest array.
+                graph_dict = read_csv_graph_raw(str(raw), add_inverse_edge=False)[0]
                 labels = _read_csv(raw / "node-label.csv.gz")
             split = {part: _read_csv(split_dir / f"{part}.csv.gz", empty_ok=True).reshape(-1).astype(np.int64)
                      for part in ("train", "valid", "test")}
