@@ -81,3 +81,25 @@ def test_from_scipy_symmetrizes_and_drops_diagonal():
     graph = from_scipy(adjacency, labels=np.array([0, 1, 1]))
     np.testing.assert_array_equal(graph.adjacency.toarray(), [[0, 1, 0], [1, 0, 1], [0, 1, 0]])
     assert graph.cleaning.self_loops_dropped == 1
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_host_cleaning_equals_cleaning_by_sorting_and_a_dense_reference(weighted):
+    from graph_eigenmap.data.graph import _clean_by_sorting, _clean_on_host
+
+    rng = np.random.default_rng(0)
+    n = 300
+    edges = rng.integers(0, n, (2, 4000))
+    edges = np.concatenate([edges, edges[:, :200], edges[::-1, 200:260]], axis=1)  # duplicates, both directions
+    edges = edges[:, edges[0] != edges[1]]
+    weight = (rng.random(edges.shape[1]) + 0.1).astype(np.float32) if weighted else None
+    host, host_duplicates, host_reverse = _clean_on_host(edges[0], edges[1], weight, n)
+    sorted_, duplicates, reverse = _clean_by_sorting(torch.from_numpy(edges[0]), torch.from_numpy(edges[1]),
+                                                     None if weight is None else torch.from_numpy(weight), n)
+    dense = np.zeros((n, n))
+    np.add.at(dense, (edges[0], edges[1]), 1.0 if weight is None else weight)
+    dense = np.maximum(dense, dense.T) if weighted else (np.maximum(dense, dense.T) > 0).astype(float)
+    np.testing.assert_allclose(host.toarray(), dense, rtol=1e-6)
+    np.testing.assert_allclose(host.toarray(), sorted_.toarray(), rtol=1e-6)  # duplicates summed in another order
+    assert host.nnz == sorted_.nnz and host.has_sorted_indices and host.dtype == np.float32
+    assert (host_duplicates, host_reverse) == (duplicates, reverse) and duplicates >= 200

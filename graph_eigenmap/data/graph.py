@@ -195,15 +195,22 @@ def clean_edges(
     if src.device.type == "cpu":
         adjacency, duplicates, reverse_added = _clean_on_host(src.numpy(), dst.numpy(),
                                                               None if weight is None else weight.numpy(), n)
-        return adjacency, CleaningReport(m, self_loops, duplicates, reverse_added)
-    weight = torch.ones(src.numel(), device=src.device) if weight is None else weight
+    else:
+        adjacency, duplicates, reverse_added = _clean_by_sorting(src, dst, weight, n)
+    return adjacency, CleaningReport(m, self_loops, duplicates, reverse_added)
+
+
+def _clean_by_sorting(src: torch.Tensor, dst: torch.Tensor, weight: torch.Tensor | None, n: int
+                      ) -> tuple[sp.csr_matrix, int, int]:
+    """:func:`_clean_on_host`'s result by sorting keys ``row * n + col`` (on any device; the GPU path)."""
+    unweighted = weight is None
+    weight = torch.ones(src.numel(), device=src.device) if unweighted else weight
     keys, inverse = torch.unique(src * n + dst, sorted=True, return_inverse=True)
     duplicates = int(src.numel()) - int(keys.numel())
     merged = torch.zeros(keys.numel(), device=keys.device).index_add_(0, inverse, weight)
-    if edge_weight is None:
+    if unweighted:
         merged.fill_(1.0)
     del src, dst, weight, inverse
-
     rows, cols = keys // n, keys % n
     both = torch.cat([keys, cols * n + rows])
     sym_keys, inverse = torch.unique(both, sorted=True, return_inverse=True)
@@ -212,9 +219,7 @@ def clean_edges(
         0, inverse, torch.cat([merged, merged]), reduce="amax", include_self=False
     )
     del both, inverse, keys, rows, cols, merged
-    adjacency = csr_from_sorted_keys(sym_keys, sym_weight, n)
-    report = CleaningReport(m, self_loops, duplicates, reverse_added)
-    return adjacency, report
+    return csr_from_sorted_keys(sym_keys, sym_weight, n), duplicates, reverse_added
 
 
 def _clean_on_host(src: np.ndarray, dst: np.ndarray, weight: np.ndarray | None, n: int
