@@ -35,7 +35,7 @@ def test_folder_reload_uses_cache_and_refreshes_when_source_changes(tmp_path):
     folder = write_ogb_folder(tmp_path / "f", edges, 12, features, labels)
     cache = tmp_path / "cache"
     assert load_ogb_folder(folder, cache_dir=cache).num_edges == len(edges)
-    assert len(list(cache.rglob("data_processed"))) == 1
+    assert len(list(cache.rglob("meta.json"))) == 1
     (folder / "raw" / "edge.csv.gz").unlink()
     fewer = edges[:-1]
     import gzip

@@ -87,7 +87,7 @@ def test_real_folder_matches_ogbs_dataset_and_is_never_written(shared_data, tmp_
     assert_same_as_ogb(ours, *ogb_reference(folder, tmp_path))
 
 
-def test_cache_holds_one_plain_file_and_no_links(tmp_path):
+def test_cache_holds_plain_arrays_and_no_links(tmp_path):
     folder = toy_folder(tmp_path / "ogbn_toy")
     before = snapshot(folder)
     cache = tmp_path / "cache"
@@ -95,9 +95,12 @@ def test_cache_holds_one_plain_file_and_no_links(tmp_path):
     entries = list(cache.rglob("*"))
     assert not [p for p in entries if p.is_symlink()]
     files = [p for p in entries if p.is_file()]
-    assert [p.name for p in files] == [ogb_loader.GRAPH_CACHE]
-    with np.load(files[0], allow_pickle=False) as stored:  # pickle-free
-        assert int(stored["shape"][0]) == 12
+    assert {p.parent.name for p in files} == {ogb_loader.GRAPH_CACHE}  # one entry: plain .npy arrays and meta.json
+    assert sorted(p.suffix for p in files) == [".json"] + [".npy"] * (len(files) - 1)
+    for array in files:
+        if array.suffix == ".npy":
+            np.load(array, allow_pickle=False)  # pickle-free
+    assert np.load(files[0].parent / "indptr.npy").shape == (13,)
     assert snapshot(folder) == before
 
 

@@ -25,7 +25,6 @@ import hashlib
 import io
 import json
 import os
-import secrets
 import shutil
 import socket
 import sys
@@ -35,21 +34,21 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import zipfile
-from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
-import scipy.sparse as sp
 
-from graph_eigenmap.data.graph import CleaningReport, Graph, build_graph
+from graph_eigenmap.data.cache import read_graph_cache, write_graph_cache
+from graph_eigenmap.data.graph import Graph, build_graph
 from graph_eigenmap.errors import DataError, DatasetUnavailableError
 
 REQUIRED_RAW_FILES = ("edge.csv.gz", "num-node-list.csv.gz", "num-edge-list.csv.gz", "node-label.csv.gz")
 REQUIRED_BINARY_FILES = ("data.npz", "node-label.npz")
 NETWORK_PROBE_TIMEOUT_S = 5.0
 DOWNLOAD_TIMEOUT_S = 60.0
-GRAPH_CACHE = "data_processed"
-"""Name of the cached graph (a pickle-free ``.npz``) in ``<cache>/ogb-folders/<folder>-<hash>/``."""
+GRAPH_CACHE = "graph"
+"""Name of the cached graph (a folder of ``.npy`` arrays, :mod:`graph_eigenmap.data.cache`) in
+``<cache>/ogb-folders/<folder>-<hash>/``."""
 
 
 def default_cache_dir() -> Path:
@@ -146,10 +145,10 @@ def _load_layout(folder: Path, meta: dict, cache_dir: str | Path | None, *, disp
         raise DataError(f"{folder} is not a complete OGB node-property folder: missing {', '.join(missing)}.")
     cache = _cache_file(folder, Path(cache_dir) if cache_dir else default_cache_dir())
     stamp = _split_stamp(split_dir)
-    graph = _read_graph_cache(cache, stamp)
+    graph = read_graph_cache(cache, stamp)
     if graph is None:
         graph = _read_raw(folder, meta, split_dir, display_name)
-        _write_graph_cache(graph, cache, stamp)
+        write_graph_cache(graph, cache, stamp)
     graph.source = str(folder)
     graph.synthetic = (folder / SYNTHETIC_MARKER).is_file()
     return graph
@@ -255,55 +254,6 @@ def _cache_file(folder: Path, cache_root: Path) -> Path:
 def _split_stamp(split_dir: Path) -> str:
     """Sizes and modification times of the split files (the cache folder's name covers raw/)."""
     return ";".join(f"{f.name}:{f.stat().st_size}:{f.stat().st_mtime_ns}" for f in sorted(split_dir.iterdir()))
-
-
-def _write_graph_cache(graph: Graph, path: Path, stamp: str) -> None:
-    """The built graph as a pickle-free .npz, written atomically; silently skipped where it cannot be written.
-
-    A later load reads it without importing ogb or pandas. A read-only or missing cache only costs
-    the next load its speed: whatever this call created is removed again when the write fails.
-    """
-    a = graph.adjacency
-    arrays = dict(indptr=a.indptr, indices=a.indices, data=a.data, shape=np.array(a.shape), labels=graph.labels,
-                  stamp=np.array(stamp), name=np.array(graph.name), cleaning=np.array(json.dumps(asdict(graph.cleaning))),
-                  **{f"split_{part}": ids for part, ids in graph.split.items()})
-    if graph.features is not None:
-        arrays["features"] = graph.features
-    created = []
-    folder = path.parent
-    while not folder.exists() and folder != folder.parent:
-        created.append(folder)
-        folder = folder.parent
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(temporary, "xb") as handle:
-            np.savez(handle, **arrays)
-        os.replace(temporary, path)
-    except OSError:
-        with contextlib.suppress(OSError):
-            temporary.unlink()
-        for folder in created:  # innermost first
-            with contextlib.suppress(OSError):
-                folder.rmdir()
-
-
-def _read_graph_cache(path: Path, stamp: str) -> Graph | None:
-    """The graph :func:`_write_graph_cache` stored, or None when absent, stale or unreadable."""
-    if not path.is_file():
-        return None
-    try:
-        with np.load(path, allow_pickle=False) as stored:
-            if str(stored["stamp"]) != stamp:
-                return None
-            shape = tuple(int(v) for v in stored["shape"])
-            adjacency = sp.csr_matrix((stored["data"], stored["indices"], stored["indptr"]), shape=shape)
-            split = {key.removeprefix("split_"): stored[key] for key in stored.files if key.startswith("split_")}
-            return Graph(adjacency=adjacency, features=stored["features"] if "features" in stored.files else None,
-                         labels=stored["labels"], split=split, name=str(stored["name"]), source="",
-                         cleaning=CleaningReport(**json.loads(str(stored["cleaning"]))))
-    except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile):
-        return None
 
 
 def _folder_meta(folder: Path) -> dict:
