@@ -21,9 +21,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import scipy.sparse as sp
 import torch
-from scipy.sparse.csgraph import connected_components
 
-from graph_eigenmap.data.graph import Graph
+from graph_eigenmap.data.graph import Graph, components
 
 
 @dataclass(frozen=True)
@@ -99,7 +98,7 @@ class KernelReport:
 def graph_report(graph: Graph, *, self_loops: bool = False) -> KernelReport:
     """Count what a user should know before trusting a spectral embedding of ``graph``."""
     degrees = graph.degrees
-    components, _ = connected_components(graph.adjacency, directed=False)
+    component_count = int(components(graph).max()) + 1
     cleaning = graph.cleaning
     return KernelReport(
         name=graph.name,
@@ -114,7 +113,7 @@ def graph_report(graph: Graph, *, self_loops: bool = False) -> KernelReport:
         duplicates_merged=cleaning.duplicates_merged,
         reverse_edges_added=cleaning.reverse_edges_added,
         isolated_nodes=int((degrees == 0).sum()),
-        components=int(components),
+        components=component_count,
         degree_min=float(degrees.min()),
         degree_mean=float(degrees.mean()),
         degree_max=float(degrees.max()),
@@ -179,7 +178,7 @@ class TrivialEigenvectors:
     segment sum over components: O(n·w) for an ``[n, w]`` block, with no dense ``[n, C]`` U.
 
     Attributes:
-        component: ``[n]`` int64 component id of each node (scipy ``connected_components``; an
+        component: ``[n]`` int64 component id of each node (:func:`graph_eigenmap.data.graph.components`; an
             isolated node is a component of its own).
         values: ``[n]`` float64, entry i of the u_c of i's component, √d_i / √vol(c); 0 on isolated
             nodes (no edge and no self-loop), which have no trivial eigenvector to remove.
@@ -257,8 +256,7 @@ def trivial_eigenvectors(graph: Graph | sp.spmatrix, *, self_loops: bool = False
         :class:`TrivialEigenvectors` of the graph.
     """
     adjacency = graph.adjacency if isinstance(graph, Graph) else sp.csr_matrix(graph)
-    _, component = connected_components(adjacency, directed=False)
-    component = component.astype(np.int64)
+    component = components(graph)
     degrees = np.asarray(adjacency.astype(np.float64).sum(axis=1)).ravel() + (1.0 if self_loops else 0.0)
     volumes = np.bincount(component, weights=degrees)
     values = np.zeros(len(degrees))

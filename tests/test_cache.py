@@ -9,7 +9,7 @@ import scipy.sparse as sp
 
 from graph_eigenmap.data import load_graph
 from graph_eigenmap.data.cache import read_graph_cache, write_graph_cache
-from graph_eigenmap.data.graph import build_graph
+from graph_eigenmap.data.graph import build_graph, components
 
 
 def _assert_same(a, b):
@@ -34,10 +34,12 @@ def _mapped(array) -> bool:
 
 def test_a_cached_graph_reads_back_memory_mapped_and_equal(tmp_path):
     graph = load_graph("csbm:num_nodes=300,num_edges=1500,num_features=8,seed=2")
+    expected_components = components(graph)
     entry = tmp_path / "cache" / "csbm-abc" / "graph"
     write_graph_cache(graph, entry, stamp="s1")
     again = read_graph_cache(entry, "s1")
     _assert_same(graph, again)
+    np.testing.assert_array_equal(again.extra["components"], expected_components)  # kept, not recomputed
     assert _mapped(again.features) and _mapped(again.adjacency.indices) and _mapped(again.adjacency.data)
     again.features[0, 0] = 7.0  # copy-on-write: the process may write, the file stays as it was
     assert read_graph_cache(entry, "s1").features[0, 0] == graph.features[0, 0]
@@ -51,6 +53,17 @@ def test_sparse_features_are_cached_sparse(tmp_path):
     graph = build_graph(edges, 50, features=features, name="bow", source="test", dense_features=False)
     write_graph_cache(graph, tmp_path / "graph", stamp="s")
     _assert_same(graph, read_graph_cache(tmp_path / "graph", "s"))
+
+
+def test_components_are_those_of_the_undirected_search():
+    from scipy.sparse.csgraph import connected_components
+
+    graph = load_graph("csbm:num_nodes=400,num_edges=300,num_features=4,seed=3")  # sparse: many components
+    count, undirected = connected_components(graph.adjacency, directed=False)
+    ours = components(graph)
+    assert count > 50 and ours.max() + 1 == count
+    pairs = np.unique(np.stack([ours, undirected]), axis=1)  # the same partition: ids map one to one
+    assert pairs.shape[1] == count
 
 
 def test_a_broken_entry_is_ignored(tmp_path):

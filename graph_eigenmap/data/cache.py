@@ -6,6 +6,7 @@ One cache entry is a folder::
     indptr.npy indices.npy data.npy        the symmetric CSR adjacency
     features.npy                dense features, or features_{indptr,indices,data}.npy when kept sparse
     labels.npy split_train.npy split_valid.npy split_test.npy
+    components.npy              component id of each node, where it was computed before the write
 
 No pickles: every array is read with ``allow_pickle=False``. Reading maps the large arrays
 copy-on-write (``mmap_mode="c"``): a later load of an ogbn-products-sized graph costs the time to
@@ -38,6 +39,8 @@ def write_graph_cache(graph: Graph, entry: Path, stamp: str) -> None:
     a = graph.adjacency
     arrays = dict(indptr=a.indptr, indices=a.indices, data=a.data, labels=graph.labels,
                   **{f"split_{part}": ids for part, ids in graph.split.items()})
+    if "components" in graph.extra:
+        arrays["components"] = graph.extra["components"]
     features = graph.features
     if sp.issparse(features):
         arrays.update(features_indptr=features.indptr, features_indices=features.indices, features_data=features.data)
@@ -83,8 +86,11 @@ def read_graph_cache(entry: Path, stamp: str) -> Graph | None:
         else:
             features = load("features") if meta["features"] == "dense" else None
         split = {part: load(f"split_{part}") for part in ("train", "valid", "test")}
-        return Graph(adjacency=adjacency, features=features, labels=load("labels"), split=split, name=meta["name"],
-                     source="", cleaning=CleaningReport(**meta["cleaning"]))
+        graph = Graph(adjacency=adjacency, features=features, labels=load("labels"), split=split, name=meta["name"],
+                      source="", cleaning=CleaningReport(**meta["cleaning"]))
+        if (entry / "components.npy").is_file():
+            graph.extra["components"] = load("components")
+        return graph
     except (OSError, ValueError, KeyError, TypeError, EOFError):
         return None
 

@@ -39,7 +39,7 @@ from pathlib import Path
 import numpy as np
 
 from graph_eigenmap.data.cache import read_graph_cache, write_graph_cache
-from graph_eigenmap.data.graph import Graph, build_graph
+from graph_eigenmap.data.graph import Graph, build_graph, components
 from graph_eigenmap.errors import DataError, DatasetUnavailableError
 
 REQUIRED_RAW_FILES = ("edge.csv.gz", "num-node-list.csv.gz", "num-edge-list.csv.gz", "node-label.csv.gz")
@@ -148,6 +148,7 @@ def _load_layout(folder: Path, meta: dict, cache_dir: str | Path | None, *, disp
     graph = read_graph_cache(cache, stamp)
     if graph is None:
         graph = _read_raw(folder, meta, split_dir, display_name)
+        components(graph)  # every report and kernel needs them: computed once, kept in the cache
         write_graph_cache(graph, cache, stamp)
     graph.source = str(folder)
     graph.synthetic = (folder / SYNTHETIC_MARKER).is_file()
