@@ -15,7 +15,7 @@ import pytest
 from graph_eigenmap.data import load_graph, load_ogb_folder
 from graph_eigenmap.data import ogb as ogb_loader
 from graph_eigenmap.errors import DataError, DatasetUnavailableError
-from helpers import META, toy_arrays, write_ogb_folder
+from helpers import META, _write_csv_gz, toy_arrays, write_ogb_folder
 
 
 def snapshot(folder: Path) -> dict:
@@ -193,3 +193,26 @@ def test_failed_download_leaves_nothing_behind(tmp_path, server, monkeypatch, na
         load_graph("ogbn-toy", root=root, cache_dir=tmp_path / "cache")
     assert "\n" not in str(info.value)
     assert not (tmp_path / "root").exists() and not (tmp_path / "cache").exists()
+
+
+def test_papers100m_layout_by_name_binary_with_time_split_and_unlabelled_nodes(tmp_path):
+    """ogbn-papers100M's own layout, as ogb downloads it: binary raw/ files, split/time, NaN labels off the split."""
+    from graph_eigenmap.data import load_graph
+
+    folder = tmp_path / "root" / "ogbn_papers100M"
+    (folder / "raw").mkdir(parents=True)
+    (folder / "split" / "time").mkdir(parents=True)
+    edges = np.array([[0, 1], [1, 2], [2, 3], [3, 0], [4, 5], [1, 0]]).T  # directed citations; 0-1 both ways
+    np.savez(folder / "raw" / "data.npz", edge_index=edges.astype(np.int64), num_nodes_list=np.array([7]),
+             num_edges_list=np.array([edges.shape[1]]), node_feat=np.arange(7 * 3, dtype=np.float32).reshape(7, 3))
+    labels = np.array([[3.0], [np.nan], [171.0], [0.0], [np.nan], [5.0], [np.nan]], dtype=np.float32)
+    np.savez(folder / "raw" / "node-label.npz", node_label=labels)
+    for part, ids in (("train", [0, 2]), ("valid", [3]), ("test", [5])):
+        _write_csv_gz(folder / "split" / "time" / f"{part}.csv.gz", ids)
+    (folder / "RELEASE_v1.txt").write_text("")
+    graph = load_graph("ogbn-papers100M", root=tmp_path / "root", cache_dir=tmp_path / "cache")
+    assert (graph.num_nodes, graph.num_edges, graph.num_features) == (7, 5, 3)
+    assert graph.cleaning.reverse_edges_added == 4 and graph.cleaning.duplicates_merged == 0
+    np.testing.assert_array_equal(graph.labels, [3, -1, 171, 0, -1, 5, -1])  # NaN: no label
+    assert {part: list(ids) for part, ids in graph.split.items()} == {"train": [0, 2], "valid": [3], "test": [5]}
+    assert graph.degrees[6] == 0
