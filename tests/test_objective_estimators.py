@@ -161,3 +161,24 @@ def test_one_sided_sampled_gradient_is_unbiased(small_graph, make):
     assert z.max() < 5.5, z.max()
     assert np.all(exact[standard_error == 0] == 0)  # nodes never reached have no gradient to estimate
     assert np.linalg.norm(mean - exact) < 0.2 * np.linalg.norm(exact)
+
+
+def test_sampling_estimators_keep_the_graph_lean_on_the_device():
+    """int32 column ids and counts, int64 row pointers, no weights for an unweighted graph; draws are real neighbours."""
+    import scipy.sparse as sp
+
+    from graph_eigenmap.data import load_graph
+    from graph_eigenmap.estimators import BlockEstimator, NeighborSampledEstimator
+
+    graph = load_graph("csbm:num_nodes=500,num_edges=3000,num_features=4,seed=1")
+    sampled = NeighborSampledEstimator(graph.adjacency, batch_size=64, fanout=4)
+    lean = sampled.graph
+    assert (lean.indices.dtype, lean.count.dtype, lean.indptr.dtype) == (torch.int32, torch.int32, torch.int64)
+    assert lean.weights is None and BlockEstimator(graph.adjacency, batch_size=64).graph.weights is None
+    draw = sampled.draw(torch.Generator().manual_seed(0))
+    seeds, neighbours = draw.node_ids[:64], draw.node_ids[64:].view(64, 4)
+    assert draw.node_ids.dtype == torch.int64
+    assert all(graph.adjacency[int(u), int(v)] == 1 for u, row in zip(seeds, neighbours) for v in row)
+    weighted = graph.adjacency.copy()
+    weighted.data = weighted.data * 2.0
+    assert NeighborSampledEstimator(sp.csr_matrix(weighted), batch_size=8).graph.weights is not None
