@@ -25,15 +25,15 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from graph_eigenmap.artifacts import environment, save_fit
+from graph_eigenmap.artifacts import BACKBONE, EMBEDDINGS, environment, save_fit, streamed_outputs
 from graph_eigenmap.data import Graph, from_scipy, load_graph
 from graph_eigenmap.errors import GraphEigenmapError
 from graph_eigenmap.inputs import KnownInputs, gcn_degrees, model_input_graph, parse_inputs
-from graph_eigenmap.metrics import rayleigh_quotients
+from graph_eigenmap.metrics import rayleigh_quotients, rayleigh_quotients_by_columns
 from graph_eigenmap.models import NeuralEigenfunctions
 from graph_eigenmap.reorder import sort_outputs
 from graph_eigenmap.config import TrainConfig
-from graph_eigenmap.inference import all_node_inputs, embed_nodes
+from graph_eigenmap.inference import all_node_inputs, embed_nodes, embed_to_files, permute_columns, streams_outputs
 from graph_eigenmap.sparse_features import as_model_input
 from graph_eigenmap.train import full_kernel, train
 
@@ -109,22 +109,34 @@ def neural_eigenmap(
     started = time.perf_counter()
     trained = train(graph, config, device=device, checkpoint_dir=out_dir, resume=resume, progress=progress)
     model_graph = model_input_graph(graph, trained.config.inputs, device) if trained.config.features == "input" else graph
-    embedding, backbone = embed_nodes(trained.model, all_node_inputs(model_graph, trained.config))
+    inputs = all_node_inputs(model_graph, trained.config)
     kernel = trained.kernel if trained.kernel is not None else full_kernel(graph, trained.config, device)
-    quotients = rayleigh_quotients(torch.from_numpy(embedding).to(device), kernel)
-    in_training = order_violations(quotients)
-    order = sort_outputs(trained.model, quotients, ORDER_TOLERANCE) if trained.config.stop_gradient and \
-        trained.config.reorder else None
-    if order is not None:  # the recorded last step (graph_eigenmap.reorder): outputs by descending quotient
-        embedding, quotients, trained.eigenvalues = embedding[:, order], quotients[order], trained.eigenvalues[order]
-    metadata = _metadata(graph, trained, quotients, device, time.perf_counter() - started)
-    metadata.update(order_violations_in_training=in_training,
-                    final_sort=None if order is None else [int(j) for j in order])
-    _warn_about_order(metadata, trained.config)
-    known = _known_inputs(graph, model_graph, trained.config.inputs) if model_graph is not graph else None
-    if out_dir is not None:
-        save_fit(out_dir, embedding=embedding, backbone=backbone, model=trained.model,
-                 model_config=model_config(trained.config, model_graph), metadata=metadata, known_inputs=known)
+    streamed = out_dir is not None and streams_outputs(graph.num_nodes, trained.model)
+    with streamed_outputs(out_dir if streamed else None) as files:
+        if streamed:  # too large to hold: straight into the output files (graph_eigenmap.inference.embed_to_files)
+            embedding, backbone = embed_to_files(trained.model, inputs, *files)
+            quotients = rayleigh_quotients_by_columns(embedding, kernel, device)
+        else:
+            embedding, backbone = embed_nodes(trained.model, inputs)
+            quotients = rayleigh_quotients(torch.from_numpy(embedding).to(device), kernel)
+        in_training = order_violations(quotients)
+        order = sort_outputs(trained.model, quotients, ORDER_TOLERANCE) if trained.config.stop_gradient and \
+            trained.config.reorder else None
+        if order is not None:  # the recorded last step (graph_eigenmap.reorder): outputs by descending quotient
+            embedding, quotients = permute_columns(embedding, order), quotients[order]
+            trained.eigenvalues = trained.eigenvalues[order]
+        metadata = _metadata(graph, trained, quotients, device, time.perf_counter() - started)
+        metadata.update(order_violations_in_training=in_training,
+                        final_sort=None if order is None else [int(j) for j in order], outputs_streamed=streamed)
+        _warn_about_order(metadata, trained.config)
+        known = _known_inputs(graph, model_graph, trained.config.inputs) if model_graph is not graph else None
+        if out_dir is not None:
+            save_fit(out_dir, embedding=None if streamed else embedding, backbone=None if streamed else backbone,
+                     model=trained.model, model_config=model_config(trained.config, model_graph), metadata=metadata,
+                     known_inputs=known)
+    if streamed:
+        embedding, backbone = (np.load(Path(out_dir) / name, mmap_mode="c", allow_pickle=False)
+                               for name in (EMBEDDINGS, BACKBONE))
     return FitResult(embedding, backbone, trained.eigenvalues, quotients, trained.model, trained.config, metadata, known)
 
 

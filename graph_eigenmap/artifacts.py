@@ -198,19 +198,53 @@ def _missing_folders(path: Path) -> list[Path]:
     return missing[::-1]
 
 
-def save_fit(out_dir: str | Path, *, embedding: np.ndarray, backbone: np.ndarray, model: NeuralEigenfunctions,
-             model_config: dict, metadata: dict, known_inputs=None) -> None:
-    """Write the files of a fitted model to ``out_dir`` (see the module docstring)."""
+def save_fit(out_dir: str | Path, *, embedding: np.ndarray | None, backbone: np.ndarray | None,
+             model: NeuralEigenfunctions, model_config: dict, metadata: dict, known_inputs=None) -> None:
+    """Write the files of a fitted model to ``out_dir`` (see the module docstring).
+
+    ``embedding`` and ``backbone`` None: they were written already (:func:`streamed_outputs`).
+    """
     out = Path(out_dir)
     if known_inputs is not None:
         save_array(out / KNOWN_INPUTS, known_inputs.inputs)
         atomic_write(out / KNOWN_DEGREES, lambda f: np.save(f, known_inputs.degrees, allow_pickle=False))
-    save_array(out / EMBEDDINGS, embedding)
-    save_array(out / BACKBONE, backbone)
+    if embedding is not None:
+        save_array(out / EMBEDDINGS, embedding)
+    if backbone is not None:
+        save_array(out / BACKBONE, backbone)
     state = {key: value.detach().cpu() for key, value in model.state_dict().items()}
     atomic_write(out / WEIGHTS, lambda f: torch.save(state, f))
     save_json(out / MODEL_CONFIG, model_config)
     save_json(out / METADATA, metadata)
+
+
+@contextlib.contextmanager
+def streamed_outputs(out_dir: str | Path | None):
+    """Temporary paths for ``embeddings.npy`` and ``backbone.npy`` written in pieces, renamed into place on success.
+
+    Yields ``(embedding path, backbone path)`` (unique temporary names beside the final ones), or None
+    when ``out_dir`` is None. When the block completes, both files are fsynced and renamed to their
+    final names; when it raises, they are removed, so no partial output is ever left.
+    """
+    if out_dir is None:
+        yield None
+        return
+    out = Path(out_dir)
+    finals = (out / EMBEDDINGS, out / BACKBONE)
+    token = f"{os.getpid()}.{secrets.token_hex(4)}"
+    temporaries = tuple(path.with_name(f".{path.name}.{token}{TEMPORARY_SUFFIX}") for path in finals)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        yield temporaries
+        for temporary, final in zip(temporaries, finals):
+            if temporary.exists():
+                with open(temporary, "rb+") as handle:
+                    os.fsync(handle.fileno())
+                os.replace(temporary, final)
+    finally:
+        for temporary in temporaries:
+            with contextlib.suppress(OSError):
+                temporary.unlink()
 
 
 def read_model_config(model_dir: str | Path) -> dict:

@@ -1,7 +1,11 @@
-"""Evaluating a trained model on many nodes, in chunks."""
+"""Evaluating a trained model on many nodes, in chunks: into memory, or straight into ``.npy`` files."""
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
+import numpy as np
 import torch
 
 from graph_eigenmap.config import TrainConfig
@@ -44,3 +48,46 @@ def all_node_inputs(graph: Graph, config: TrainConfig) -> torch.Tensor:
     if config.features == "identity":
         return torch.arange(graph.num_nodes)
     return as_model_input(graph.features)
+
+
+STREAM_OUTPUTS_BYTES = int(os.environ.get("GRAPH_EIGENMAP_STREAM_OUTPUTS_BYTES", 4 * 2**30))
+"""Saved outputs whose ``[n, k]`` + ``[n, h]`` float32 arrays would exceed this are written chunk by chunk."""
+
+
+def streams_outputs(num_nodes: int, model: NeuralEigenfunctions) -> bool:
+    """Whether a fit's embeddings and backbone features go straight to files (:func:`embed_to_files`)."""
+    return 4 * num_nodes * (model.k + model.backbone.out_features) > STREAM_OUTPUTS_BYTES
+
+
+@torch.no_grad()
+def embed_to_files(model: NeuralEigenfunctions, inputs: torch.Tensor, embedding_path: Path, backbone_path: Path,
+                   *, chunk_size: int = 65536) -> tuple[np.ndarray, np.ndarray]:
+    """Embed every row of ``inputs`` into two ``.npy`` files, chunk by chunk, never holding all rows in memory.
+
+    Args:
+        inputs: ``[n, d]`` features (dense or sparse CSR) or ``[n]`` node ids, on the host.
+        embedding_path, backbone_path: new files for the float32 ``[n, k]`` eigenfunctions and ``[n, h]``
+            backbone features (written through ``numpy.lib.format.open_memmap``).
+
+    Returns:
+        the two files memory-mapped for reading and writing (``mode="r+"``), flushed.
+    """
+    n = inputs.shape[0]
+    embedding = np.lib.format.open_memmap(embedding_path, mode="w+", dtype=np.float32, shape=(n, model.k))
+    backbone = np.lib.format.open_memmap(backbone_path, mode="w+", dtype=np.float32,
+                                         shape=(n, model.backbone.out_features))
+    for begin in range(0, n, chunk_size):
+        psi, h = embed_nodes(model, take_rows(inputs, slice(begin, begin + chunk_size)), chunk_size=chunk_size)
+        embedding[begin:begin + len(psi)], backbone[begin:begin + len(h)] = psi, h
+    for array in (embedding, backbone):
+        array.flush()
+    return embedding, backbone
+
+
+def permute_columns(array: np.ndarray, order: np.ndarray, *, chunk_rows: int = 1 << 20) -> np.ndarray:
+    """``array[:, order]``; a memory-mapped ``[n, k]`` array is permuted in place, a block of rows at a time."""
+    if not isinstance(array, np.memmap):
+        return array[:, order]
+    for begin in range(0, array.shape[0], chunk_rows):
+        array[begin:begin + chunk_rows] = array[begin:begin + chunk_rows][:, order]
+    return array

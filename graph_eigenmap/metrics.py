@@ -22,6 +22,20 @@ def rayleigh_quotients(embedding, kernel) -> np.ndarray:
     return numerator / np.maximum(np.einsum("nk,nk->k", psi, psi), 1e-300)
 
 
+def rayleigh_quotients_by_columns(embedding: np.ndarray, kernel, device, *, columns: int = 16) -> np.ndarray:
+    """:func:`rayleigh_quotients` of an ``[n, k]`` host (or memory-mapped) array, ``columns`` columns at a time on ``device``.
+
+    Only ``[n, columns]`` of the embedding is on the device at once (papers100M's 111M nodes × 64 outputs
+    would be 28 GB in one piece); ``kernel`` is the ``[n, n]`` torch kernel there.
+    """
+    numerator, denominator = [], []
+    for begin in range(0, embedding.shape[1], columns):
+        block = torch.from_numpy(np.ascontiguousarray(embedding[:, begin:begin + columns], dtype=np.float32)).to(device)
+        numerator.append((block * (kernel @ block)).double().sum(0))
+        denominator.append(block.double().pow(2).sum(0))
+    return (torch.cat(numerator) / torch.cat(denominator).clamp(min=1e-300)).cpu().numpy()
+
+
 def captured_spectrum(embedding, kernel, exact_top_eigenvalues) -> float:
     """tr(QᵀĀQ) / Σ λ_j: Q an orthonormal basis of the embedding's columns (QR), λ the exact top-k.
 

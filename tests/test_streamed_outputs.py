@@ -1,0 +1,48 @@
+"""Outputs too large to hold are written straight to their files: the same files and results as in memory."""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+import pytest
+
+
+@pytest.mark.parametrize("features", ["input", "identity"])
+def test_streamed_outputs_equal_the_in_memory_ones(tmp_path, monkeypatch, features):
+    import graph_eigenmap.api as api
+    import graph_eigenmap.inference as inference
+    from graph_eigenmap import load_graph, neural_eigenmap
+
+    graph = load_graph("csbm:num_nodes=600,num_edges=3000,num_classes=4,num_features=16,seed=3")
+    options = dict(k=12, steps=40, device="cpu", progress=False, features=features)  # 40 steps: the last sort runs
+    held = neural_eigenmap(graph, out_dir=tmp_path / "held", **options)
+    monkeypatch.setattr(inference, "STREAM_OUTPUTS_BYTES", 1000)
+    monkeypatch.setattr(api, "embed_to_files", functools.partial(inference.embed_to_files, chunk_size=97))  # 7 chunks
+    streamed = neural_eigenmap(graph, out_dir=tmp_path / "streamed", **options)
+    assert streamed.metadata["outputs_streamed"] and not held.metadata["outputs_streamed"]
+    assert streamed.metadata["final_sort"] == held.metadata["final_sort"]
+    if features == "input":
+        assert held.metadata["final_sort"] is not None  # the in-place column permutation is exercised
+    for name in ("embeddings.npy", "backbone.npy"):
+        np.testing.assert_allclose(np.load(tmp_path / "streamed" / name), np.load(tmp_path / "held" / name), atol=1e-6)
+    np.testing.assert_allclose(streamed.embedding, held.embedding, atol=1e-6)
+    np.testing.assert_allclose(streamed.rayleigh_quotients, held.rayleigh_quotients, atol=1e-6)
+    assert not [p.name for p in (tmp_path / "streamed").iterdir() if p.name.startswith(".")]
+
+
+def test_a_failure_while_streaming_leaves_no_partial_output(tmp_path, monkeypatch):
+    import graph_eigenmap.api as api
+    import graph_eigenmap.inference as inference
+    from graph_eigenmap import load_graph, neural_eigenmap
+
+    monkeypatch.setattr(inference, "STREAM_OUTPUTS_BYTES", 1000)
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("disk gone")
+
+    monkeypatch.setattr(api, "rayleigh_quotients_by_columns", broken)
+    with pytest.raises(RuntimeError, match="disk gone"):
+        neural_eigenmap(load_graph("csbm:num_nodes=300,num_edges=1500,num_features=8"), k=4, steps=5, device="cpu",
+                        out_dir=tmp_path, progress=False)
+    assert not [p.name for p in tmp_path.iterdir() if p.suffix == ".npy" or p.name.endswith(".tmp")]
