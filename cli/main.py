@@ -111,6 +111,11 @@ def fit(
     bf16: Annotated[bool, typer.Option(help="bfloat16 autocast on a GPU.")] = True,
     compile: Annotated[bool, typer.Option(help="torch.compile the network (fused layers; compiling first takes up to a minute).")] = False,
     checkpoint_every: Annotated[int, typer.Option(min=0, help="Steps between checkpoints (0: none).")] = 200,
+    feature_storage: Annotated[str, typer.Option(
+        callback=one_of("auto", "float32", "bfloat16", "float16", "host"), metavar="auto|float32|bfloat16|float16|host",
+        help="Where the MLP's inputs live while training: on the device (float32, or bfloat16/float16 in half the "
+             "bytes) or in host memory (rows copied each step; sampled and block estimators). auto: float32 when "
+             "they fit in a quarter of the device's free memory, else host.")] = "auto",
     resume: Annotated[bool, typer.Option(help="Continue the checkpoint in --out (a larger --steps extends it).")] = False,
     quiet: Annotated[bool, typer.Option(help="No progress bar or summary.")] = False,
     device: DeviceOpt = "auto",
@@ -159,7 +164,7 @@ def fit(
                 kernel=kernel, inputs=inputs, optimizer=optimizer, lr=lr, weight_decay=weight_decay, alpha=alpha,
                 stop_gradient=stop_gradient, reorder=reorder, rayleigh_ritz=rayleigh_ritz,
                 one_sided_gradient=one_sided_gradient, seed=seed, bf16=bf16, compile=compile,
-                checkpoint_every=checkpoint_every,
+                checkpoint_every=checkpoint_every, feature_storage=feature_storage,
             )
     except TrainingDivergedError as err:
         raise GraphEigenmapError(_diverged_message(err, out, checkpoint if had_checkpoint else None)) from None

@@ -162,8 +162,8 @@ class NeuralEigenmap:
         k: number of eigenfunctions (default 64); the only positional argument.
         features, width, depth, residual, norm, dropout, activation, kernel, inputs, estimator,
             batch_size, fanout, steps, optimizer, lr, weight_decay, warmup, alpha, reorder,
-            stop_gradient, rayleigh_ritz, one_sided_gradient, seed, bf16, compile, checkpoint_every:
-            the fields of :class:`~graph_eigenmap.config.TrainConfig`, with its defaults and meaning.
+            stop_gradient, rayleigh_ritz, one_sided_gradient, seed, bf16, compile, checkpoint_every,
+            feature_storage: the fields of :class:`~graph_eigenmap.config.TrainConfig`, with its defaults and meaning.
         device: ``"auto"`` (a GPU when torch sees one), ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ...
 
     Attributes (after :meth:`fit`):
@@ -219,6 +219,7 @@ class NeuralEigenmap:
         bf16: bool = True,
         compile: bool = False,
         checkpoint_every: int = 200,
+        feature_storage: str = "auto",
         device: str = "auto",
         **unknown,
     ):
@@ -251,6 +252,7 @@ class NeuralEigenmap:
         self.bf16 = bf16
         self.compile = compile
         self.checkpoint_every = checkpoint_every
+        self.feature_storage = feature_storage
         self.device = device
 
     @classmethod

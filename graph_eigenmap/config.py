@@ -11,6 +11,7 @@ import torch
 
 from graph_eigenmap.data.graph import Graph
 from graph_eigenmap.errors import GraphEigenmapError
+from graph_eigenmap.feature_store import FEATURE_STORAGES, resolve_feature_storage
 from graph_eigenmap.inputs import parse_inputs
 from graph_eigenmap.sparse_features import is_sparse
 
@@ -87,6 +88,9 @@ class TrainConfig:
         compile: run the network through ``torch.compile`` (fused layers; the first steps of each
             shape compile, which takes seconds to a minute: worth it for long runs on a GPU).
         checkpoint_every: steps between checkpoints (when an output folder is given; 0 = never).
+        feature_storage: where the MLP's inputs live while training: ``"auto"`` (default), ``"float32"``,
+            ``"bfloat16"``/``"float16"`` (on the device in half the bytes) or ``"host"`` (host memory, rows
+            copied each step; sampling estimators only); see :mod:`graph_eigenmap.feature_store`.
     """
 
     k: int = 64
@@ -116,6 +120,7 @@ class TrainConfig:
     bf16: bool = True
     compile: bool = False
     checkpoint_every: int = 200
+    feature_storage: str = "auto"
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -157,6 +162,14 @@ class TrainConfig:
         if self.kernel == "nontrivial" and sampling and not resolved.one_sided_gradient:
             raise GraphEigenmapError("--kernel nontrivial with a sampled or block estimator needs the one-sided gradient; "
                                      "drop --two-sided-gradient.")
+        storage = self.feature_storage
+        if storage == "auto" and features == "input":
+            storage = "float32" if resolved.estimator in ("full", "rows") else resolve_feature_storage(
+                "auto", graph.features, device, _free_memory(device) if device.type == "cuda" else None)
+        if storage == "host" and resolved.estimator in ("full", "rows"):
+            raise GraphEigenmapError(f"--feature-storage host needs a sampling estimator (the {resolved.estimator} "
+                                     "estimator reads every node's inputs each step); use --estimator sampled or block.")
+        resolved = dataclasses.replace(resolved, feature_storage=storage)
         if resolved.estimator == "rows" and not resolved.one_sided_gradient:
             raise GraphEigenmapError("the rows estimator needs the one-sided gradient; drop --two-sided-gradient "
                                      "or use --estimator full.")
@@ -180,6 +193,8 @@ def _validate(config: TrainConfig, graph: Graph) -> None:
         (config.lr is None or config.lr > 0, f"'lr' must be > 0; got {config.lr}"),
         (0 <= config.warmup < 1 and 0 <= config.dropout < 1, "'warmup' and 'dropout' must lie in [0, 1)"),
         (config.alpha >= 0, f"'alpha' must be >= 0; got {config.alpha}"),
+        (config.feature_storage in FEATURE_STORAGES,
+         f"'feature_storage' must be one of {', '.join(FEATURE_STORAGES)}; got {config.feature_storage!r}"),
     ]
     problems = [message for ok, message in rules if not ok]
     try:

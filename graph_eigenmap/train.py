@@ -35,7 +35,7 @@ from graph_eigenmap.optim import make_optimizer, warmup_cosine
 from graph_eigenmap.progress import ProgressBar
 from graph_eigenmap.rayleigh_ritz import rayleigh_ritz_head
 from graph_eigenmap.reorder import REORDER_EVERY, REORDER_UNTIL, reorder_outputs
-from graph_eigenmap.sparse_features import as_model_input, take_rows
+from graph_eigenmap.feature_store import FeatureStore
 
 EIGENVALUE_MOMENTUM = 0.95
 
@@ -138,7 +138,7 @@ def train(
     model = model.to(device)
     if config.compile:
         model.compile_network()
-    inputs = None if config.features == "identity" else as_model_input(graph.features).to(device)
+    inputs = None if config.features == "identity" else FeatureStore(graph.features, device, config.feature_storage)
     optimizer = make_optimizer(model, config, rows_per_step=graph.num_nodes if config.estimator == "full" else config.batch_size)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine(config.steps, config.warmup))
     sampler = torch.Generator(device=device).manual_seed(config.seed)
@@ -162,7 +162,7 @@ def train(
             if inputs is None:
                 x = draw.node_ids
             else:  # the full graph embeds every node in order: no gather
-                x = inputs if estimator.name == "full" else take_rows(inputs, draw.node_ids)
+                x = inputs.all() if estimator.name == "full" else inputs.rows(draw.node_ids)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
                 psi = model(x, draw.num_stat_rows, draw.num_a_rows if config.one_sided_gradient else None)
             a, c = estimator.estimate(psi, draw, c_has_gradient=not config.one_sided_gradient)
@@ -192,7 +192,7 @@ def train(
         kernel = getattr(estimator, "kernel", None)
         if kernel is None:
             kernel = full_kernel(graph, config, device)
-        eigenvalues = torch.from_numpy(rayleigh_ritz_head(model, inputs, kernel))
+        eigenvalues = torch.from_numpy(rayleigh_ritz_head(model, inputs.inputs, kernel))
     return TrainResult(model, config, eigenvalues.cpu().numpy().astype(np.float64), state["step"],
                        time.perf_counter() - start, state["history"], getattr(estimator, "kernel", None),
                        state.get("reorders", 0))
