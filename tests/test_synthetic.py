@@ -42,6 +42,11 @@ def test_spec_parsing_and_bad_options():
     params = parse_csbm_spec("csbm-products:seed=2,homophily=0.5")
     assert params["num_nodes"] == 2_449_029 and params["num_edges"] == 61_859_140 and params["seed"] == 2
     assert load_graph("csbm:num_nodes=300,num_edges=900").num_edges == 900
+    papers = parse_csbm_spec("csbm-papers100m")
+    assert (papers["num_nodes"], papers["num_edges"], papers["num_features"], papers["num_classes"]) == (
+        111_059_956, 1_615_685_872, 128, 172)
+    small = load_graph("csbm-papers100m:num_nodes=2000,num_edges=9000")  # its classes and features, fewer nodes
+    assert (small.num_features, small.num_classes, small.num_edges, small.synthetic) == (128, 172, 9000, True)
     with pytest.raises(DataError, match="bad csbm option"):
         parse_csbm_spec("csbm:nodes=3")
     with pytest.raises(DataError, match="num_edges"):

@@ -2,6 +2,7 @@
 
 Accepted dataset specs:
     * ``csbm`` (the default, synthetic, no download), ``csbm-products`` (ogbn-products' shape),
+      ``csbm-papers100m`` (ogbn-papers100M's shape: 111M nodes, 1.6B edges; generate it on a GPU),
       optionally with parameters: ``csbm:num_nodes=5000,homophily=0.6,seed=1``;
     * an OGB node-property name, ``ogbn-arxiv``, ``ogbn-products``, ... (with ``root``);
     * a folder in OGB node-property layout (``raw/``, ``split/``, ``meta.json``);
@@ -24,7 +25,7 @@ from graph_eigenmap.data.synthetic import PRESETS, csbm
 from graph_eigenmap.errors import DataError
 
 ACCEPTED_FORMS = (
-    "csbm[:key=value,...], csbm-products, an OGB name such as ogbn-arxiv (with --root), "
+    "csbm[:key=value,...], csbm-products, csbm-papers100m, an OGB name such as ogbn-arxiv (with --root), "
     "a folder in OGB node-property layout, or a gnn-benchmark .npz file"
 )
 
