@@ -16,6 +16,7 @@ import dataclasses
 import datetime
 import difflib
 import inspect
+import os
 import time
 import warnings
 from dataclasses import dataclass
@@ -25,8 +26,10 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
+from graph_eigenmap import distributed
 from graph_eigenmap.artifacts import BACKBONE, EMBEDDINGS, environment, save_fit, streamed_outputs
 from graph_eigenmap.data import Graph, from_scipy, load_graph
+from graph_eigenmap.distributed import Ranks, ranks_from_environment
 from graph_eigenmap.errors import GraphEigenmapError
 from graph_eigenmap.inputs import KnownInputs, gcn_degrees, model_input_graph, parse_inputs
 from graph_eigenmap.metrics import rayleigh_quotients, rayleigh_quotients_by_columns
@@ -86,8 +89,9 @@ def neural_eigenmap(
     out_dir: str | Path | None = None,
     resume: bool = False,
     progress: bool | None = None,
+    ranks: Ranks | None = None,
     **options,
-) -> FitResult:
+) -> FitResult | None:
     """Learn the top-k eigenfunctions of D^-1/2 A D^-1/2 with NeuralEF.
 
     Args:
@@ -98,16 +102,24 @@ def neural_eigenmap(
             metadata.json, model.pt, model.json); None keeps everything in memory.
         resume: continue the checkpoint in ``out_dir``.
         progress: progress bar on/off, on stderr (None: on once the run is expected to take 5 s or more).
+        ranks: data-parallel training (:mod:`graph_eigenmap.distributed`): this process's rank; None reads
+            ``RANK``/``WORLD_SIZE``/``LOCAL_RANK`` (set by ``torchrun``), one process when they are unset.
         **options: any other field of :class:`TrainConfig` (steps, features, estimator, ...).
 
     Returns:
-        :class:`FitResult`.
+        :class:`FitResult`; None on the ranks other than 0 of a data-parallel run (rank 0 embeds the nodes
+        and writes ``out_dir``).
     """
     graph = graph if isinstance(graph, Graph) else load_graph(graph)
     config = _config(k, options)
     device = resolve_device(device)
     started = time.perf_counter()
-    trained = train(graph, config, device=device, checkpoint_dir=out_dir, resume=resume, progress=progress)
+    ranks = ranks if ranks is not None else ranks_from_environment()
+    trained = train(graph, config, device=device, checkpoint_dir=out_dir, resume=resume, progress=progress,
+                    ranks=ranks)
+    if not ranks.main:
+        return None
+    device = next(trained.model.parameters()).device  # a rank's own GPU in data-parallel runs
     model_graph = model_input_graph(graph, trained.config.inputs, device) if trained.config.features == "input" else graph
     inputs = all_node_inputs(model_graph, trained.config)
     kernel = trained.kernel if trained.kernel is not None else full_kernel(graph, trained.config, device)
@@ -138,6 +150,32 @@ def neural_eigenmap(
         embedding, backbone = (np.load(Path(out_dir) / name, mmap_mode="c", allow_pickle=False)
                                for name in (EMBEDDINGS, BACKBONE))
     return FitResult(embedding, backbone, trained.eigenvalues, quotients, trained.model, trained.config, metadata, known)
+
+
+def neural_eigenmap_on_processes(nproc: int, graph_spec, *, load_options: dict | None = None, **fit_options) -> None:
+    """:func:`neural_eigenmap` on ``nproc`` new local processes that make each step together (data-parallel).
+
+    Each process loads ``graph_spec`` (:func:`~graph_eigenmap.data.load_graph` with ``load_options``) and
+    trains its rank; on a CPU each takes an equal share of the cores. Rank 0 writes ``fit_options["out_dir"]``.
+
+    Raises:
+        GraphEigenmapError: a rank failed (its error, in one line).
+    """
+    import torch.multiprocessing as mp
+
+    try:
+        distributed.launch(nproc, _fit_rank, graph_spec, dict(load_options or {}), fit_options)
+    except mp.ProcessRaisedException as err:
+        last = [line for line in str(err).strip().splitlines() if line.strip()][-1]
+        raise GraphEigenmapError(f"a training process failed: {last.split(': ', 1)[-1]}") from None
+    except mp.ProcessExitedException as err:
+        raise GraphEigenmapError(f"a training process ended without finishing ({err}); the run did not complete.") from None
+
+
+def _fit_rank(ranks: Ranks, graph_spec, load_options: dict, fit_options: dict) -> None:
+    if str(fit_options.get("device", "auto")) == "cpu" or not torch.cuda.is_available():
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // ranks.world_size))
+    neural_eigenmap(load_graph(graph_spec, **load_options), ranks=ranks, **fit_options)
 
 
 class NotFittedError(GraphEigenmapError, AttributeError):
@@ -309,7 +347,7 @@ class NeuralEigenmap:
         """
         graph = _as_graph(graph, y, features)
         result = neural_eigenmap(graph, k=self.k, device=self.device, out_dir=out_dir, resume=resume,
-                                 progress=progress, **self._train_options())
+                                 progress=progress, ranks=Ranks(), **self._train_options())  # one process
         self.embedding_, self.backbone_ = result.embedding, result.backbone
         self.eigenvalues_, self.rayleigh_quotients_ = result.eigenvalues, result.rayleigh_quotients
         self.model_, self.config_, self.metadata_ = result.model, result.config, result.metadata

@@ -293,6 +293,7 @@ class ComponentSums:
         self.num_components = trivial.num_components
         self.momentum = momentum
         self.sums: torch.Tensor | None = None
+        self.reduce_ = None  # data-parallel training: the in-place mean over ranks of each batch's sums
 
     def correction(self, seeds: torch.Tensor, a: torch.Tensor, c_has_gradient: bool = False) -> torch.Tensor:
         """``[b, k]`` u_u s̄_{c(u)} for ``[b]`` uniformly drawn ``seeds`` with ψ ``a``; then folds this batch into s̄.
@@ -304,6 +305,8 @@ class ComponentSums:
         n, b = self.values.numel(), seeds.numel()
         values, component = self.values[seeds, None], self.component[seeds]
         batch = a.new_zeros(self.num_components, a.shape[1]).index_add_(0, component, values * a.detach()) * (n / b)
+        if self.reduce_ is not None:
+            self.reduce_(batch)
         earlier = batch if self.sums is None else self.sums
         self.sums = batch if self.sums is None else self.momentum * self.sums + (1 - self.momentum) * batch
         return values * earlier[component]

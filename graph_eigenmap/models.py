@@ -34,13 +34,17 @@ class L2BatchNorm(nn.Module):
         self.register_buffer("running_rms", torch.ones(num_outputs))
         self.register_buffer("initialized", torch.zeros((), dtype=torch.bool))
         self.last_rms: torch.Tensor | None = None  # the RMS of the latest training batch, for rows embedded without gradient
+        self.reduce = None  # data-parallel training: the differentiable mean over ranks (graph_eigenmap.distributed)
 
     def forward(self, y: torch.Tensor, num_stat_rows: int | None = None) -> torch.Tensor:
         """``y``: ``[b, k]`` -> ``[b, k]`` with unit mean square per column (training) or scaled by the running RMS."""
         if not self.training:
             return y / self.running_rms.to(y.dtype)
         stats = y if num_stat_rows is None else y[:num_stat_rows]
-        rms = torch.sqrt(stats.float().pow(2).mean(0) + self.eps)
+        mean_square = stats.float().pow(2).mean(0)
+        if self.reduce is not None:  # every rank draws as many rows: the mean of the ranks' means
+            mean_square = self.reduce(mean_square)
+        rms = torch.sqrt(mean_square + self.eps)
         self.last_rms = rms.detach()
         with torch.no_grad():  # no host sync: the first batch sets the average, later ones update it
             averaged = self.momentum * self.running_rms + (1 - self.momentum) * rms

@@ -33,7 +33,7 @@ def estimate_r(a: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
 
 
 def neuralef_loss(a: torch.Tensor, c: torch.Tensor, *, alpha: float = 1.0, stop_gradient: bool = True,
-                  c_has_gradient: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+                  c_has_gradient: bool = True, reduce=None) -> tuple[torch.Tensor, torch.Tensor]:
     """The NeuralEF loss and the (detached) ``[k, k]`` estimate of R.
 
     Args:
@@ -42,6 +42,9 @@ def neuralef_loss(a: torch.Tensor, c: torch.Tensor, *, alpha: float = 1.0, stop_
         alpha: weight of the orthogonality penalty (default 1; the reference used 0.3; see above).
         stop_gradient: order the outputs (default) or learn only their span.
         c_has_gradient: False when ``c`` was computed without autograd (see below).
+        reduce: for data-parallel training, the differentiable mean over ranks applied to every ``[k, k]``
+            estimate (:func:`graph_eigenmap.distributed.mean_over_ranks`), so that N ranks of b rows give
+            the loss of one batch of N·b rows; None: one process.
 
     Returns:
         ``(loss, r)``: scalar loss, ``[k, k]`` R estimate without gradient.
@@ -55,15 +58,16 @@ def neuralef_loss(a: torch.Tensor, c: torch.Tensor, *, alpha: float = 1.0, stop_
     two-sided loss and the gradient of the one-sided surrogate.
     """
     a, c = a.float(), c.float()
-    r = estimate_r(a, c)
+    reduce = reduce or (lambda matrix: matrix)
+    r = reduce(estimate_r(a, c))
     if c_has_gradient:
         if stop_gradient:
             m = a.detach().T @ c + c.detach().T @ a  # entry (i, j): ψ_i constant, ψ_j live
-            penalty_terms = m / (2 * a.shape[0])
+            penalty_terms = reduce(m / (2 * a.shape[0]))
         else:
             penalty_terms = r
         return -torch.diagonal(r).sum() + alpha * torch.triu(penalty_terms, diagonal=1).pow(2).sum(), r.detach()
-    m = a.T @ c.detach() / a.shape[0]  # m_ij = a_iᵀ c_j / b: twice the A-share of ∂R_ij through a_i
+    m = reduce(a.T @ c.detach() / a.shape[0])  # m_ij = a_iᵀ c_j / b: twice the A-share of ∂R_ij through a_i
     r_surrogate = m + m.T  # the gradient of R
     penalty_surrogate = m.T if stop_gradient else r_surrogate  # with ψ_i constant only a_j moves: m_ji
     r_value = r.detach()

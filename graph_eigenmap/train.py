@@ -10,6 +10,7 @@ trained model on all nodes in :mod:`graph_eigenmap.inference`.
 
 from __future__ import annotations
 
+import inspect
 import math
 import time
 import warnings
@@ -21,7 +22,9 @@ import scipy.sparse as sp
 import torch
 
 from graph_eigenmap.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
+from graph_eigenmap import distributed
 from graph_eigenmap.config import TrainConfig
+from graph_eigenmap.distributed import Ranks
 from graph_eigenmap.data.graph import Graph
 from graph_eigenmap.errors import GraphEigenmapError, TrainingDivergedError
 from graph_eigenmap.estimators import make_estimator
@@ -109,6 +112,7 @@ def train(
     resume: bool = False,
     progress: bool | None = None,
     log_every: int = 10,
+    ranks: Ranks | None = None,
 ) -> TrainResult:
     """Learn the top-k eigenfunctions of the kernel of ``graph``.
 
@@ -120,12 +124,20 @@ def train(
         resume: continue from the checkpoint in ``checkpoint_dir``.
         progress: show a progress bar (on stderr); None shows it once the run is expected to take 5 s or more.
         log_every: steps between entries of the loss history (each costs a device sync).
+        ranks: this process's place among data-parallel training processes (:mod:`graph_eigenmap.distributed`);
+            None: one process. Every rank calls ``train`` with the same arguments; rank 0 writes checkpoints.
 
     Raises:
         GraphEigenmapError: bad configuration, or a checkpoint that does not match.
     """
+    ranks = ranks or Ranks()
     device = torch.device(device)
+    if ranks.active:
+        device = distributed.start(ranks, device)
     config = config.resolved(graph, device)
+    if ranks.active and config.estimator == "full":
+        raise GraphEigenmapError("training on several processes needs an estimator that draws nodes (the full-graph "
+                                 "one would repeat the same step on every rank); use --estimator sampled, block or rows.")
     if config.features == "input":
         graph = model_input_graph(graph, config.inputs, device)
     trivial = graph_trivial_eigenvectors(graph)
@@ -141,7 +153,7 @@ def train(
     inputs = None if config.features == "identity" else FeatureStore(graph.features, device, config.feature_storage)
     optimizer = make_optimizer(model, config, rows_per_step=graph.num_nodes if config.estimator == "full" else config.batch_size)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine(config.steps, config.warmup))
-    sampler = torch.Generator(device=device).manual_seed(config.seed)
+    sampler = torch.Generator(device=device).manual_seed(_sampler_seed(config.seed, ranks, 0))
     eigenvalues = torch.zeros(config.k, device=device)
     state = dict(step=0, history=[])
 
@@ -152,25 +164,19 @@ def train(
                 f"{checkpoint} exists from an earlier run; pass --resume to continue it, or choose another --out."
             )
         load_checkpoint(checkpoint, config, graph, model, optimizer, schedule, sampler, eigenvalues, state, estimator)
+        if ranks.active:  # the checkpoint holds rank 0's draws: each rank continues with its own
+            sampler.manual_seed(_sampler_seed(config.seed, ranks, state["step"]))
+    network = _data_parallel(model, estimator, ranks, device)
+    reduce = distributed.mean_over_ranks if ranks.active else None
+    saves = checkpoint is not None and ranks.main
 
     use_bf16 = config.bf16 and device.type == "cuda"
     start = time.perf_counter()
     model.train()
-    with ProgressBar(progress, config.steps, state["step"]) as bar:
+    with ProgressBar(progress if ranks.main else False, config.steps, state["step"]) as bar:
         for step in range(state["step"], config.steps):
             draw = estimator.draw(sampler)
-            if inputs is None:
-                x = draw.node_ids
-            else:  # the full graph embeds every node in order: no gather
-                x = inputs.all() if estimator.name == "full" else inputs.rows(draw.node_ids)
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
-                psi = model(x, draw.num_stat_rows, draw.num_a_rows if config.one_sided_gradient else None)
-            a, c = estimator.estimate(psi, draw, c_has_gradient=not config.one_sided_gradient)
-            loss, r = neuralef_loss(a, c, alpha=config.alpha, stop_gradient=config.stop_gradient,
-                                    c_has_gradient=not config.one_sided_gradient)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
+            loss, r = train_step(network, optimizer, estimator, draw, inputs, config, use_bf16=use_bf16, reduce=reduce)
             schedule.step()
             diag = torch.diagonal(r)
             eigenvalues.copy_(diag if step == 0 else EIGENVALUE_MOMENTUM * eigenvalues + (1 - EIGENVALUE_MOMENTUM) * diag)
@@ -183,12 +189,12 @@ def train(
                     raise TrainingDivergedError(step + 1, value, config.lr)
                 state["history"].append((step + 1, time.perf_counter() - start, value, float(eigenvalues[0])))
                 bar.update(step + 1, value, eigenvalues)
-            if checkpoint is not None and config.checkpoint_every and (step + 1) % config.checkpoint_every == 0:
+            if saves and config.checkpoint_every and (step + 1) % config.checkpoint_every == 0:
                 save_checkpoint(checkpoint, config, graph, model, optimizer, schedule, sampler, eigenvalues, state, estimator)
-    if checkpoint is not None and state["step"] % max(config.checkpoint_every, 1) != 0:
+    if saves and state["step"] % max(config.checkpoint_every, 1) != 0:
         save_checkpoint(checkpoint, config, graph, model, optimizer, schedule, sampler, eigenvalues, state, estimator)
     model.eval()
-    if config.rayleigh_ritz and inputs is not None:
+    if config.rayleigh_ritz and inputs is not None and ranks.main:
         kernel = getattr(estimator, "kernel", None)
         if kernel is None:
             kernel = full_kernel(graph, config, device)
@@ -196,6 +202,53 @@ def train(
     return TrainResult(model, config, eigenvalues.cpu().numpy().astype(np.float64), state["step"],
                        time.perf_counter() - start, state["history"], getattr(estimator, "kernel", None),
                        state.get("reorders", 0))
+
+
+def train_step(network, optimizer: torch.optim.Optimizer, estimator, draw, inputs, config: TrainConfig, *,
+               use_bf16: bool = False, reduce=None) -> tuple[torch.Tensor, torch.Tensor]:
+    """One optimizer step on the nodes of ``draw``; returns ``(loss, [k, k] R estimate)``, both detached.
+
+    Args:
+        network: the model, or its :class:`~torch.nn.parallel.DistributedDataParallel` wrapper.
+        inputs: the :class:`~graph_eigenmap.feature_store.FeatureStore` of node inputs, None for the identity table.
+        reduce: the differentiable mean over ranks of data-parallel training (None: one process).
+    """
+    if inputs is None:
+        x = draw.node_ids
+    else:  # the full graph embeds every node in order: no gather
+        x = inputs.all() if estimator.name == "full" else inputs.rows(draw.node_ids)
+    device = draw.node_ids.device
+    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
+        psi = network(x, draw.num_stat_rows, draw.num_a_rows if config.one_sided_gradient else None)
+    a, c = estimator.estimate(psi, draw, c_has_gradient=not config.one_sided_gradient)
+    loss, r = neuralef_loss(a, c, alpha=config.alpha, stop_gradient=config.stop_gradient,
+                            c_has_gradient=not config.one_sided_gradient, reduce=reduce)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return loss.detach(), r
+
+
+def _data_parallel(model: NeuralEigenfunctions, estimator, ranks: Ranks, device: torch.device):
+    """``model`` itself for one process; else its DDP wrapper, with L2-BN and component sums averaged over ranks."""
+    if not ranks.active:
+        return model
+    from torch.nn.parallel import DistributedDataParallel
+
+    model.norm.reduce = distributed.mean_over_ranks
+    if getattr(estimator, "component_sums", None) is not None:
+        estimator.component_sums.reduce_ = distributed.mean_over_ranks_
+    # the buffers (L2-BN's running RMS) are updated identically on every rank: no syncing them each forward
+    no_buffer_sync = ({"forward_sync_buffers": False} if "forward_sync_buffers" in
+                      inspect.signature(DistributedDataParallel.__init__).parameters else {"broadcast_buffers": False})
+    return DistributedDataParallel(model, device_ids=[device] if device.type == "cuda" else None, **no_buffer_sync)
+
+
+def _sampler_seed(seed: int, ranks: Ranks, step: int) -> int:
+    """The seed of this rank's draws (rank 0 of one process: ``seed`` itself); ``step`` > 0 after a resume."""
+    if not ranks.active:
+        return seed
+    return (seed * 1_000_003 + ranks.rank * 7_919 + step * 104_729) % 2**63
 
 
 def _reorder_due(config: TrainConfig, steps_done: int) -> bool:

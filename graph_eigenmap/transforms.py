@@ -37,6 +37,7 @@ except ImportError as err:  # pragma: no cover - torch_geometric is a dependency
     raise ImportError("graph_eigenmap.transforms needs torch_geometric: pip install torch-geometric.") from err
 
 from graph_eigenmap.api import _unknown_params_message, neural_eigenmap
+from graph_eigenmap.distributed import Ranks
 from graph_eigenmap.config import TrainConfig
 from graph_eigenmap.data import from_pyg
 from graph_eigenmap.errors import GraphEigenmapError
@@ -87,7 +88,8 @@ class AddNeuralEigenmapPE(BaseTransform):
         graph_only = Data(edge_index=data.edge_index, x=data.x, edge_weight=getattr(data, "edge_weight", None),
                           num_nodes=data.num_nodes)
         graph = from_pyg(graph_only)
-        result = neural_eigenmap(graph, k=self.k, device=self.device, progress=self.progress, **self.options)
+        result = neural_eigenmap(graph, k=self.k, device=self.device, progress=self.progress, ranks=Ranks(),
+                                 **self.options)
         encoding = torch.from_numpy(result.embedding).to(data.edge_index.device)
         if self.attr_name is not None:
             data[self.attr_name] = encoding
