@@ -118,6 +118,10 @@ def fit(
              "they fit in a quarter of the device's free memory, else host.")] = "auto",
     resume: Annotated[bool, typer.Option(help="Continue the checkpoint in --out (a larger --steps extends it).")] = False,
     quiet: Annotated[bool, typer.Option(help="No progress bar or summary.")] = False,
+    nproc: Annotated[int, typer.Option(
+        min=1, help="Train on this many processes of this host that make each step together (data-parallel, "
+                    "torch.distributed: one per GPU with NCCL, gloo on CPUs); each draws --batch-size seeds. "
+                    "torchrun launches are detected by themselves.")] = 1,
     device: DeviceOpt = "auto",
     root: RootOpt = None,
     cache_dir: CacheOpt = None,
@@ -133,6 +137,7 @@ def fit(
         graph-eigenmap fit -d ../shared/data/ogb/ogbn_coauthor_cs --features identity --k 16 --out runs/cs
         graph-eigenmap fit -d ogbn-products --root ~/ogb --estimator sampled --out runs/products
         graph-eigenmap fit --out runs/csbm --resume --steps 1000  # extend a finished run
+        graph-eigenmap fit --out runs/csbm2 --nproc 2 --device cpu --estimator sampled
     """
     from graph_eigenmap import load_graph, neural_eigenmap
     from graph_eigenmap.api import resolve_device
@@ -152,20 +157,33 @@ def fit(
         raise GraphEigenmapError(f"{checkpoint} has already taken {start} steps; give --steps {start} or more to resume "
                                  "it (more extends the run), or choose another --out.")
     device = resolve_device(device)
+    if nproc > 1 and device.type == "cuda" and nproc > torch_cuda_count():
+        raise GraphEigenmapError(f"--nproc {nproc} needs {nproc} GPUs (one per process); torch sees "
+                                 f"{torch_cuda_count()}. Give --nproc {torch_cuda_count()} or --device cpu.")
+    options = dict(
+        k=k, device=device, out_dir=out, resume=resume, progress=False if quiet else None,
+        features=features, estimator=estimator, steps=steps, batch_size=batch_size, fanout=fanout,
+        width=width, depth=depth, residual=residual, norm=norm, dropout=dropout, activation=activation,
+        kernel=kernel, inputs=inputs, optimizer=optimizer, lr=lr, weight_decay=weight_decay, alpha=alpha,
+        stop_gradient=stop_gradient, reorder=reorder, rayleigh_ritz=rayleigh_ritz,
+        one_sided_gradient=one_sided_gradient, seed=seed, bf16=bf16, compile=compile,
+        checkpoint_every=checkpoint_every, feature_storage=feature_storage,
+    )
+    load_options = dict(root=root, cache_dir=cache_dir, split_seed=split_seed, device="cpu")
     try:
         with removed_on_failure(out, keep_on_interrupt=(CHECKPOINT_NAME,)):
-            graph = load_graph(dataset, root=root, cache_dir=cache_dir, split_seed=split_seed, device="cpu")
             if device.type == "cpu":
                 keep_freed_host_memory()  # no page faults on every step's activations (graph_eigenmap.host_memory)
-            result = neural_eigenmap(
-                graph, k=k, device=device, out_dir=out, resume=resume, progress=False if quiet else None,
-                features=features, estimator=estimator, steps=steps, batch_size=batch_size, fanout=fanout,
-                width=width, depth=depth, residual=residual, norm=norm, dropout=dropout, activation=activation,
-                kernel=kernel, inputs=inputs, optimizer=optimizer, lr=lr, weight_decay=weight_decay, alpha=alpha,
-                stop_gradient=stop_gradient, reorder=reorder, rayleigh_ritz=rayleigh_ritz,
-                one_sided_gradient=one_sided_gradient, seed=seed, bf16=bf16, compile=compile,
-                checkpoint_every=checkpoint_every, feature_storage=feature_storage,
-            )
+            if nproc > 1:
+                from graph_eigenmap.api import neural_eigenmap_on_processes
+
+                neural_eigenmap_on_processes(nproc, dataset, load_options=load_options, **options)
+                result = _read_fit(out)
+            else:
+                graph = load_graph(dataset, **load_options)
+                result = neural_eigenmap(graph, **options)
+                if result is None:  # a rank other than 0 under torchrun: rank 0 reports
+                    return
     except TrainingDivergedError as err:
         raise GraphEigenmapError(_diverged_message(err, out, checkpoint if had_checkpoint else None)) from None
     except KeyboardInterrupt:
@@ -175,15 +193,30 @@ def fit(
         raise
     if not quiet:
         meta = result.metadata
-        tag = " (synthetic)" if graph.synthetic else ""
+        tag = " (synthetic)" if meta["synthetic"] else ""
+        name = meta["dataset_name"]
         leading = ", ".join(f"{v:.4f}" for v in meta["eigenvalues"][:5])
         ran = meta["steps"] - start
         steps_text = f"{ran} steps (resumed at step {start}, now {meta['steps']})" if start else f"{ran} steps"
         seconds = meta.get("training_time_s", meta["wall_time_s"])
-        typer.echo(f"{graph.name}{tag}: {meta['num_nodes']:,} nodes, k={meta['k']}, {meta['estimator']} estimator, "
-                   f"{steps_text} in {seconds:.1f} s on {meta['device']}")
+        processes = f" x {meta['processes']} processes" if meta.get("processes", 1) > 1 else ""
+        typer.echo(f"{name}{tag}: {meta['num_nodes']:,} nodes, k={meta['k']}, {meta['estimator']} estimator, "
+                   f"{steps_text} in {seconds:.1f} s on {meta['device']}{processes}")
         typer.echo(f"leading eigenvalue estimates: {leading}")
         typer.echo(f"wrote {out}/embeddings.npy [{meta['num_nodes']}, {meta['k']}], backbone.npy, metadata.json, model.pt")
+
+
+def torch_cuda_count() -> int:
+    import torch
+
+    return torch.cuda.device_count()
+
+
+def _read_fit(out: Path):
+    """What rank 0 of a data-parallel fit wrote, as much of a FitResult as the summary reads."""
+    from types import SimpleNamespace
+
+    return SimpleNamespace(metadata=json.loads((out / "metadata.json").read_text()))
 
 
 def _diverged_message(err, out: Path, kept_checkpoint: Path | None) -> str:

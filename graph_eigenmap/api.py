@@ -139,7 +139,8 @@ def neural_eigenmap(
             trained.eigenvalues = trained.eigenvalues[order]
         metadata = _metadata(graph, trained, quotients, device, time.perf_counter() - started)
         metadata.update(order_violations_in_training=in_training,
-                        final_sort=None if order is None else [int(j) for j in order], outputs_streamed=streamed)
+                        final_sort=None if order is None else [int(j) for j in order], outputs_streamed=streamed,
+                        processes=ranks.world_size)
         _warn_about_order(metadata, trained.config)
         known = _known_inputs(graph, model_graph, trained.config.inputs) if model_graph is not graph else None
         if out_dir is not None:
@@ -174,7 +175,10 @@ def neural_eigenmap_on_processes(nproc: int, graph_spec, *, load_options: dict |
 
 def _fit_rank(ranks: Ranks, graph_spec, load_options: dict, fit_options: dict) -> None:
     if str(fit_options.get("device", "auto")) == "cpu" or not torch.cuda.is_available():
+        from graph_eigenmap.host_memory import keep_freed_host_memory
+
         torch.set_num_threads(max(1, (os.cpu_count() or 1) // ranks.world_size))
+        keep_freed_host_memory()  # as the CLI does for one process: no page faults on each step's activations
     neural_eigenmap(load_graph(graph_spec, **load_options), ranks=ranks, **fit_options)
 
 

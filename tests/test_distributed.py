@@ -1,0 +1,145 @@
+"""Data-parallel training on CPUs (gloo, 2 processes): the same step, the same spectrum, and no hang when a rank dies."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+GRAPH = "csbm:num_nodes=1500,num_edges=9000,num_classes=4,num_features=16,seed=4"
+SEEDS, FANOUT = 64, 4
+
+
+def _setup(batch_size: int, one_sided: bool):
+    """Graph, resolved config, model, optimizer and estimator, identical in every process."""
+    from graph_eigenmap import load_graph
+    from graph_eigenmap.config import TrainConfig
+    from graph_eigenmap.estimators import make_estimator
+    from graph_eigenmap.feature_store import FeatureStore
+    from graph_eigenmap.models import build_model
+    from graph_eigenmap.optim import make_optimizer
+
+    graph = load_graph(GRAPH)
+    config = TrainConfig(k=6, width=32, estimator="sampled", batch_size=batch_size, fanout=FANOUT, inputs="features",
+                         one_sided_gradient=one_sided).resolved(graph, torch.device("cpu"))
+    model = build_model(config, graph.num_features, graph.num_nodes, generator=torch.Generator().manual_seed(0),
+                        features=graph.features)
+    optimizer = make_optimizer(model, config, rows_per_step=batch_size)
+    estimator = make_estimator("sampled", graph.adjacency, batch_size=batch_size, fanout=FANOUT, shift=False,
+                               device="cpu")
+    return graph, config, model, optimizer, estimator, FeatureStore(graph.features, torch.device("cpu"), "float32")
+
+
+def _full_draw():
+    """One draw of 2 × SEEDS seeds with their neighbours, the same in every process."""
+    _, _, _, _, estimator, _ = _setup(2 * SEEDS, True)
+    return estimator.draw(torch.Generator().manual_seed(11))
+
+
+def _half(draw, rank: int):
+    """Rank ``rank``'s half of ``draw``: its seeds, their neighbours and weights."""
+    from graph_eigenmap.estimators import Draw
+
+    seeds, neighbours = draw.node_ids[:2 * SEEDS], draw.node_ids[2 * SEEDS:].view(2 * SEEDS, FANOUT)
+    part = slice(rank * SEEDS, (rank + 1) * SEEDS)
+    (weight,) = draw.pairs
+    return Draw(torch.cat([seeds[part], neighbours[part].reshape(-1)]), SEEDS, SEEDS, (weight[part],))
+
+
+def _step_result(model, loss, r) -> dict:
+    return dict(loss=float(loss), r=r.numpy().tolist(), rms=model.norm.running_rms.numpy().tolist(),
+                grads=[p.grad.numpy().tolist() for p in model.parameters()],
+                weights=[p.detach().numpy().tolist() for p in model.parameters()])
+
+
+def _one_step_on_rank(ranks, out: str, one_sided: bool) -> None:
+    from graph_eigenmap import distributed
+    from graph_eigenmap.train import _data_parallel, train_step
+
+    torch.set_num_threads(1)
+    distributed.start(ranks, torch.device("cpu"))
+    _, config, model, optimizer, estimator, inputs = _setup(SEEDS, one_sided)
+    network = _data_parallel(model, estimator, ranks, torch.device("cpu"))
+    loss, r = train_step(network, optimizer, estimator, _half(_full_draw(), ranks.rank), inputs, config,
+                         reduce=distributed.mean_over_ranks)
+    Path(out, f"rank{ranks.rank}.json").write_text(json.dumps(_step_result(model, loss, r)))
+
+
+@pytest.mark.parametrize("one_sided", [True, False])
+def test_one_step_of_two_ranks_equals_one_process_with_both_batches(tmp_path, one_sided):
+    from graph_eigenmap import distributed
+    from graph_eigenmap.train import train_step
+
+    distributed.launch(2, _one_step_on_rank, str(tmp_path), one_sided)
+    _, config, model, optimizer, estimator, inputs = _setup(2 * SEEDS, one_sided)
+    loss, r = train_step(model, optimizer, estimator, _full_draw(), inputs, config)
+    expected = _step_result(model, loss, r)
+    for rank in (0, 1):
+        got = json.loads((tmp_path / f"rank{rank}.json").read_text())
+        assert abs(got["loss"] - expected["loss"]) < 1e-5
+        for key in ("r", "rms"):
+            np.testing.assert_allclose(got[key], expected[key], atol=1e-5)
+        for key in ("grads", "weights"):
+            for mine, theirs in zip(got[key], expected[key]):
+                np.testing.assert_allclose(mine, theirs, atol=1e-5)
+
+
+def _cli(*args: str, **popen) -> subprocess.Popen:
+    command = [sys.executable, "-c", "from graph_eigenmap_cli.main import main; main()", *args]
+    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=dict(os.environ, PYTHONWARNINGS="ignore"), **popen)
+
+
+def test_fit_on_two_processes_finds_the_spectrum_of_one_process_with_both_batches(tmp_path):
+    from graph_eigenmap import load_graph, neural_eigenmap
+    from graph_eigenmap.distributed import Ranks
+    from graph_eigenmap.kernel import normalized_adjacency
+    from graph_eigenmap.metrics import captured_spectrum
+    from scipy.sparse.linalg import eigsh
+
+    options = ["--k", "6", "--steps", "150", "--estimator", "sampled", "--width", "64", "--inputs", "features",
+               "--device", "cpu", "--quiet"]
+    done = _cli("fit", "-d", GRAPH, "--out", str(tmp_path / "two"), "--nproc", "2", "--batch-size", "256", *options)
+    stdout, stderr = done.communicate(timeout=300)
+    assert done.returncode == 0, stderr[-2000:]
+    metadata = json.loads((tmp_path / "two" / "metadata.json").read_text())
+    assert metadata["processes"] == 2 and metadata["steps"] == 150
+    graph = load_graph(GRAPH)
+    one = neural_eigenmap(graph, k=6, steps=150, estimator="sampled", width=64, inputs="features",
+                          batch_size=512, device="cpu", progress=False, ranks=Ranks())
+    kernel = normalized_adjacency(graph)
+    exact = eigsh(kernel.astype(np.float64), k=6, which="LA")[0]
+    two = captured_spectrum(np.load(tmp_path / "two" / "embeddings.npy"), kernel, exact)
+    assert abs(two - captured_spectrum(one.embedding, kernel, exact)) < 0.01
+    assert two > 0.3  # what an MLP on these 16 features reaches; a random 6-d subspace scores about 0
+
+
+def test_a_killed_rank_ends_the_run_with_an_error_and_no_hang(tmp_path):
+    import psutil
+
+    run = _cli("fit", "-d", GRAPH, "--out", str(tmp_path / "run"), "--nproc", "2", "--estimator", "sampled",
+               "--batch-size", "64", "--steps", "1000000", "--device", "cpu", "--quiet")
+    parent = psutil.Process(run.pid)
+    deadline = time.time() + 120
+    while time.time() < deadline:  # wait until both ranks train (a checkpoint-free run: watch the processes)
+        ranks = [p for p in parent.children(recursive=True) if "spawn" in " ".join(p.cmdline())]
+        if len(ranks) == 2 and all(p.cpu_times().user > 4 for p in ranks):
+            break
+        time.sleep(0.5)
+    else:
+        run.kill()
+        pytest.fail("the two ranks did not start training")
+    ranks[1].send_signal(signal.SIGKILL)
+    killed = time.time()
+    _, stderr = run.communicate(timeout=120)
+    assert run.returncode not in (0, None) and time.time() - killed < 60
+    assert "error:" in stderr and "training process" in stderr
+    assert not (tmp_path / "run").exists()  # nothing left behind
