@@ -143,3 +143,14 @@ def test_a_killed_rank_ends_the_run_with_an_error_and_no_hang(tmp_path):
     assert run.returncode not in (0, None) and time.time() - killed < 60
     assert "error:" in stderr and "training process" in stderr
     assert not (tmp_path / "run").exists()  # nothing left behind
+
+
+def test_resume_works_with_another_number_of_processes(tmp_path):
+    common = ["-d", GRAPH, "--out", str(tmp_path / "run"), "--k", "6", "--estimator", "sampled", "--batch-size", "128",
+              "--device", "cpu", "--quiet", "--checkpoint-every", "10"]
+    for extra in (["--steps", "30", "--nproc", "2"], ["--steps", "50", "--resume"], ["--steps", "70", "--resume", "--nproc", "2"]):
+        run = _cli("fit", *common, *extra)
+        _, stderr = run.communicate(timeout=300)
+        assert run.returncode == 0, stderr[-2000:]
+        metadata = json.loads((tmp_path / "run" / "metadata.json").read_text())
+        assert metadata["steps"] == int(extra[1]) and metadata["processes"] == (2 if "--nproc" in extra else 1)
