@@ -1,0 +1,106 @@
+"""Data-parallel scaling: epoch time, speedup and final objective of ``fit --nproc N`` for N = 1 ... the GPUs present.
+
+    PYTHONPATH=. python benchmarks/distributed_scaling.py --out DIR [--shapes csbm-products csbm-papers100m]
+        [--nproc 1 2 4] [--device cuda] [--steps 300] [--batch-size 65536]
+
+For each **synthetic** shape and each N: ``graph-eigenmap fit -d SHAPE --nproc N --estimator sampled`` with
+``--batch-size`` seeds per rank (so N ranks draw N times the seeds of one), MLP on the node features,
+``--inputs features``, the same ``--steps`` for every N (``--same epochs``: ``--steps / N``, the same seeds
+in all; at a few hundred steps the objective then falls with N, since it gains more from steps than from
+larger batches: 25 % lower at N = 2 in a 200-step CPU check). From each run's metadata.json: training seconds per step, the epoch
+time (every node a seed once: n / (N · batch) steps), the speedup and scaling efficiency against N = 1 for
+the same seeds per epoch, the final objective (the sum of the exact Rayleigh quotients of the k outputs,
+what the stop-gradient objective maximizes) and the bytes all-reduced per step (gradients of every
+parameter, the L2-BN mean squares and the [k, k] estimates, float32). N = 1 is the plain path: one
+process, no process group, no DDP, so it costs nothing over a run without ``--nproc``.
+Writes DIR/distributed_scaling.{json,md}: ``runs``, a list of objects with ``shape``, ``nproc``,
+``device``, ``epoch_s``, ``speedup``, ``final_objective`` and the rest.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+
+def parameter_count(metadata: dict, num_features: int) -> int:
+    """Parameters of the MLP that metadata.json's config describes (linear layers, norms, head)."""
+    config = metadata["config"]
+    width, depth, k = config["width"], config["depth"], config["k"]
+    linear = (num_features + 1) * width + (depth - 1) * (width + 1) * width
+    norms = 2 * width * depth if config["norm"] == "layer" else 0
+    return linear + norms + (width + 1) * k
+
+
+def run(shape: str, nproc: int, args: argparse.Namespace, out: Path) -> dict:
+    folder = out / f"run-{shape.replace(':', '_').replace(',', '_').replace('=', '')}-{nproc}"
+    command = ["graph-eigenmap", "fit", "-d", shape, "--out", str(folder), "--nproc", str(nproc),
+               "--estimator", "sampled", "--inputs", "features", "--batch-size", str(args.batch_size),
+               "--steps", str(args.steps if args.same == "steps" else max(1, args.steps // nproc)), "--k", str(args.k), "--device", args.device, "--quiet",
+               "--checkpoint-every", "0"]
+    done = subprocess.run(command, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"{' '.join(command)} failed:\n{done.stderr[-3000:]}")
+    metadata = json.loads((folder / "metadata.json").read_text())
+    n, per_step = metadata["num_nodes"], metadata["training_time_s"] / metadata["steps"]
+    params = parameter_count(metadata, json.loads((folder / "model.json").read_text())["num_features"])
+    k = metadata["k"]
+    return dict(shape=shape, synthetic=metadata["synthetic"], nproc=nproc, device=metadata["device"],
+                num_nodes=n, seeds_per_rank=args.batch_size, steps=metadata["steps"], step_s=round(per_step, 4),
+                epoch_s=round(per_step * n / (nproc * args.batch_size), 3),
+                final_objective=round(float(sum(metadata["rayleigh_quotients"])), 4),
+                allreduce_bytes_per_step=4 * (params + k + 2 * k * k) if nproc > 1 else 0,
+                command=" ".join(command))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--shapes", nargs="+", default=["csbm-products", "csbm-papers100m"])
+    parser.add_argument("--nproc", nargs="+", type=int, default=None, help="default: 1, 2, 4, ... up to the GPUs")
+    parser.add_argument("--device", default="cuda")
+    parser.add_argument("--steps", type=int, default=300, help="optimizer steps (of N = 1 with --same epochs)")
+    parser.add_argument("--same", choices=("steps", "epochs"), default="steps",
+                        help="what every N shares: the steps (N times the seeds) or the epochs (steps / N)")
+    parser.add_argument("--batch-size", type=int, default=65536, help="seeds per rank and step")
+    parser.add_argument("--k", type=int, default=64)
+    args = parser.parse_args()
+    import torch
+
+    gpus = torch.cuda.device_count() if args.device != "cpu" else 2
+    counts = args.nproc or [n for n in (1, 2, 4, 8) if n <= max(1, gpus)]
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    report = dict(command="PYTHONPATH=. python " + " ".join(sys.argv), same=args.same,
+                  date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"), runs=[])
+    with tempfile.TemporaryDirectory(prefix="scaling-") as scratch:
+        for shape in args.shapes:
+            base = None
+            for nproc in counts:
+                row = run(shape, nproc, args, Path(scratch))
+                base = base or row
+                row["speedup"] = round(base["epoch_s"] / row["epoch_s"], 3)
+                row["efficiency"] = round(row["speedup"] / nproc, 3)
+                row["objective_vs_one_process"] = round(row["final_objective"] / base["final_objective"] - 1, 4)
+                report["runs"].append(row)
+                print(json.dumps(row), flush=True)
+                (out / "distributed_scaling.json").write_text(json.dumps(report, indent=1) + "\n")
+    lines = ["# Data-parallel scaling of `fit --nproc N` (synthetic shapes)", "",
+             f"{report['date']}. `{report['command']}`", "",
+             "| shape | N | device | seeds per rank | step (s) | epoch (s) | speedup | efficiency | final objective "
+             "(vs N = 1) | all-reduced per step |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in report["runs"]:
+        lines.append(f"| {r['shape']} | {r['nproc']} | {r['device']} | {r['seeds_per_rank']:,} | {r['step_s']} | "
+                     f"{r['epoch_s']} | {r['speedup']} | {r['efficiency']} | {r['final_objective']} "
+                     f"({100 * r['objective_vs_one_process']:+.2f} %) | {r['allreduce_bytes_per_step'] / 2**20:.2f} MiB |")
+    (out / "distributed_scaling.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
