@@ -91,7 +91,7 @@ def fit(
     kernel: Annotated[str, typer.Option(callback=one_of("adjacency", "gcn", "shifted", "nontrivial"), metavar="adjacency|gcn|shifted|nontrivial",
         help="adjacency (D^-1/2 A D^-1/2), gcn (with self-loops), shifted ((I+Ā)/2) or nontrivial (each "
              "component's trivial eigenvector removed).")] = "adjacency",
-    inputs: Annotated[str, typer.Option(help="What the MLP reads: auto (propagated:3 for an MLP on features), features (a new node needs nothing else), or propagated:K ([X, ÂX, ..., Â^K X]; new nodes then need their edges).")] = "auto",
+    inputs: Annotated[str, typer.Option(help="What the MLP reads: auto (propagated:3 for an MLP on features when they fit in a quarter of host memory), features (a new node needs nothing else), or propagated:K ([X, ÂX, ..., Â^K X]; new nodes then need their edges).")] = "auto",
     optimizer: Annotated[str, typer.Option(callback=one_of("auto", "adamw", "lars", "sgd"), metavar="auto|adamw|lars|sgd",
         help="auto (AdamW for MLPs, SGD for identity), adamw, lars or sgd.")] = "auto",
     lr: Annotated[Optional[float], typer.Option(help="Learning rate (default depends on the optimizer).")] = None,
@@ -115,7 +115,10 @@ def fit(
         callback=one_of("auto", "float32", "bfloat16", "float16", "host"), metavar="auto|float32|bfloat16|float16|host",
         help="Where the MLP's inputs live while training: on the device (float32, or bfloat16/float16 in half the "
              "bytes) or in host memory (rows copied each step; sampled and block estimators). auto: float32 when "
-             "they fit in a quarter of the device's free memory, else host.")] = "auto",
+             "they fit in a quarter of the device's free memory, else bfloat16 when that fits in half, else host.")] = "auto",
+    backbone: Annotated[Optional[bool], typer.Option(
+        "--backbone/--no-backbone", help="Write backbone.npy (the [n, width] penultimate features). Default: "
+                                         "unless it would exceed 16 GiB.")] = None,
     resume: Annotated[bool, typer.Option(help="Continue the checkpoint in --out (a larger --steps extends it).")] = False,
     quiet: Annotated[bool, typer.Option(help="No progress bar or summary.")] = False,
     nproc: Annotated[int, typer.Option(
@@ -142,6 +145,7 @@ def fit(
     from graph_eigenmap import load_graph, neural_eigenmap
     from graph_eigenmap.api import resolve_device
     from graph_eigenmap.artifacts import check_output_folder, removed_on_failure
+    from graph_eigenmap.data import generation_device
     from graph_eigenmap.checkpoint import CHECKPOINT_NAME, checkpoint_step
     from graph_eigenmap.errors import GraphEigenmapError, TrainingDivergedError
     from graph_eigenmap.host_memory import keep_freed_host_memory
@@ -161,7 +165,7 @@ def fit(
         raise GraphEigenmapError(f"--nproc {nproc} needs {nproc} GPUs (one per process); torch sees "
                                  f"{torch_cuda_count()}. Give --nproc {torch_cuda_count()} or --device cpu.")
     options = dict(
-        k=k, device=device, out_dir=out, resume=resume, progress=False if quiet else None,
+        k=k, device=device, out_dir=out, resume=resume, progress=False if quiet else None, save_backbone=backbone,
         features=features, estimator=estimator, steps=steps, batch_size=batch_size, fanout=fanout,
         width=width, depth=depth, residual=residual, norm=norm, dropout=dropout, activation=activation,
         kernel=kernel, inputs=inputs, optimizer=optimizer, lr=lr, weight_decay=weight_decay, alpha=alpha,
@@ -169,7 +173,8 @@ def fit(
         one_sided_gradient=one_sided_gradient, seed=seed, bf16=bf16, compile=compile,
         checkpoint_every=checkpoint_every, feature_storage=feature_storage,
     )
-    load_options = dict(root=root, cache_dir=cache_dir, split_seed=split_seed, device="cpu")
+    load_options = dict(root=root, cache_dir=cache_dir, split_seed=split_seed,
+                        device=generation_device(dataset, device) if nproc == 1 else "cpu")
     try:
         with removed_on_failure(out, keep_on_interrupt=(CHECKPOINT_NAME,)):
             if device.type == "cpu":
@@ -203,7 +208,8 @@ def fit(
         typer.echo(f"{name}{tag}: {meta['num_nodes']:,} nodes, k={meta['k']}, {meta['estimator']} estimator, "
                    f"{steps_text} in {seconds:.1f} s on {meta['device']}{processes}")
         typer.echo(f"leading eigenvalue estimates: {leading}")
-        typer.echo(f"wrote {out}/embeddings.npy [{meta['num_nodes']}, {meta['k']}], backbone.npy, metadata.json, model.pt")
+        backbone_file = "backbone.npy, " if meta.get("backbone_saved", True) else ""
+        typer.echo(f"wrote {out}/embeddings.npy [{meta['num_nodes']}, {meta['k']}], {backbone_file}metadata.json, model.pt")
 
 
 def torch_cuda_count() -> int:

@@ -17,6 +17,7 @@ import datetime
 import difflib
 import inspect
 import os
+import sys
 import time
 import warnings
 from dataclasses import dataclass
@@ -36,7 +37,8 @@ from graph_eigenmap.metrics import rayleigh_quotients, rayleigh_quotients_by_col
 from graph_eigenmap.models import NeuralEigenfunctions
 from graph_eigenmap.reorder import sort_outputs
 from graph_eigenmap.config import TrainConfig
-from graph_eigenmap.inference import all_node_inputs, embed_nodes, embed_to_files, permute_columns, streams_outputs
+from graph_eigenmap.inference import (BACKBONE_MAX_BYTES, all_node_inputs, embed_nodes, embed_to_files,
+                                     keeps_outputs_on_device, permute_columns, streams_outputs)
 from graph_eigenmap.sparse_features import as_model_input
 from graph_eigenmap.train import full_kernel, train
 
@@ -90,6 +92,7 @@ def neural_eigenmap(
     resume: bool = False,
     progress: bool | None = None,
     ranks: Ranks | None = None,
+    save_backbone: bool | None = None,
     **options,
 ) -> FitResult | None:
     """Learn the top-k eigenfunctions of D^-1/2 A D^-1/2 with NeuralEF.
@@ -104,6 +107,9 @@ def neural_eigenmap(
         progress: progress bar on/off, on stderr (None: on once the run is expected to take 5 s or more).
         ranks: data-parallel training (:mod:`graph_eigenmap.distributed`): this process's rank; None reads
             ``RANK``/``WORLD_SIZE``/``LOCAL_RANK`` (set by ``torchrun``), one process when they are unset.
+        save_backbone: write ``backbone.npy`` to ``out_dir``; None (default) writes it unless its float32
+            ``[n, h]`` would exceed :data:`~graph_eigenmap.inference.BACKBONE_MAX_BYTES` (papers100M's 111M × 256:
+            114 GB), and then says so on stderr. Not written, ``FitResult.backbone`` is None for a streamed fit.
         **options: any other field of :class:`TrainConfig` (steps, features, estimator, ...).
 
     Returns:
@@ -124,10 +130,15 @@ def neural_eigenmap(
     inputs = all_node_inputs(model_graph, trained.config)
     kernel = trained.kernel if trained.kernel is not None else full_kernel(graph, trained.config, device)
     streamed = out_dir is not None and streams_outputs(graph.num_nodes, trained.model)
+    writes_backbone = out_dir is not None and _writes_backbone(save_backbone, graph.num_nodes, trained.model)
     with streamed_outputs(out_dir if streamed else None) as files:
+        kept = None  # a streamed fit's outputs, also on the GPU when they fit: measured and sorted without rereading
         if streamed:  # too large to hold: straight into the output files (graph_eigenmap.inference.embed_to_files)
-            embedding, backbone = embed_to_files(trained.model, inputs, *files)
-            quotients = rayleigh_quotients_by_columns(embedding, kernel, device)
+            if keeps_outputs_on_device(graph.num_nodes, trained.model, device):
+                kept = torch.empty(graph.num_nodes, trained.model.k, device=device)
+            embedding, backbone = embed_to_files(trained.model, inputs, files[0], files[1] if writes_backbone else None,
+                                                 keep=kept)
+            quotients = rayleigh_quotients_by_columns(kept if kept is not None else embedding, kernel, device)
         else:
             embedding, backbone = embed_nodes(trained.model, inputs)
             quotients = rayleigh_quotients(torch.from_numpy(embedding).to(device), kernel)
@@ -135,22 +146,41 @@ def neural_eigenmap(
         order = sort_outputs(trained.model, quotients, ORDER_TOLERANCE) if trained.config.stop_gradient and \
             trained.config.reorder else None
         if order is not None:  # the recorded last step (graph_eigenmap.reorder): outputs by descending quotient
-            embedding, quotients = permute_columns(embedding, order), quotients[order]
+            embedding, quotients = permute_columns(embedding, order, source=kept), quotients[order]
             trained.eigenvalues = trained.eigenvalues[order]
         metadata = _metadata(graph, trained, quotients, device, time.perf_counter() - started)
         metadata.update(order_violations_in_training=in_training,
                         final_sort=None if order is None else [int(j) for j in order], outputs_streamed=streamed,
-                        processes=ranks.world_size)
+                        backbone_saved=writes_backbone, processes=ranks.world_size,
+                        peak_gpu_gib=_peak_gpu_gib(device), history=[list(entry) for entry in trained.history])
         _warn_about_order(metadata, trained.config)
         known = _known_inputs(graph, model_graph, trained.config.inputs) if model_graph is not graph else None
         if out_dir is not None:
-            save_fit(out_dir, embedding=None if streamed else embedding, backbone=None if streamed else backbone,
+            save_fit(out_dir, embedding=None if streamed else embedding,
+                     backbone=None if streamed or not writes_backbone else backbone,
                      model=trained.model, model_config=model_config(trained.config, model_graph), metadata=metadata,
                      known_inputs=known)
     if streamed:
-        embedding, backbone = (np.load(Path(out_dir) / name, mmap_mode="c", allow_pickle=False)
-                               for name in (EMBEDDINGS, BACKBONE))
+        embedding = np.load(Path(out_dir) / EMBEDDINGS, mmap_mode="c", allow_pickle=False)
+        backbone = np.load(Path(out_dir) / BACKBONE, mmap_mode="c", allow_pickle=False) if writes_backbone else None
     return FitResult(embedding, backbone, trained.eigenvalues, quotients, trained.model, trained.config, metadata, known)
+
+
+def _writes_backbone(asked: bool | None, num_nodes: int, model) -> bool:
+    """Whether a fit writes backbone.npy (see :func:`neural_eigenmap`'s ``save_backbone``)."""
+    if asked is not None:
+        return asked
+    size = 4 * num_nodes * model.backbone.out_features
+    if size <= BACKBONE_MAX_BYTES:
+        return True
+    print(f"backbone.npy not written: its [{num_nodes:,}, {model.backbone.out_features}] float32 would take "
+          f"{size / 2**30:.0f} GiB; pass --backbone (save_backbone=True) to write it.", file=sys.stderr)
+    return False
+
+
+def _peak_gpu_gib(device: torch.device) -> float | None:
+    """GiB torch allocated at most on ``device`` since training started (:func:`~graph_eigenmap.train.train` resets it)."""
+    return round(torch.cuda.max_memory_allocated(device) / 2**30, 2) if device.type == "cuda" else None
 
 
 def neural_eigenmap_on_processes(nproc: int, graph_spec, *, load_options: dict | None = None, **fit_options) -> None:

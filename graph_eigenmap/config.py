@@ -38,7 +38,9 @@ class TrainConfig:
             was chosen on valid accuracy across the five shared graphs in both layouts
             (benchmarks/results/representation_sweep/: 64 outputs, 100 % labels, valid 82.2 %
             against 79.1 % for ``"features"``). Sparse features kept sparse (too large to densify,
-            :mod:`graph_eigenmap.sparse_features`) take ``"features"``: their propagation would be dense.
+            :mod:`graph_eigenmap.sparse_features`) take ``"features"``: their propagation would be dense;
+            so do features whose K + 1 propagated copies would not fit in a quarter of the host's
+            available memory (papers100M's: 227 GB).
         kernel: ``"adjacency"`` (D^-1/2 A D^-1/2, default), ``"gcn"`` (with self-loops),
             ``"shifted"`` ((I + Ā)/2) or ``"nontrivial"`` (Ā − Σ_c u_c u_cᵀ: each connected
             component's trivial eigenvector u_c = √d / √vol(c) removed, so that a graph with many
@@ -136,7 +138,8 @@ class TrainConfig:
         inputs = self.inputs
         sparse = features == "input" and is_sparse(graph.features)
         if inputs == "auto":  # propagated inputs of sparse features would be dense: too large (they are kept sparse)
-            inputs = DEFAULT_PROPAGATED_INPUTS if features == "input" and not sparse else "features"
+            propagate = features == "input" and not sparse and _propagated_inputs_fit(graph)
+            inputs = DEFAULT_PROPAGATED_INPUTS if propagate else "features"
         if features == "identity" and parse_inputs(inputs).hops:
             raise GraphEigenmapError("--inputs propagated:K needs node features; drop it for --features identity.")
         if sparse and parse_inputs(inputs).hops:
@@ -221,6 +224,12 @@ def _auto_estimator(config: TrainConfig, graph: Graph, device: torch.device) -> 
         return "sampled"
     rows = config.features == "input" and n >= 2 * config.batch_size and config.one_sided_gradient is not False
     return "rows" if rows else "full"
+
+
+def _propagated_inputs_fit(graph: Graph) -> bool:
+    """Whether the float32 ``[n, (K + 1) d]`` inputs of :data:`DEFAULT_PROPAGATED_INPUTS` fit in a quarter of host memory."""
+    width = graph.num_features * (parse_inputs(DEFAULT_PROPAGATED_INPUTS).hops + 1)
+    return 4.0 * graph.num_nodes * width <= 0.25 * host_available_memory()
 
 
 def _free_memory(device: torch.device) -> int:

@@ -45,7 +45,9 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from graph_eigenmap.kernel import DeflatedKernel, TrivialEigenvectors, normalized_adjacency, to_torch_csr
+from graph_eigenmap.kernel import (DeflatedKernel, RowBlockKernel, TrivialEigenvectors, normalized_adjacency,
+                                   to_torch_csr)
+from graph_eigenmap.transfer import to_device
 
 
 @dataclass
@@ -80,7 +82,7 @@ class _GraphOnDevice:
         self.num_nodes = csr.shape[0]
         ids = torch.int32 if self.num_nodes < 2**31 else torch.int64
         self.indptr = torch.from_numpy(csr.indptr.astype(np.int64)).to(device)
-        self.indices = torch.from_numpy(csr.indices).to(device=device, dtype=ids)
+        self.indices = to_device(csr.indices, device, ids)
         self.unweighted = bool(np.all(csr.data == 1))
         self.weights = None if self.unweighted else torch.from_numpy(csr.data.astype(np.float32)).to(device)
         degree = torch.from_numpy(np.asarray(csr.sum(axis=1), dtype=np.float32).ravel()).to(device)
@@ -89,6 +91,12 @@ class _GraphOnDevice:
         self.inv_sqrt_degree = torch.where(degree > 0, degree.clamp(min=1e-30).rsqrt(), torch.zeros_like(degree))
         self.cum_weights = None if self.unweighted else torch.cumsum(self.weights.double(), 0)
         self.device = device
+
+    def kernel(self, *, shift: bool = False, trivial: TrivialEigenvectors | None = None):
+        """The kernel these arrays normalize, as a product (:class:`~graph_eigenmap.kernel.RowBlockKernel`;
+        :class:`~graph_eigenmap.kernel.DeflatedKernel` of it for ``trivial``), sharing their memory."""
+        kernel = RowBlockKernel(self.indptr, self.indices, self.weights, self.inv_sqrt_degree, shift=shift)
+        return kernel if trivial is None else DeflatedKernel(kernel, trivial)
 
     def expand_rows(self, rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """For ``[b]`` rows: ``(position in rows, index into indices)`` of all their entries."""

@@ -59,35 +59,65 @@ def streams_outputs(num_nodes: int, model: NeuralEigenfunctions) -> bool:
     return 4 * num_nodes * (model.k + model.backbone.out_features) > STREAM_OUTPUTS_BYTES
 
 
+BACKBONE_MAX_BYTES = int(os.environ.get("GRAPH_EIGENMAP_BACKBONE_MAX_BYTES", 16 * 2**30))
+"""A fit writes backbone.npy by itself only up to this size (:func:`graph_eigenmap.api.neural_eigenmap`)."""
+
+
 @torch.no_grad()
-def embed_to_files(model: NeuralEigenfunctions, inputs: torch.Tensor, embedding_path: Path, backbone_path: Path,
-                   *, chunk_size: int = 65536) -> tuple[np.ndarray, np.ndarray]:
-    """Embed every row of ``inputs`` into two ``.npy`` files, chunk by chunk, never holding all rows in memory.
+def embed_to_files(model: NeuralEigenfunctions, inputs: torch.Tensor, embedding_path: Path, backbone_path: Path | None,
+                   *, chunk_size: int = 1 << 18, keep: torch.Tensor | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+    """Embed every row of ``inputs`` into ``.npy`` files, chunk by chunk, never holding all rows in memory.
 
     Args:
         inputs: ``[n, d]`` features (dense or sparse CSR) or ``[n]`` node ids, on the host.
         embedding_path, backbone_path: new files for the float32 ``[n, k]`` eigenfunctions and ``[n, h]``
-            backbone features (written through ``numpy.lib.format.open_memmap``).
+            backbone features (written through ``numpy.lib.format.open_memmap``); ``backbone_path`` None
+            skips the backbone.
+        keep: an ``[n, k]`` float32 tensor (on the model's device) that also receives the eigenfunctions, so
+            that they can be measured there without reading the file back; None: no copy.
 
     Returns:
-        the two files memory-mapped for reading and writing (``mode="r+"``), flushed.
+        the files memory-mapped for reading and writing (``mode="r+"``), flushed (None for a skipped backbone).
     """
     n = inputs.shape[0]
     embedding = np.lib.format.open_memmap(embedding_path, mode="w+", dtype=np.float32, shape=(n, model.k))
-    backbone = np.lib.format.open_memmap(backbone_path, mode="w+", dtype=np.float32,
-                                         shape=(n, model.backbone.out_features))
+    backbone = None if backbone_path is None else np.lib.format.open_memmap(
+        backbone_path, mode="w+", dtype=np.float32, shape=(n, model.backbone.out_features))
     for begin in range(0, n, chunk_size):
-        psi, h = embed_nodes(model, take_rows(inputs, slice(begin, begin + chunk_size)), chunk_size=chunk_size)
-        embedding[begin:begin + len(psi)], backbone[begin:begin + len(h)] = psi, h
+        psi, h = embed_nodes(model, take_rows(inputs, slice(begin, begin + chunk_size)), chunk_size=chunk_size,
+                             with_backbone=backbone is not None, to_host=False)
+        if keep is not None:
+            keep[begin:begin + len(psi)] = psi
+        psi = psi.float().cpu().numpy()
+        embedding[begin:begin + len(psi)] = psi
+        if backbone is not None:
+            backbone[begin:begin + len(h)] = h.float().cpu().numpy()
     for array in (embedding, backbone):
-        array.flush()
+        if array is not None:
+            array.flush()
     return embedding, backbone
 
 
-def permute_columns(array: np.ndarray, order: np.ndarray, *, chunk_rows: int = 1 << 20) -> np.ndarray:
-    """``array[:, order]``; a memory-mapped ``[n, k]`` array is permuted in place, a block of rows at a time."""
+def permute_columns(array: np.ndarray, order: np.ndarray, *, chunk_rows: int = 1 << 20,
+                    source: torch.Tensor | None = None) -> np.ndarray:
+    """``array[:, order]``; a memory-mapped ``[n, k]`` array is permuted in place, a block of rows at a time
+    (read from ``source``, a copy of it on a device, when given: the file is then written, not read)."""
     if not isinstance(array, np.memmap):
         return array[:, order]
+    columns = torch.from_numpy(np.asarray(order, dtype=np.int64))
     for begin in range(0, array.shape[0], chunk_rows):
-        array[begin:begin + chunk_rows] = array[begin:begin + chunk_rows][:, order]
+        if source is None:
+            array[begin:begin + chunk_rows] = array[begin:begin + chunk_rows][:, order]
+        else:
+            block = source[begin:begin + chunk_rows].index_select(1, columns.to(source.device))
+            array[begin:begin + len(block)] = block.cpu().numpy()
     return array
+
+
+def keeps_outputs_on_device(num_nodes: int, model: NeuralEigenfunctions, device: torch.device) -> bool:
+    """Whether a streamed fit also keeps its float32 ``[n, k]`` outputs on the GPU to measure them there:
+    when they take under a fifth of its free memory (papers100M's 111M × 64: 28 GB of an H100's 80)."""
+    if device.type != "cuda":
+        return False
+    free, _ = torch.cuda.mem_get_info(device)
+    return 4 * num_nodes * model.k < 0.2 * free

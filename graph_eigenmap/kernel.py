@@ -257,12 +257,27 @@ def trivial_eigenvectors(graph: Graph | sp.spmatrix, *, self_loops: bool = False
     """
     adjacency = graph.adjacency if isinstance(graph, Graph) else sp.csr_matrix(graph)
     component = components(graph)
-    degrees = np.asarray(adjacency.astype(np.float64).sum(axis=1)).ravel() + (1.0 if self_loops else 0.0)
+    degrees = row_sums(adjacency) + (1.0 if self_loops else 0.0)
     volumes = np.bincount(component, weights=degrees)
     values = np.zeros(len(degrees))
     positive = degrees > 0
     values[positive] = np.sqrt(degrees[positive] / volumes[component[positive]])
     return TrivialEigenvectors(component=component, values=values, count=int((volumes > 0).sum()))
+
+
+def row_sums(adjacency: sp.csr_matrix, *, block_entries: int = 1 << 26) -> np.ndarray:
+    """``[n]`` float64 row sums of a CSR matrix, a block of rows at a time (no float64 copy of all its values)."""
+    indptr, n = adjacency.indptr, adjacency.shape[0]
+    if adjacency.nnz <= block_entries:
+        return np.asarray(adjacency.astype(np.float64).sum(axis=1)).ravel()
+    sums = np.empty(n)
+    bounds = np.unique(np.r_[np.searchsorted(indptr, np.arange(0, indptr[-1], block_entries), side="right") - 1, n])
+    for first, last in zip(bounds[:-1], bounds[1:]):
+        begin, end = indptr[first], indptr[last]
+        block = sp.csr_matrix((adjacency.data[begin:end].astype(np.float64), adjacency.indices[begin:end],
+                               indptr[first:last + 1] - begin), shape=(last - first, adjacency.shape[1]))
+        sums[first:last] = np.asarray(block.sum(axis=1)).ravel()
+    return sums
 
 
 class DeflatedKernel:
@@ -293,3 +308,60 @@ class DeflatedKernel:
     def __matmul__(self, x: torch.Tensor) -> torch.Tensor:
         """``[n, w]`` -> ``[n, w]`` Ā' x."""
         return self.kernel @ x - x + self._complement(x)
+
+
+class RowBlockKernel:
+    """Ā = D^-1/2 A D^-1/2 (or (I + Ā)/2) as a product ``Ā @ x``, from a lean CSR structure, a block of rows at a time.
+
+    A torch CSR kernel stores an int64 column id and a float32 value per entry (12 bytes; 39 GB for
+    papers100M's 3.2 billion entries, plus its scipy copy on the host). Here the structure is the one the
+    sampling estimators hold anyway: int64 row pointers, int32 column ids and, for a weighted graph, float32
+    weights (``None``: all ones); Ā x = D^-1/2 (A (D^-1/2 x)), each block of rows one cuSPARSE (or CPU)
+    product of its own int32 CSR matrix, whose values are the weights or a reused buffer of ones.
+    Symmetric like Ā, so it serves wherever a symmetric kernel's product does (:class:`DeflatedKernel` too).
+
+    Args:
+        indptr: ``[n + 1]`` int64 row pointers, on the device.
+        indices: ``[nnz]`` int32 (or int64) column ids.
+        weights: ``[nnz]`` float32 edge weights, or None for an unweighted graph.
+        inv_sqrt_degree: ``[n]`` float32 d^-1/2 (0 for isolated nodes).
+        shift: the product of (I + Ā)/2 instead.
+        block_entries: stored entries per block of rows.
+    """
+
+    def __init__(self, indptr: torch.Tensor, indices: torch.Tensor, weights: torch.Tensor | None,
+                 inv_sqrt_degree: torch.Tensor, *, shift: bool = False, block_entries: int = 1 << 28):
+        self.indptr, self.indices, self.weights = indptr, indices, weights
+        self.inv_sqrt_degree = inv_sqrt_degree
+        self.shift = shift
+        n = inv_sqrt_degree.numel()
+        pointers = indptr.cpu().numpy()
+        bounds = np.unique(np.r_[np.searchsorted(pointers, np.arange(0, pointers[-1], block_entries), side="right") - 1, n])
+        self.blocks = [(int(a), int(b), int(pointers[a]), int(pointers[b])) for a, b in zip(bounds[:-1], bounds[1:])]
+        largest = max((end - begin for _, _, begin, end in self.blocks), default=0)
+        self.ones = None if weights is not None else torch.ones(largest, device=indptr.device)
+        self._shape = torch.Size((n, n))
+
+    @property
+    def shape(self) -> torch.Size:
+        return self._shape
+
+    @property
+    def device(self) -> torch.device:
+        return self.indptr.device
+
+    def __matmul__(self, x: torch.Tensor) -> torch.Tensor:
+        """``[n]`` or ``[n, w]`` float32 -> the same shape, Ā x."""
+        columns = x.reshape(x.shape[0], -1).float()
+        scaled = self.inv_sqrt_degree[:, None] * columns
+        out = torch.empty_like(columns)
+        for first, last, begin, end in self.blocks:
+            crow = (self.indptr[first:last + 1] - begin).to(torch.int32)
+            col = self.indices[begin:end].to(torch.int32)
+            values = self.weights[begin:end] if self.weights is not None else self.ones[:end - begin]
+            block = torch.sparse_csr_tensor(crow, col, values, size=(last - first, self._shape[1]), check_invariants=False)
+            out[first:last] = block @ scaled
+        out *= self.inv_sqrt_degree[:, None]
+        if self.shift:
+            out = 0.5 * (columns + out)
+        return out.reshape(x.shape)

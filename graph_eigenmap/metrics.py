@@ -22,17 +22,21 @@ def rayleigh_quotients(embedding, kernel) -> np.ndarray:
     return numerator / np.maximum(np.einsum("nk,nk->k", psi, psi), 1e-300)
 
 
-def rayleigh_quotients_by_columns(embedding: np.ndarray, kernel, device, *, columns: int = 16) -> np.ndarray:
-    """:func:`rayleigh_quotients` of an ``[n, k]`` host (or memory-mapped) array, ``columns`` columns at a time on ``device``.
+def rayleigh_quotients_by_columns(embedding, kernel, device, *, columns: int = 16) -> np.ndarray:
+    """:func:`rayleigh_quotients` of an ``[n, k]`` host (or memory-mapped) array or tensor, ``columns`` columns at a time on ``device``.
 
-    Only ``[n, columns]`` of the embedding is on the device at once (papers100M's 111M nodes × 64 outputs
-    would be 28 GB in one piece); ``kernel`` is the ``[n, n]`` torch kernel there.
+    Only ``[n, columns]`` of the embedding is worked on at once (papers100M's 111M nodes × 64 outputs
+    would be 28 GB in one piece, and the product as much again); ``kernel`` is the ``[n, n]`` kernel there.
+    Sums are accumulated in float64.
     """
     numerator, denominator = [], []
     for begin in range(0, embedding.shape[1], columns):
-        block = torch.from_numpy(np.ascontiguousarray(embedding[:, begin:begin + columns], dtype=np.float32)).to(device)
-        numerator.append((block * (kernel @ block)).double().sum(0))
-        denominator.append(block.double().pow(2).sum(0))
+        if isinstance(embedding, torch.Tensor):
+            block = embedding[:, begin:begin + columns].to(device=device, dtype=torch.float32).contiguous()
+        else:
+            block = torch.from_numpy(np.ascontiguousarray(embedding[:, begin:begin + columns], dtype=np.float32)).to(device)
+        numerator.append((block * (kernel @ block)).sum(0, dtype=torch.float64))
+        denominator.append(block.pow(2).sum(0, dtype=torch.float64))
     return (torch.cat(numerator) / torch.cat(denominator).clamp(min=1e-300)).cpu().numpy()
 
 

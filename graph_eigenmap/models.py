@@ -114,11 +114,13 @@ class MLPBackbone(nn.Module):
 
         Dense features are standardized; bag-of-words-like ones (non-negative, mostly zero) are divided
         by each column's largest value, so binary words stay 0/1 and a word rare in the training graph
-        is not multiplied by 1/std (a column never seen there would be multiplied by 10⁶).
+        is not multiplied by 1/std (a column never seen there would be multiplied by 10⁶). Dense
+        features of more than :data:`STATISTICS_MAX_ROWS` rows are summarized by that many rows
+        drawn uniformly (:func:`statistics_rows`).
         """
         from graph_eigenmap.scaling import fit_scaling
 
-        scaling = fit_scaling(features if sp.issparse(features) else torch.as_tensor(features))
+        scaling = fit_scaling(features if sp.issparse(features) else statistics_rows(torch.as_tensor(features)))
         self.input_mean.copy_(scaling.shift)
         self.input_scale.copy_(scaling.factor)
 
@@ -220,6 +222,25 @@ class NeuralEigenfunctions(nn.Module):
         """``([b, k]`` eigenfunctions, ``[b, h]`` backbone features)``, for evaluation."""
         y, h = self._outputs_with_backbone(x) if self._compiled is None else self._compiled[1](x)
         return self.norm(y), h
+
+
+STATISTICS_MAX_ROWS = 1 << 22
+"""Rows the input standardization reads at most (4,194,304: every row of ogbn-products' 2.4M)."""
+
+
+def statistics_rows(features: torch.Tensor, max_rows: int | None = None) -> torch.Tensor:
+    """``[m, d]``: all rows of ``[n, d]`` ``features`` if n <= ``max_rows`` (default :data:`STATISTICS_MAX_ROWS`),
+    else ``max_rows`` of them drawn uniformly without replacement (seed 0, in id order).
+
+    Column means and deviations from 4M rows are within about 5e-4 standard deviations of those of all
+    rows; reading all of papers100M's 111M × 128 features in float64 would take 114 GB.
+    """
+    n = features.shape[0]
+    max_rows = STATISTICS_MAX_ROWS if max_rows is None else max_rows
+    if n <= max_rows:
+        return features
+    picked = torch.randperm(n, generator=torch.Generator().manual_seed(0))[:max_rows].sort().values
+    return features[picked]
 
 
 def build_model(config, num_features: int, num_nodes: int, generator: torch.Generator | None = None,

@@ -171,6 +171,8 @@ def train(
     saves = checkpoint is not None and ranks.main
 
     use_bf16 = config.bf16 and device.type == "cuda"
+    if device.type == "cuda":  # the fit's metadata reports the peak of training and embedding (peak_gpu_gib)
+        torch.cuda.reset_peak_memory_stats(device)
     start = time.perf_counter()
     model.train()
     with ProgressBar(progress if ranks.main else False, config.steps, state["step"]) as bar:
@@ -194,14 +196,29 @@ def train(
     if saves and state["step"] % max(config.checkpoint_every, 1) != 0:
         save_checkpoint(checkpoint, config, graph, model, optimizer, schedule, sampler, eigenvalues, state, estimator)
     model.eval()
+    kernel = _measuring_kernel(graph, config, estimator, trivial)
     if config.rayleigh_ritz and inputs is not None and ranks.main:
-        kernel = getattr(estimator, "kernel", None)
         if kernel is None:
             kernel = full_kernel(graph, config, device)
         eigenvalues = torch.from_numpy(rayleigh_ritz_head(model, inputs.inputs, kernel))
     return TrainResult(model, config, eigenvalues.cpu().numpy().astype(np.float64), state["step"],
-                       time.perf_counter() - start, state["history"], getattr(estimator, "kernel", None),
-                       state.get("reorders", 0))
+                       time.perf_counter() - start, state["history"], kernel, state.get("reorders", 0))
+
+
+ROW_BLOCK_KERNEL_MIN_ENTRIES = 1 << 30
+"""Stored adjacency entries from which a sampled or block run measures its result with the lean
+:class:`~graph_eigenmap.kernel.RowBlockKernel` over the estimator's own arrays instead of :func:`full_kernel`
+(a torch CSR copy of 12 bytes per entry on the device and a scipy one on the host)."""
+
+
+def _measuring_kernel(graph: Graph, config: TrainConfig, estimator, trivial: TrivialEigenvectors):
+    """The kernel a finished run is measured with (exact quotients, Rayleigh–Ritz): the estimator's own, the
+    lean product over its arrays for large graphs, or None (the caller builds :func:`full_kernel`)."""
+    kernel = getattr(estimator, "kernel", None)
+    if kernel is None and hasattr(estimator, "graph") and graph.adjacency.nnz >= ROW_BLOCK_KERNEL_MIN_ENTRIES:
+        kernel = estimator.graph.kernel(shift=config.kernel == "shifted",
+                                        trivial=trivial if config.kernel == "nontrivial" else None)
+    return kernel
 
 
 def train_step(network, optimizer: torch.optim.Optimizer, estimator, draw, inputs, config: TrainConfig, *,

@@ -26,7 +26,8 @@ def test_auto_keeps_inputs_on_the_device_while_they_fit():
     x = np.zeros((1000, 100), dtype=np.float32)  # 400 kB
     assert resolve_feature_storage("auto", x, torch.device("cpu"), None) == "float32"
     assert resolve_feature_storage("auto", x, torch.device("cuda"), free_bytes=10**7) == "float32"
-    assert resolve_feature_storage("auto", x, torch.device("cuda"), free_bytes=10**6) == "host"
+    assert resolve_feature_storage("auto", x, torch.device("cuda"), free_bytes=10**6) == "bfloat16"  # 200 kB < half
+    assert resolve_feature_storage("auto", x, torch.device("cuda"), free_bytes=3 * 10**5) == "host"
     assert resolve_feature_storage("bfloat16", x, torch.device("cuda"), free_bytes=10**6) == "bfloat16"
 
 

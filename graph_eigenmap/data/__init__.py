@@ -77,6 +77,27 @@ def load_graph(
     raise DataError(f"unknown dataset '{text}' (no such file or folder); give one of: {ACCEPTED_FORMS}.")
 
 
+GPU_GENERATION_MIN_EDGES = 1 << 28
+"""Synthetic graphs with at least this many edges are generated on the run's GPU (:func:`generation_device`)."""
+
+
+def generation_device(spec, device: str | torch.device) -> str | torch.device:
+    """Where the command line generates ``spec``: the run's CUDA ``device`` for a synthetic graph of at least
+    :data:`GPU_GENERATION_MIN_EDGES` edges (``csbm-papers100m``: minutes there, hours on a CPU), else the CPU
+    (CPU and CUDA generators draw different graphs from the same seed, so smaller graphs stay the same
+    whatever the device of the run). Under ``torchrun`` the GPU is this process's ``LOCAL_RANK``."""
+    import os
+
+    device = torch.device(device)
+    text = str(spec)
+    if device.type != "cuda" or not isinstance(spec, (str, Path)) or text.split(":", 1)[0] not in PRESETS:
+        return "cpu"
+    if parse_csbm_spec(text)["num_edges"] < GPU_GENERATION_MIN_EDGES:
+        return "cpu"
+    local_rank = os.environ.get("LOCAL_RANK")
+    return torch.device("cuda", int(local_rank)) if local_rank is not None and device.index is None else device
+
+
 def parse_csbm_spec(text: str) -> dict:
     """``"csbm-products:seed=1"`` -> keyword arguments of :func:`csbm`."""
     preset, _, options = text.partition(":")
@@ -95,6 +116,6 @@ def parse_csbm_spec(text: str) -> dict:
 
 
 __all__ = [
-    "ACCEPTED_FORMS", "CleaningReport", "Graph", "build_graph", "csbm", "from_pyg", "from_scipy",
+    "ACCEPTED_FORMS", "CleaningReport", "Graph", "build_graph", "csbm", "from_pyg", "from_scipy", "generation_device",
     "load_graph", "load_npz", "load_ogb_dataset", "load_ogb_folder", "parse_csbm_spec", "random_split",
 ]

@@ -23,6 +23,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import scipy.sparse as sp
 import torch
 
 from graph_eigenmap.data.graph import CleaningReport, Graph, csr_from_sorted_keys, random_split
@@ -34,8 +35,15 @@ DEFAULTS = dict(
 )
 PRODUCTS_SHAPE = dict(num_nodes=2_449_029, num_edges=61_859_140, num_classes=47, num_features=100)
 PAPERS100M_SHAPE = dict(num_nodes=111_059_956, num_edges=1_615_685_872, num_classes=172, num_features=128)
-"""ogbn-papers100M's shape. Not yet generated at full size here: its time and memory are still to be measured on
-one GPU (about 26 GB of int64 keys for the edges in both directions, 57 GB of float32 features)."""
+"""ogbn-papers100M's shape: generate it on a GPU (``device="cuda"``). On the host it takes a 26 GB int64 CSR
+index array, 13 GB of float32 edge weights and 57 GB of float32 features. Time and memory measured on one
+GPU: ``benchmarks/results/speed_papers100m_shape.json``."""
+EDGE_DRAW_BLOCK = 1 << 27
+"""Edges drawn per block (the one-time working arrays of a draw are a few times this many int64)."""
+CSR_BLOCK_ENTRIES = 1 << 28
+"""Stored adjacency entries sorted at once when building the CSR matrix (:func:`_symmetric_csr`)."""
+FEATURE_BLOCK_ELEMENTS = 1 << 28
+"""Feature values generated per block (1 GiB of float32)."""
 PRESETS = {"csbm": DEFAULTS, "csbm-products": {**DEFAULTS, **PRODUCTS_SHAPE},
            "csbm-papers100m": {**DEFAULTS, **PAPERS100M_SHAPE}}
 
@@ -84,19 +92,19 @@ def csbm(
     labels = torch.randint(num_classes, (num_nodes,), generator=gen, device=device)
     sampler = _ClassSampler(labels, num_classes, degree_spread, gen)
     keys = _distinct_edges(sampler, num_nodes, num_edges, homophily, gen)
-    n = num_nodes
-    both = torch.cat([keys, (keys % n) * n + keys // n]).sort().values
+    del sampler
+    adjacency = _symmetric_csr(keys, num_nodes)
     del keys
-    adjacency = csr_from_sorted_keys(both, torch.ones(both.numel(), device=both.device), n)
-    del both
     features = _features(labels, num_classes, num_features, feature_snr, gen)
+    if labels.is_cuda:
+        torch.cuda.empty_cache()  # hand back the generator's working memory (tens of GB at papers100M's size)
     params = dict(num_nodes=num_nodes, num_edges=num_edges, num_classes=num_classes, num_features=num_features,
                   homophily=homophily, feature_snr=feature_snr, degree_spread=degree_spread, seed=seed)
     graph = Graph(
         adjacency=adjacency,
-        features=features.cpu().numpy(),
+        features=features,
         labels=labels.cpu().numpy().astype(np.int64),
-        split=random_split(n, seed=seed),
+        split=random_split(num_nodes, seed=seed),
         name=name,
         source="synthetic csbm(" + ", ".join(f"{k}={v}" for k, v in params.items()) + ")",
         cleaning=CleaningReport(2 * num_edges, 0, 0, 0),
@@ -144,15 +152,10 @@ def _distinct_edges(sampler: _ClassSampler, n: int, m: int, homophily: float, ge
         if missing <= 0:
             break
         draw = int(missing * 1.05) + 1024
-        u = sampler.any_node(draw)
-        same = torch.rand(draw, generator=gen, device=device) < homophily
-        shift = torch.randint(1, max(sampler.num_classes, 2), (draw,), generator=gen, device=device)
-        target_class = torch.where(same, sampler.labels[u], (sampler.labels[u] + shift) % sampler.num_classes)
-        v = sampler.in_class(target_class)
-        keep = u != v
-        u, v = u[keep], v[keep]
-        new = torch.minimum(u, v) * n + torch.maximum(u, v)
-        keys = torch.unique(torch.cat([keys, new]))
+        new = [_draw_keys(sampler, n, min(EDGE_DRAW_BLOCK, draw - begin), homophily, gen)
+               for begin in range(0, draw, EDGE_DRAW_BLOCK)]
+        keys = torch.unique(torch.cat([keys, *new]))
+        del new
     else:
         raise DataError(f"csbm: could not place {m:,} distinct edges among {n:,} nodes; ask for fewer edges.")
     if keys.numel() > m:
@@ -161,12 +164,74 @@ def _distinct_edges(sampler: _ClassSampler, n: int, m: int, homophily: float, ge
     return keys
 
 
-def _features(labels, num_classes: int, dim: int, snr: float, gen: torch.Generator) -> torch.Tensor:
+def _draw_keys(sampler: _ClassSampler, n: int, count: int, homophily: float, gen: torch.Generator) -> torch.Tensor:
+    """Keys ``min(u,v) * n + max(u,v)`` of ``count`` drawn edges, self-loops dropped (repeats kept)."""
+    device = sampler.cum.device
+    u = sampler.any_node(count)
+    same = torch.rand(count, generator=gen, device=device) < homophily
+    shift = torch.randint(1, max(sampler.num_classes, 2), (count,), generator=gen, device=device)
+    target_class = torch.where(same, sampler.labels[u], (sampler.labels[u] + shift) % sampler.num_classes)
+    v = sampler.in_class(target_class)
+    keep = u != v
+    u, v = u[keep], v[keep]
+    return torch.minimum(u, v) * n + torch.maximum(u, v)
+
+
+def _symmetric_csr(keys: torch.Tensor, n: int) -> sp.csr_matrix:
+    """The ``[n, n]`` CSR adjacency of sorted undirected ``keys`` (each edge once), both directions stored.
+
+    Up to :data:`CSR_BLOCK_ENTRIES` stored entries in one sort; beyond, one block of rows at a time, so the
+    device never holds more than the keys and one block (papers100M: 13 GB of keys instead of 26 GB of
+    both directions and the sort's copy of them), and the column ids go straight into a host array.
+    """
+    if 2 * keys.numel() <= CSR_BLOCK_ENTRIES:
+        both = torch.cat([keys, (keys % n) * n + keys // n]).sort().values
+        return csr_from_sorted_keys(both, torch.ones(both.numel(), device=both.device), n)
+    count = torch.zeros(n, dtype=torch.int64, device=keys.device)
+    for block in keys.split(EDGE_DRAW_BLOCK):
+        count += torch.bincount(block // n, minlength=n) + torch.bincount(block % n, minlength=n)
+    indptr = torch.zeros(n + 1, dtype=torch.int64, device=keys.device)
+    indptr[1:] = count.cumsum(0)
+    del count
+    indptr = indptr.cpu().numpy()
+    nnz = int(indptr[-1])
+    indices = np.empty(nnz, dtype=np.int32 if nnz < 2**31 else np.int64)
+    bounds = np.unique(np.searchsorted(indptr, np.arange(0, nnz, CSR_BLOCK_ENTRIES), side="right") - 1)
+    for first, last in zip(bounds, [*bounds[1:], n]):
+        rows = _rows_block(keys, n, int(first), int(last))
+        indices[indptr[first]:indptr[last]] = (rows % n).cpu().numpy()
+    return sp.csr_matrix((np.ones(nnz, dtype=np.float32), indices, indptr.astype(indices.dtype)), shape=(n, n))
+
+
+def _rows_block(keys: torch.Tensor, n: int, first: int, last: int) -> torch.Tensor:
+    """Sorted keys ``u * n + v`` of every stored entry of rows ``first <= u < last`` (both directions)."""
+    bounds = torch.tensor([first * n, last * n], device=keys.device)
+    low, high = torch.searchsorted(keys, bounds).tolist()
+    parts = [keys[low:high]]  # entries (u, v) with u < v: the keys themselves, contiguous
+    for block in keys.split(EDGE_DRAW_BLOCK):  # entries (v, u) with u < v: v of this row block
+        v = block % n
+        picked = (v >= first) & (v < last)
+        parts.append(v[picked] * n + block[picked] // n)
+    return torch.cat(parts).sort().values
+
+
+def _features(labels, num_classes: int, dim: int, snr: float, gen: torch.Generator) -> np.ndarray:
+    """``[n, d]`` float32 host features, generated on the labels' device (in blocks of rows beyond
+    :data:`FEATURE_BLOCK_ELEMENTS` values, each copied to the host array as it is made)."""
     device = labels.device
     means = torch.randn(num_classes, dim, generator=gen, device=device) * (snr / math.sqrt(dim))
-    x = torch.randn(labels.numel(), dim, generator=gen, device=device)
-    x += means[labels]
-    return x
+    n = labels.numel()
+    if n * dim <= FEATURE_BLOCK_ELEMENTS:
+        x = torch.randn(n, dim, generator=gen, device=device)
+        x += means[labels]
+        return x.cpu().numpy()
+    out = np.empty((n, dim), dtype=np.float32)
+    rows = max(1, FEATURE_BLOCK_ELEMENTS // dim)
+    for begin in range(0, n, rows):
+        x = torch.randn(min(rows, n - begin), dim, generator=gen, device=device)
+        x += means[labels[begin:begin + rows]]
+        torch.from_numpy(out[begin:begin + len(x)]).copy_(x)
+    return out
 
 
 def _check_params(n, m, c, d, h, snr, spread) -> None:
