@@ -48,7 +48,7 @@ TARGETS = dict(epoch_s_sampled=8.0, time_to_plateau_s=300.0, peak_gpu_gib=70.0)
 def cli_command() -> list[str]:
     """How to run ``graph-eigenmap`` from this checkout (installed or not)."""
     try:
-        import graph_eigenmap_cli  # noqa: F401  (installed)
+        import graph_eigenmap_cli  # noqa: F401  (installed: its module is the one to run)
 
         return [sys.executable, "-m", "graph_eigenmap_cli.main"]
     except ImportError:
@@ -187,6 +187,8 @@ def main() -> None:
         out_of_sample(model.eval(), features, report, floor)
         write(report, out)
     print(json.dumps(report, indent=1), flush=True)
+    if report.get("fit_command_exit_code", 0) != 0:
+        sys.exit(f"the fit command failed ({report['fit_command_exit_code']}); see {out / 'fit.log'}")
 
 
 if __name__ == "__main__":
