@@ -179,8 +179,9 @@ def main() -> None:
     print("generated", graph, report["generation_s"], "s", flush=True)
     write(report, out)
     fit_dir = Path(args.fit_dir) if args.fit_dir else out / "fit"
-    if (fit_dir / "model.pt").exists():
-        model, _ = load_model(fit_dir, device="cuda")
+    model_json = fit_dir / "model.json"
+    if (fit_dir / "model.pt").exists() and json.loads(model_json.read_text())["num_features"] == d:
+        model, _ = load_model(fit_dir, device="cuda")  # a model on the plain features (inputs=auto at this size)
         start = time.perf_counter()
         features = to_device(graph.features, "cuda", torch.bfloat16)
         report["features_to_gpu_bf16_s"] = round(time.perf_counter() - start, 1)

@@ -257,3 +257,18 @@ def test_streamed_outputs_measured_and_sorted_from_the_device_copy(tmp_path, mon
     assert kept.metadata["final_sort"] == held.metadata["final_sort"]
     np.testing.assert_allclose(np.load(tmp_path / "kept" / "embeddings.npy"), held.embedding, atol=1e-6)
     np.testing.assert_allclose(kept.rayleigh_quotients, held.rayleigh_quotients, atol=1e-6)
+
+
+def test_the_surplus_of_a_large_draw_is_dropped_uniformly(monkeypatch):
+    import graph_eigenmap.data.synthetic as synthetic
+
+    gen = torch.Generator().manual_seed(0)
+    keep = synthetic._keep_mask(1000, 100, gen, "cpu")
+    assert keep.dtype == torch.bool and int((~keep).sum()) == 100
+    dropped = torch.zeros(1000)
+    for _ in range(400):
+        dropped += ~synthetic._keep_mask(1000, 100, gen, "cpu")
+    assert abs(dropped.mean().item() - 40) < 1e-9 and dropped.std().item() < 12  # each position about 40 of 400 times
+    monkeypatch.setattr(synthetic, "RANDPERM_MAX", 100)
+    graph = synthetic.csbm(2000, 10000, 4, 8, seed=1)
+    assert graph.num_edges == 10000 and graph.adjacency.has_sorted_indices
