@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -37,25 +38,47 @@ def parameter_count(metadata: dict, num_features: int) -> int:
     return linear + norms + (width + 1) * k
 
 
-def run(shape: str, nproc: int, args: argparse.Namespace, out: Path) -> dict:
-    folder = out / f"run-{shape.replace(':', '_').replace(',', '_').replace('=', '')}-{nproc}"
-    command = ["graph-eigenmap", "fit", "-d", shape, "--out", str(folder), "--nproc", str(nproc),
+def cli_command() -> list[str]:
+    """How to run ``graph-eigenmap`` from this checkout (installed or not)."""
+    try:
+        import graph_eigenmap_cli  # noqa: F401  (installed: its module is the one to run)
+
+        return [sys.executable, "-m", "graph_eigenmap_cli.main"]
+    except ImportError:
+        return [sys.executable, "-m", "cli.main"]
+
+
+PATHS = ("nproc", "plain", "one-rank-ddp")
+"""How a run is launched: ``fit --nproc N``; plain ``fit`` (no option); and ``torchrun --nproc-per-node 1`` with
+``GRAPH_EIGENMAP_DISTRIBUTED=1``, which forces the process group, DDP and the all-reduces for one rank."""
+
+
+def run(shape: str, nproc: int, args: argparse.Namespace, out: Path, path: str = "nproc") -> dict:
+    folder = out / f"run-{shape.replace(':', '_').replace(',', '_').replace('=', '')}-{nproc}-{path}"
+    launcher, env = cli_command(), dict(os.environ)
+    if path == "one-rank-ddp":
+        module = launcher[-1]
+        launcher = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "1", "-m", module]
+        env["GRAPH_EIGENMAP_DISTRIBUTED"] = "1"
+    processes = [] if path != "nproc" else ["--nproc", str(nproc)]
+    command = [*launcher, "fit", "-d", shape, "--out", str(folder), *processes,
                "--estimator", "sampled", "--inputs", "features", "--batch-size", str(args.batch_size),
                "--steps", str(args.steps if args.same == "steps" else max(1, args.steps // nproc)), "--k", str(args.k), "--device", args.device, "--quiet",
                "--checkpoint-every", "0"]
-    done = subprocess.run(command, capture_output=True, text=True)
+    done = subprocess.run(command, capture_output=True, text=True, env=env)
     if done.returncode != 0:
         raise SystemExit(f"{' '.join(command)} failed:\n{done.stderr[-3000:]}")
     metadata = json.loads((folder / "metadata.json").read_text())
     n, per_step = metadata["num_nodes"], metadata["training_time_s"] / metadata["steps"]
     params = parameter_count(metadata, json.loads((folder / "model.json").read_text())["num_features"])
     k = metadata["k"]
-    return dict(shape=shape, synthetic=metadata["synthetic"], nproc=nproc, device=metadata["device"],
+    return dict(shape=shape, path=path, synthetic=metadata["synthetic"], nproc=nproc, device=metadata["device"],
                 num_nodes=n, seeds_per_rank=args.batch_size, steps=metadata["steps"], step_s=round(per_step, 4),
                 epoch_s=round(per_step * n / (nproc * args.batch_size), 3),
                 final_objective=round(float(sum(metadata["rayleigh_quotients"])), 4),
-                allreduce_bytes_per_step=4 * (params + k + 2 * k * k) if nproc > 1 else 0,
-                command=" ".join(command))
+                allreduce_bytes_per_step=4 * (params + k + 2 * k * k) if nproc > 1 or path == "one-rank-ddp" else 0,
+                command="graph-eigenmap " + " ".join(command[3:]) if path != "one-rank-ddp" else
+                "GRAPH_EIGENMAP_DISTRIBUTED=1 torchrun " + " ".join(command[3:]))
 
 
 def main() -> None:
@@ -69,6 +92,8 @@ def main() -> None:
                         help="what every N shares: the steps (N times the seeds) or the epochs (steps / N)")
     parser.add_argument("--batch-size", type=int, default=65536, help="seeds per rank and step")
     parser.add_argument("--k", type=int, default=64)
+    parser.add_argument("--one-process-paths", action="store_true",
+                        help="also run N = 1 as plain fit and as one forced DDP rank under torchrun (their cost)")
     args = parser.parse_args()
     import torch
 
@@ -90,12 +115,21 @@ def main() -> None:
                 report["runs"].append(row)
                 print(json.dumps(row), flush=True)
                 (out / "distributed_scaling.json").write_text(json.dumps(report, indent=1) + "\n")
+                if nproc == 1 and args.one_process_paths:
+                    for path in PATHS[1:]:
+                        other = run(shape, 1, args, Path(scratch), path)
+                        other["speedup"] = round(base["epoch_s"] / other["epoch_s"], 3)
+                        other["efficiency"] = other["speedup"]
+                        other["objective_vs_one_process"] = round(other["final_objective"] / base["final_objective"] - 1, 4)
+                        report["runs"].append(other)
+                        print(json.dumps(other), flush=True)
+                        (out / "distributed_scaling.json").write_text(json.dumps(report, indent=1) + "\n")
     lines = ["# Data-parallel scaling of `fit --nproc N` (synthetic shapes)", "",
              f"{report['date']}. `{report['command']}`", "",
-             "| shape | N | device | seeds per rank | step (s) | epoch (s) | speedup | efficiency | final objective "
-             "(vs N = 1) | all-reduced per step |", "|---|---|---|---|---|---|---|---|---|---|"]
+             "| shape | launch | N | device | seeds per rank | step (s) | epoch (s) | speedup | efficiency | final objective "
+             "(vs N = 1) | all-reduced per step |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in report["runs"]:
-        lines.append(f"| {r['shape']} | {r['nproc']} | {r['device']} | {r['seeds_per_rank']:,} | {r['step_s']} | "
+        lines.append(f"| {r['shape']} | {r.get('path', 'nproc')} | {r['nproc']} | {r['device']} | {r['seeds_per_rank']:,} | {r['step_s']} | "
                      f"{r['epoch_s']} | {r['speedup']} | {r['efficiency']} | {r['final_objective']} "
                      f"({100 * r['objective_vs_one_process']:+.2f} %) | {r['allreduce_bytes_per_step'] / 2**20:.2f} MiB |")
     (out / "distributed_scaling.md").write_text("\n".join(lines) + "\n")

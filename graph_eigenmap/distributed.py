@@ -43,6 +43,8 @@ class Ranks:
     rank: int = 0
     world_size: int = 1
     local_rank: int = 0
+    forced: bool = False
+    """Use the process group and DDP even for one process (``GRAPH_EIGENMAP_DISTRIBUTED=1``): to measure their cost."""
 
     @property
     def main(self) -> bool:
@@ -51,14 +53,15 @@ class Ranks:
 
     @property
     def active(self) -> bool:
-        return self.world_size > 1
+        return self.world_size > 1 or self.forced
 
 
 def ranks_from_environment() -> Ranks:
     """:class:`Ranks` from ``RANK``, ``WORLD_SIZE`` and ``LOCAL_RANK`` (one process when they are unset)."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
-    return Ranks(rank, world, int(os.environ.get("LOCAL_RANK", str(rank))))
+    return Ranks(rank, world, int(os.environ.get("LOCAL_RANK", str(rank))),
+                 forced=os.environ.get("GRAPH_EIGENMAP_DISTRIBUTED") == "1")
 
 
 def start(ranks: Ranks, device: torch.device) -> torch.device:
