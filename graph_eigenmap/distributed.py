@@ -82,13 +82,13 @@ class _SumOverRanks(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, tensor: torch.Tensor) -> torch.Tensor:
-        total = tensor.clone()
+        total = tensor.clone(memory_format=torch.contiguous_format)  # NCCL takes contiguous tensors only
         torch.distributed.all_reduce(total)
         return total
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
-        total = grad.clone()
+        total = grad.clone(memory_format=torch.contiguous_format)
         torch.distributed.all_reduce(total)
         return total
 
