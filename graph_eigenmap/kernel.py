@@ -359,7 +359,10 @@ class RowBlockKernel:
             crow = (self.indptr[first:last + 1] - begin).to(torch.int32)
             col = self.indices[begin:end].to(torch.int32)
             values = self.weights[begin:end] if self.weights is not None else self.ones[:end - begin]
-            block = torch.sparse_csr_tensor(crow, col, values, size=(last - first, self._shape[1]), check_invariants=False)
+            with warnings.catch_warnings():  # torch's notes on beta support and on skipped invariant checks
+                warnings.filterwarnings("ignore", message="Sparse (CSR tensor support is in beta|invariant checks)")
+                block = torch.sparse_csr_tensor(crow, col, values, size=(last - first, self._shape[1]),
+                                                check_invariants=False)
             out[first:last] = block @ scaled
         out *= self.inv_sqrt_degree[:, None]
         if self.shift:

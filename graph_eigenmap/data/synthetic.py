@@ -82,7 +82,9 @@ def csbm(
 
     Cost (measured): ogbn-products' shape (2,449,029 nodes, 61,859,140 edges, d = 100) takes
     75 s and 6.2 GiB peak host memory on a 2-core CPU (``benchmarks/results/csbm_generation_cpu.json``),
-    2.2 s on an H100 with ``device="cuda"`` (``benchmarks/results/products_shape_gpu.json``).
+    2.2 s on an H100 with ``device="cuda"`` (``benchmarks/results/products_shape_gpu.json``);
+    ogbn-papers100M's shape (111M nodes, 1.6B edges, d = 128) 65 s on an H200, with 53 GiB peak GPU and
+    93 GiB peak host memory (``benchmarks/results/speed_papers100m_shape.json``).
 
     Example:
         >>> graph = csbm(1000, 5000, 4, 16, seed=0)
