@@ -154,3 +154,38 @@ def test_resume_works_with_another_number_of_processes(tmp_path):
         assert run.returncode == 0, stderr[-2000:]
         metadata = json.loads((tmp_path / "run" / "metadata.json").read_text())
         assert metadata["steps"] == int(extra[1]) and metadata["processes"] == (2 if "--nproc" in extra else 1)
+
+
+def _fit_forced_rank(ranks, out: str) -> None:
+    from graph_eigenmap import neural_eigenmap
+    from graph_eigenmap.distributed import Ranks
+
+    forced = Ranks(ranks.rank, ranks.world_size, ranks.local_rank, forced=True)
+    neural_eigenmap(GRAPH, k=6, steps=150, estimator="sampled", width=64, inputs="features", batch_size=512,
+                    device="cpu", progress=False, ranks=forced, out_dir=out, checkpoint_every=0)
+
+
+def test_one_rank_forced_through_ddp_finds_the_spectrum_of_the_plain_path(tmp_path):
+    """GRAPH_EIGENMAP_DISTRIBUTED=1 (what the scaling benchmark uses to cost the machinery) trains correctly."""
+    from graph_eigenmap import distributed, load_graph, neural_eigenmap
+    from graph_eigenmap.distributed import Ranks, ranks_from_environment
+    from graph_eigenmap.kernel import normalized_adjacency
+    from graph_eigenmap.metrics import captured_spectrum
+    from scipy.sparse.linalg import eigsh
+
+    assert not Ranks().active and Ranks(forced=True).active
+    os.environ["GRAPH_EIGENMAP_DISTRIBUTED"] = "1"
+    try:
+        assert ranks_from_environment().active
+    finally:
+        del os.environ["GRAPH_EIGENMAP_DISTRIBUTED"]
+    distributed.launch(1, _fit_forced_rank, str(tmp_path / "forced"))
+    metadata = json.loads((tmp_path / "forced" / "metadata.json").read_text())
+    assert metadata["processes"] == 1 and metadata["steps"] == 150
+    graph = load_graph(GRAPH)
+    plain = neural_eigenmap(graph, k=6, steps=150, estimator="sampled", width=64, inputs="features",
+                            batch_size=512, device="cpu", progress=False, ranks=Ranks())
+    kernel = normalized_adjacency(graph)
+    exact = eigsh(kernel.astype(np.float64), k=6, which="LA")[0]
+    forced = captured_spectrum(np.load(tmp_path / "forced" / "embeddings.npy"), kernel, exact)
+    assert abs(forced - captured_spectrum(plain.embedding, kernel, exact)) < 0.01 and forced > 0.3
