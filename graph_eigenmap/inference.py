@@ -80,22 +80,51 @@ def embed_to_files(model: NeuralEigenfunctions, inputs: torch.Tensor, embedding_
         the files memory-mapped for reading and writing (``mode="r+"``), flushed (None for a skipped backbone).
     """
     n = inputs.shape[0]
-    embedding = np.lib.format.open_memmap(embedding_path, mode="w+", dtype=np.float32, shape=(n, model.k))
-    backbone = None if backbone_path is None else np.lib.format.open_memmap(
-        backbone_path, mode="w+", dtype=np.float32, shape=(n, model.backbone.out_features))
+    embedding = RowFile(embedding_path, (n, model.k))
+    backbone = None if backbone_path is None else RowFile(backbone_path, (n, model.backbone.out_features))
     for begin in range(0, n, chunk_size):
         psi, h = embed_nodes(model, take_rows(inputs, slice(begin, begin + chunk_size)), chunk_size=chunk_size,
                              with_backbone=backbone is not None, to_host=False)
         if keep is not None:
             keep[begin:begin + len(psi)] = psi
-        psi = psi.float().cpu().numpy()
-        embedding[begin:begin + len(psi)] = psi
+        embedding.write(begin, psi.float().cpu().numpy())
         if backbone is not None:
-            backbone[begin:begin + len(h)] = h.float().cpu().numpy()
-    for array in (embedding, backbone):
-        if array is not None:
-            array.flush()
-    return embedding, backbone
+            backbone.write(begin, h.float().cpu().numpy())
+    return embedding.close(), None if backbone is None else backbone.close()
+
+
+class RowFile:
+    """A float32 ``[n, w]`` ``.npy`` file written a block of rows at a time with plain writes.
+
+    Written through a memory map instead, every row written would count as this process's resident memory
+    until the kernel writes it back (28 GB for papers100M's embeddings, beside the graph's 100 GB).
+
+    Args:
+        path: a new file (created with its ``.npy`` header), or an existing float32 ``.npy`` of ``shape``.
+        shape: ``(n, w)``.
+    """
+
+    def __init__(self, path: Path, shape: tuple[int, int], *, create: bool = True):
+        array = np.lib.format.open_memmap(path, mode="w+" if create else "r+", dtype=np.float32,
+                                          shape=shape if create else None)
+        if array.shape != tuple(shape) or array.dtype != np.float32:
+            raise ValueError(f"{path} holds {array.dtype} {array.shape}, not float32 {tuple(shape)}")
+        self.path, self.offset, self.row_bytes = Path(path), array.offset, 4 * shape[1]
+        del array
+        self.handle = open(path, "r+b")
+
+    def write(self, begin: int, rows: np.ndarray) -> None:
+        """Rows ``begin .. begin + len(rows) - 1`` (``[m, w]``)."""
+        data = memoryview(np.ascontiguousarray(rows, dtype=np.float32)).cast("B")
+        position = self.offset + begin * self.row_bytes
+        while data:
+            written = os.pwrite(self.handle.fileno(), data, position)
+            data, position = data[written:], position + written
+
+    def close(self) -> np.ndarray:
+        """Close the file; returns it memory-mapped for reading and writing (``mode="r+"``)."""
+        self.handle.close()
+        return np.load(self.path, mmap_mode="r+", allow_pickle=False)
 
 
 def permute_columns(array: np.ndarray, order: np.ndarray, *, chunk_rows: int = 1 << 20,
@@ -104,14 +133,16 @@ def permute_columns(array: np.ndarray, order: np.ndarray, *, chunk_rows: int = 1
     (read from ``source``, a copy of it on a device, when given: the file is then written, not read)."""
     if not isinstance(array, np.memmap):
         return array[:, order]
-    columns = torch.from_numpy(np.asarray(order, dtype=np.int64))
-    for begin in range(0, array.shape[0], chunk_rows):
-        if source is None:
+    if source is None:
+        for begin in range(0, array.shape[0], chunk_rows):
             array[begin:begin + chunk_rows] = array[begin:begin + chunk_rows][:, order]
-        else:
-            block = source[begin:begin + chunk_rows].index_select(1, columns.to(source.device))
-            array[begin:begin + len(block)] = block.cpu().numpy()
-    return array
+        return array
+    array.flush()  # then written with plain writes (RowFile): the mapped pages are not made resident
+    columns = torch.from_numpy(np.asarray(order, dtype=np.int64)).to(source.device)
+    rows = RowFile(Path(array.filename), array.shape, create=False)
+    for begin in range(0, array.shape[0], chunk_rows):
+        rows.write(begin, source[begin:begin + chunk_rows].index_select(1, columns).cpu().numpy())
+    return rows.close()
 
 
 def keeps_outputs_on_device(num_nodes: int, model: NeuralEigenfunctions, device: torch.device) -> bool:

@@ -46,3 +46,20 @@ def test_a_failure_while_streaming_leaves_no_partial_output(tmp_path, monkeypatc
         neural_eigenmap(load_graph("csbm:num_nodes=300,num_edges=1500,num_features=8"), k=4, steps=5, device="cpu",
                         out_dir=tmp_path, progress=False)
     assert not [p.name for p in tmp_path.iterdir() if p.suffix == ".npy" or p.name.endswith(".tmp")]
+
+
+def test_row_file_writes_blocks_of_rows_into_a_valid_npy(tmp_path):
+    from graph_eigenmap.inference import RowFile
+
+    rows = np.random.default_rng(0).normal(size=(1000, 7)).astype(np.float32)
+    file = RowFile(tmp_path / "a.npy", (1000, 7))
+    for begin in (600, 0, 300):  # any order
+        file.write(begin, rows[begin:begin + 300])
+    file.write(900, rows[900:].astype(np.float64))  # cast to float32 on the way
+    mapped = file.close()
+    assert np.array_equal(np.load(tmp_path / "a.npy"), rows) and np.array_equal(mapped, rows)
+    again = RowFile(tmp_path / "a.npy", (1000, 7), create=False)
+    again.write(10, np.zeros((2, 7)))
+    assert np.array_equal(again.close()[10:12], np.zeros((2, 7))) and np.array_equal(np.load(tmp_path / "a.npy")[12:], rows[12:])
+    with pytest.raises(ValueError, match="not float32"):
+        RowFile(tmp_path / "a.npy", (999, 7), create=False)
