@@ -189,3 +189,21 @@ def test_one_rank_forced_through_ddp_finds_the_spectrum_of_the_plain_path(tmp_pa
     exact = eigsh(kernel.astype(np.float64), k=6, which="LA")[0]
     forced = captured_spectrum(np.load(tmp_path / "forced" / "embeddings.npy"), kernel, exact)
     assert abs(forced - captured_spectrum(plain.embedding, kernel, exact)) < 0.01 and forced > 0.3
+
+
+def test_the_differentiable_all_reduce_hands_contiguous_tensors_to_the_backend(monkeypatch):
+    """NCCL refuses non-contiguous tensors (gloo does not), and L2-BN's gradient reaches the all-reduce transposed."""
+    import torch
+    import torch.distributed as dist
+    from graph_eigenmap.distributed import mean_over_ranks
+
+    seen = []
+    monkeypatch.setattr(dist, "all_reduce", lambda tensor, *a, **k: seen.append(tensor.is_contiguous()))
+    monkeypatch.setattr(dist, "get_world_size", lambda *a, **k: 1)
+    x = torch.randn(3, 5, requires_grad=True)
+    y = mean_over_ranks(x.t())  # a non-contiguous input and, below, a non-contiguous gradient
+    upstream = torch.randn(3, 5)
+    (y * upstream.t()).sum().backward()
+    assert seen == [True, True]
+    torch.testing.assert_close(y, x.t())  # one rank: the mean is the tensor itself ...
+    torch.testing.assert_close(x.grad, upstream)  # ... and its gradient passes through
