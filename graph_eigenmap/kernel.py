@@ -22,7 +22,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from graph_eigenmap.data.graph import Graph, components
+from graph_eigenmap.data.graph import Graph, components, row_blocks
 
 
 @dataclass(frozen=True)
@@ -271,8 +271,7 @@ def row_sums(adjacency: sp.csr_matrix, *, block_entries: int = 1 << 26) -> np.nd
     if adjacency.nnz <= block_entries:
         return np.asarray(adjacency.astype(np.float64).sum(axis=1)).ravel()
     sums = np.empty(n)
-    bounds = np.unique(np.r_[np.searchsorted(indptr, np.arange(0, indptr[-1], block_entries), side="right") - 1, n])
-    for first, last in zip(bounds[:-1], bounds[1:]):
+    for first, last in row_blocks(indptr, block_entries):
         begin, end = indptr[first], indptr[last]
         block = sp.csr_matrix((adjacency.data[begin:end].astype(np.float64), adjacency.indices[begin:end],
                                indptr[first:last + 1] - begin), shape=(last - first, adjacency.shape[1]))
@@ -336,8 +335,7 @@ class RowBlockKernel:
         self.shift = shift
         n = inv_sqrt_degree.numel()
         pointers = indptr.cpu().numpy()
-        bounds = np.unique(np.r_[np.searchsorted(pointers, np.arange(0, pointers[-1], block_entries), side="right") - 1, n])
-        self.blocks = [(int(a), int(b), int(pointers[a]), int(pointers[b])) for a, b in zip(bounds[:-1], bounds[1:])]
+        self.blocks = [(a, b, int(pointers[a]), int(pointers[b])) for a, b in row_blocks(pointers, block_entries)]
         largest = max((end - begin for _, _, begin, end in self.blocks), default=0)
         self.ones = None if weights is not None else torch.ones(largest, device=indptr.device)
         self._shape = torch.Size((n, n))

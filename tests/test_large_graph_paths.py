@@ -272,3 +272,16 @@ def test_the_surplus_of_a_large_draw_is_dropped_uniformly(monkeypatch):
     monkeypatch.setattr(synthetic, "RANDPERM_MAX", 100)
     graph = synthetic.csbm(2000, 10000, 4, 8, seed=1)
     assert graph.num_edges == 10000 and graph.adjacency.has_sorted_indices
+
+
+def test_row_blocks_cover_every_row_once_with_bounded_entries():
+    from graph_eigenmap.data.graph import row_blocks
+
+    indptr = np.array([0, 0, 0, 5, 6, 20, 21])  # empty rows first, one row of 14 entries
+    assert row_blocks(indptr, 4) == [(0, 2), (2, 4), (4, 5), (5, 6)]
+    assert row_blocks(np.array([0, 0]), 4) == [(0, 1)] and row_blocks(np.array([0, 3, 3]), 100) == [(0, 2)]
+    rng = np.random.default_rng(0)
+    indptr = np.r_[0, np.cumsum(rng.integers(0, 9, 500))]
+    blocks = row_blocks(indptr, 37)
+    assert blocks[0][0] == 0 and blocks[-1][1] == 500 and all(a[1] == b[0] for a, b in zip(blocks, blocks[1:]))
+    assert max(indptr[b] - indptr[a] for a, b in blocks) <= 37 + 8  # the block's entries plus one straddling row

@@ -11,6 +11,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
+from graph_eigenmap.data.graph import row_blocks
 from graph_eigenmap.transfer import to_device
 
 BLOCK_ENTRIES = 1 << 28
@@ -40,8 +41,7 @@ def components_by_propagation(adjacency: sp.csr_matrix, device: str | torch.devi
     indptr = np.asarray(adjacency.indptr, dtype=np.int64)
     indices = to_device(adjacency.indices, device, index_dtype)
     counts = torch.from_numpy(np.diff(indptr)).to(device)
-    bounds = np.unique(np.r_[np.searchsorted(indptr, np.arange(0, indptr[-1], block_entries), side="right") - 1, n])
-    blocks = [(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:])]
+    blocks = row_blocks(indptr, block_entries)
     label = torch.arange(n, device=device)
     while True:
         new = label.clone()

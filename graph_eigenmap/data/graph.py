@@ -286,6 +286,17 @@ def csr_from_sorted_keys(keys: torch.Tensor, weight: torch.Tensor, num_nodes: in
     )
 
 
+def row_blocks(indptr: np.ndarray, block_entries: int) -> list[tuple[int, int]]:
+    """``[(first, last), ...]``: consecutive row ranges covering all rows of a CSR matrix with ``indptr``, each
+    holding about ``block_entries`` stored entries (a range starts at the row holding entry j·block_entries;
+    one row longer than that is a block of its own)."""
+    indptr = np.asarray(indptr)
+    n = len(indptr) - 1
+    starts = np.searchsorted(indptr, np.arange(0, indptr[-1], block_entries), side="right") - 1
+    bounds = np.unique(np.r_[0, starts, n])
+    return [(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:])]
+
+
 def random_split(num_nodes: int, *, seed: int = 0, fractions=(0.1, 0.1)) -> dict[str, np.ndarray]:
     """The seeded split used wherever a source stores none.
 

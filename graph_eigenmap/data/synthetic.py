@@ -26,7 +26,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from graph_eigenmap.data.graph import CleaningReport, Graph, csr_from_sorted_keys, random_split
+from graph_eigenmap.data.graph import CleaningReport, Graph, csr_from_sorted_keys, random_split, row_blocks
 from graph_eigenmap.errors import DataError
 
 DEFAULTS = dict(
@@ -220,9 +220,8 @@ def _symmetric_csr(keys: torch.Tensor, n: int) -> sp.csr_matrix:
     indptr = indptr.cpu().numpy()
     nnz = int(indptr[-1])
     indices = np.empty(nnz, dtype=np.int32 if nnz < 2**31 else np.int64)
-    bounds = np.unique(np.searchsorted(indptr, np.arange(0, nnz, CSR_BLOCK_ENTRIES), side="right") - 1)
-    for first, last in zip(bounds, [*bounds[1:], n]):
-        rows = _rows_block(keys, n, int(first), int(last))
+    for first, last in row_blocks(indptr, CSR_BLOCK_ENTRIES):
+        rows = _rows_block(keys, n, first, last)
         indices[indptr[first]:indptr[last]] = (rows % n).cpu().numpy()
     return sp.csr_matrix((np.ones(nnz, dtype=np.float32), indices, indptr.astype(indices.dtype)), shape=(n, n))
 
