@@ -28,6 +28,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from checkout_cli import cli_command  # beside this script
+
 
 def parameter_count(metadata: dict, num_features: int) -> int:
     """Parameters of the MLP that metadata.json's config describes (linear layers, norms, head)."""
@@ -36,16 +38,6 @@ def parameter_count(metadata: dict, num_features: int) -> int:
     linear = (num_features + 1) * width + (depth - 1) * (width + 1) * width
     norms = 2 * width * depth if config["norm"] == "layer" else 0
     return linear + norms + (width + 1) * k
-
-
-def cli_command() -> list[str]:
-    """How to run ``graph-eigenmap`` from this checkout (installed or not)."""
-    try:
-        import graph_eigenmap_cli  # noqa: F401  (installed: its module is the one to run)
-
-        return [sys.executable, "-m", "graph_eigenmap_cli.main"]
-    except ImportError:
-        return [sys.executable, "-m", "cli.main"]
 
 
 PATHS = ("nproc", "plain", "one-rank-ddp")

@@ -35,6 +35,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from benchmarks.checkout_cli import cli_command  # noqa: E402
 from benchmarks.speed import Report, ceilings, mlp_weights, step_seconds, time_to_plateau  # noqa: E402
 from graph_eigenmap.artifacts import load_model  # noqa: E402
 from graph_eigenmap.data import csbm  # noqa: E402
@@ -43,16 +44,6 @@ from graph_eigenmap.transfer import to_device  # noqa: E402
 
 WIDTH, DEPTH, FANOUT, BATCH, K = 512, 2, 8, 65536, 64
 TARGETS = dict(epoch_s_sampled=8.0, time_to_plateau_s=300.0, peak_gpu_gib=70.0)
-
-
-def cli_command() -> list[str]:
-    """How to run ``graph-eigenmap`` from this checkout (installed or not)."""
-    try:
-        import graph_eigenmap_cli  # noqa: F401  (installed: its module is the one to run)
-
-        return [sys.executable, "-m", "graph_eigenmap_cli.main"]
-    except ImportError:
-        return [sys.executable, "-m", "cli.main"]
 
 
 def run_fit(args, out: Path, report: Report) -> Path:
