@@ -99,23 +99,16 @@ def main() -> None:
         for shape in args.shapes:
             base = None
             for nproc in counts:
-                row = run(shape, nproc, args, Path(scratch))
-                base = base or row
-                row["speedup"] = round(base["epoch_s"] / row["epoch_s"], 3)
-                row["efficiency"] = round(row["speedup"] / nproc, 3)
-                row["objective_vs_one_process"] = round(row["final_objective"] / base["final_objective"] - 1, 4)
-                report["runs"].append(row)
-                print(json.dumps(row), flush=True)
-                (out / "distributed_scaling.json").write_text(json.dumps(report, indent=1) + "\n")
-                if nproc == 1 and args.one_process_paths:
-                    for path in PATHS[1:]:
-                        other = run(shape, 1, args, Path(scratch), path)
-                        other["speedup"] = round(base["epoch_s"] / other["epoch_s"], 3)
-                        other["efficiency"] = other["speedup"]
-                        other["objective_vs_one_process"] = round(other["final_objective"] / base["final_objective"] - 1, 4)
-                        report["runs"].append(other)
-                        print(json.dumps(other), flush=True)
-                        (out / "distributed_scaling.json").write_text(json.dumps(report, indent=1) + "\n")
+                paths = PATHS if nproc == 1 and args.one_process_paths else PATHS[:1]
+                for path in paths:
+                    row = run(shape, nproc, args, Path(scratch), path)
+                    base = base or row
+                    row["speedup"] = round(base["epoch_s"] / row["epoch_s"], 3)
+                    row["efficiency"] = round(row["speedup"] / nproc, 3)
+                    row["objective_vs_one_process"] = round(row["final_objective"] / base["final_objective"] - 1, 4)
+                    report["runs"].append(row)
+                    print(json.dumps(row), flush=True)
+                    (out / "distributed_scaling.json").write_text(json.dumps(report, indent=1) + "\n")
     lines = ["# Data-parallel scaling of `fit --nproc N` (synthetic shapes)", "",
              f"{report['date']}. `{report['command']}`", "",
              "| shape | launch | N | device | seeds per rank | step (s) | epoch (s) | speedup | efficiency | final objective "

@@ -71,7 +71,7 @@ def embed_to_files(model: NeuralEigenfunctions, inputs: torch.Tensor, embedding_
     Args:
         inputs: ``[n, d]`` features (dense or sparse CSR) or ``[n]`` node ids, on the host.
         embedding_path, backbone_path: new files for the float32 ``[n, k]`` eigenfunctions and ``[n, h]``
-            backbone features (written through ``numpy.lib.format.open_memmap``); ``backbone_path`` None
+            backbone features (written a block of rows at a time by :class:`RowFile`); ``backbone_path`` None
             skips the backbone.
         keep: an ``[n, k]`` float32 tensor (on the model's device) that also receives the eigenfunctions, so
             that they can be measured there without reading the file back; None: no copy.

@@ -99,12 +99,6 @@ def _cli(*args: str, **popen) -> subprocess.Popen:
 
 
 def test_fit_on_two_processes_finds_the_spectrum_of_one_process_with_both_batches(tmp_path):
-    from graph_eigenmap import load_graph, neural_eigenmap
-    from graph_eigenmap.distributed import Ranks
-    from graph_eigenmap.kernel import normalized_adjacency
-    from graph_eigenmap.metrics import captured_spectrum
-    from scipy.sparse.linalg import eigsh
-
     options = ["--k", "6", "--steps", "150", "--estimator", "sampled", "--width", "64", "--inputs", "features",
                "--device", "cpu", "--quiet"]
     done = _cli("fit", "-d", GRAPH, "--out", str(tmp_path / "two"), "--nproc", "2", "--batch-size", "256", *options)
@@ -112,14 +106,26 @@ def test_fit_on_two_processes_finds_the_spectrum_of_one_process_with_both_batche
     assert done.returncode == 0, stderr[-2000:]
     metadata = json.loads((tmp_path / "two" / "metadata.json").read_text())
     assert metadata["processes"] == 2 and metadata["steps"] == 150
+    two, one = _captured_by_fit_and_one_process(tmp_path / "two")
+    assert abs(two - one) < 0.01
+    assert two > 0.3  # what an MLP on these 16 features reaches; a random 6-d subspace scores about 0
+
+
+def _captured_by_fit_and_one_process(folder: Path) -> tuple[float, float]:
+    """Captured spectrum of the fit written to ``folder`` and of one plain process with both ranks' seeds (512)."""
+    from graph_eigenmap import load_graph, neural_eigenmap
+    from graph_eigenmap.distributed import Ranks
+    from graph_eigenmap.kernel import normalized_adjacency
+    from graph_eigenmap.metrics import captured_spectrum
+    from scipy.sparse.linalg import eigsh
+
     graph = load_graph(GRAPH)
     one = neural_eigenmap(graph, k=6, steps=150, estimator="sampled", width=64, inputs="features",
                           batch_size=512, device="cpu", progress=False, ranks=Ranks())
     kernel = normalized_adjacency(graph)
     exact = eigsh(kernel.astype(np.float64), k=6, which="LA")[0]
-    two = captured_spectrum(np.load(tmp_path / "two" / "embeddings.npy"), kernel, exact)
-    assert abs(two - captured_spectrum(one.embedding, kernel, exact)) < 0.01
-    assert two > 0.3  # what an MLP on these 16 features reaches; a random 6-d subspace scores about 0
+    return (captured_spectrum(np.load(folder / "embeddings.npy"), kernel, exact),
+            captured_spectrum(one.embedding, kernel, exact))
 
 
 def test_a_killed_rank_ends_the_run_with_an_error_and_no_hang(tmp_path):
@@ -165,30 +171,20 @@ def _fit_forced_rank(ranks, out: str) -> None:
                     device="cpu", progress=False, ranks=forced, out_dir=out, checkpoint_every=0)
 
 
-def test_one_rank_forced_through_ddp_finds_the_spectrum_of_the_plain_path(tmp_path):
+def test_one_rank_forced_through_ddp_finds_the_spectrum_of_the_plain_path(tmp_path, monkeypatch):
     """GRAPH_EIGENMAP_DISTRIBUTED=1 (what the scaling benchmark uses to cost the machinery) trains correctly."""
-    from graph_eigenmap import distributed, load_graph, neural_eigenmap
+    from graph_eigenmap import distributed
     from graph_eigenmap.distributed import Ranks, ranks_from_environment
-    from graph_eigenmap.kernel import normalized_adjacency
-    from graph_eigenmap.metrics import captured_spectrum
-    from scipy.sparse.linalg import eigsh
 
-    assert not Ranks().active and Ranks(forced=True).active
-    os.environ["GRAPH_EIGENMAP_DISTRIBUTED"] = "1"
-    try:
-        assert ranks_from_environment().active
-    finally:
-        del os.environ["GRAPH_EIGENMAP_DISTRIBUTED"]
+    assert not Ranks().active and Ranks(forced=True).active and not ranks_from_environment().active
+    monkeypatch.setenv("GRAPH_EIGENMAP_DISTRIBUTED", "1")
+    assert ranks_from_environment().active
+    monkeypatch.delenv("GRAPH_EIGENMAP_DISTRIBUTED")
     distributed.launch(1, _fit_forced_rank, str(tmp_path / "forced"))
     metadata = json.loads((tmp_path / "forced" / "metadata.json").read_text())
     assert metadata["processes"] == 1 and metadata["steps"] == 150
-    graph = load_graph(GRAPH)
-    plain = neural_eigenmap(graph, k=6, steps=150, estimator="sampled", width=64, inputs="features",
-                            batch_size=512, device="cpu", progress=False, ranks=Ranks())
-    kernel = normalized_adjacency(graph)
-    exact = eigsh(kernel.astype(np.float64), k=6, which="LA")[0]
-    forced = captured_spectrum(np.load(tmp_path / "forced" / "embeddings.npy"), kernel, exact)
-    assert abs(forced - captured_spectrum(plain.embedding, kernel, exact)) < 0.01 and forced > 0.3
+    forced, plain = _captured_by_fit_and_one_process(tmp_path / "forced")
+    assert abs(forced - plain) < 0.01 and forced > 0.3
 
 
 def test_the_differentiable_all_reduce_hands_contiguous_tensors_to_the_backend(monkeypatch):

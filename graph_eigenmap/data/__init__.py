@@ -13,6 +13,7 @@ Accepted dataset specs:
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import torch
@@ -86,8 +87,6 @@ def generation_device(spec, device: str | torch.device) -> str | torch.device:
     :data:`GPU_GENERATION_MIN_EDGES` edges (``csbm-papers100m``: minutes there, hours on a CPU), else the CPU
     (CPU and CUDA generators draw different graphs from the same seed, so smaller graphs stay the same
     whatever the device of the run). Under ``torchrun`` the GPU is this process's ``LOCAL_RANK``."""
-    import os
-
     device = torch.device(device)
     text = str(spec)
     if device.type != "cuda" or not isinstance(spec, (str, Path)) or text.split(":", 1)[0] not in PRESETS:
