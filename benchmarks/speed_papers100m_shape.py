@@ -1,11 +1,11 @@
 """ogbn-papers100M's shape on one GPU (the synthetic csbm-papers100m): the one ``fit`` command, generation, embedding.
 
-    PYTHONPATH=. python benchmarks/speed_papers100m_shape.py --out DIR [--steps 3000]
+    PYTHONPATH=. python benchmarks/speed_papers100m_shape.py --out DIR [--steps 3000] [--batch-size 131072 --compile]
 
 Graph: csbm-papers100m, 111,059,956 nodes, 1,615,685,872 undirected edges, 128 features, 172 classes
 (synthetic: its accuracy says nothing about the real graph). Model: the speed suite's (benchmarks/speed.py),
 an MLP 128-512-512, k = 64, bf16 autocast, one-sided gradient, neighbour-sampled estimator with 65,536
-seeds and fanout 8.
+seeds (``--batch-size``) and fanout 8, eager or compiled (``--compile``).
 
 1. The command ``graph-eigenmap fit -d csbm-papers100m --estimator sampled --device cuda --out DIR/fit`` with
    that model, run as a subprocess: its wall time and peak resident host memory (``RUSAGE_CHILDREN``), and from
@@ -52,7 +52,9 @@ def run_fit(args, out: Path, report: Report) -> Path:
     shape = "" if args.nodes is None else f":num_nodes={args.nodes},num_edges={args.edges}"
     command = [*cli_command(), "fit", "-d", f"csbm-papers100m{shape}", "--estimator", "sampled", "--device", "cuda",
                "--out", str(folder), "--k", str(K), "--width", str(WIDTH), "--depth", str(DEPTH),
-               "--batch-size", str(BATCH), "--fanout", str(FANOUT), "--steps", str(args.steps)]
+               "--batch-size", str(args.batch_size), "--fanout", str(FANOUT), "--steps", str(args.steps)]
+    if args.compile:
+        command.append("--compile")
     report["fit_command"] = "graph-eigenmap " + " ".join(command[3:])
     print(report["fit_command"], flush=True)
     start = time.perf_counter()
@@ -68,12 +70,12 @@ def run_fit(args, out: Path, report: Report) -> Path:
     return folder
 
 
-def read_fit(folder: Path, report: Report, floor, n: int, d: int) -> None:
+def read_fit(folder: Path, report: Report, floor, n: int, d: int, batch: int) -> None:
     meta = json.loads((folder / "metadata.json").read_text())
     history = meta["history"]
     seconds_per_step = step_seconds(history)
     w = mlp_weights(d, WIDTH, DEPTH, K)
-    steps_per_epoch = n / BATCH
+    steps_per_epoch = n / batch
     epoch_floor = floor(2 * w * n * (3 + FANOUT), n * (1 + FANOUT) * d * 2)  # bfloat16 rows (the auto storage)
     report.put("steps_per_s_sampled", 1 / seconds_per_step, digits=1)
     report.put("epoch_s_sampled", seconds_per_step * steps_per_epoch, epoch_floor)
@@ -138,6 +140,8 @@ def main() -> None:
     parser.add_argument("--skip-fit", action="store_true")
     parser.add_argument("--fit-dir", default=None, help="the fit's output folder (default OUT/fit; 28 GB of embeddings)")
     parser.add_argument("--fit-timeout", type=float, default=420)
+    parser.add_argument("--batch-size", type=int, default=BATCH, help=f"seeds per sampled step (default {BATCH})")
+    parser.add_argument("--compile", action="store_true", help="fit with --compile (torch.compile of the MLP)")
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -146,7 +150,7 @@ def main() -> None:
     report = Report(device=torch.cuda.get_device_name(), torch=torch.__version__,
                     date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
                     command="PYTHONPATH=. python " + " ".join(sys.argv), synthetic=True, graph=shape,
-                    model=f"MLP {d}-{WIDTH}-{WIDTH}, k = {K}, bf16, one-sided gradient", batch_size=BATCH, fanout=FANOUT,
+                    model=f"MLP {d}-{WIDTH}-{WIDTH}, k = {K}, bf16, one-sided gradient", batch_size=args.batch_size, compiled=args.compile, fanout=FANOUT,
                     host_cpus=os.cpu_count(), targets=TARGETS)
     peak = ceilings()
     report["matmul_tflops"], report["copy_tb_per_s"] = round(peak["flops"] / 1e12, 1), round(peak["bytes"] / 1e12, 2)
@@ -156,7 +160,7 @@ def main() -> None:
     if not args.skip_fit:
         folder = run_fit(args, out, report)
         if report["fit_command_exit_code"] == 0:
-            read_fit(folder, report, floor, n, d)
+            read_fit(folder, report, floor, n, d, args.batch_size)
         write(report, out)
         print(json.dumps({k: v for k, v in report.items() if k.startswith(("fit", "epoch", "steps", "time", "peak"))}),
               flush=True)

@@ -44,6 +44,7 @@ import numpy as np
 import torch
 
 from graph_eigenmap.models import EmbeddingTable, NeuralEigenfunctions
+from graph_eigenmap.sparse_features import take_rows
 
 REORDER_EVERY = 25
 """Steps between checks of the output order (``TrainConfig.reorder``); each check syncs with the device."""
@@ -53,20 +54,23 @@ REORDER_UNTIL = 0.95
 
 @torch.no_grad()
 def reorder_outputs(model: NeuralEigenfunctions, optimizer: torch.optim.Optimizer, eigenvalues: torch.Tensor,
-                    tolerance: float = 0.0) -> bool:
-    """Permute the output units into descending ``eigenvalues`` order if they rise anywhere by more than ``tolerance``.
+                    tolerance: float = 0.0, key: torch.Tensor | None = None) -> bool:
+    """Permute the output units into descending order of ``key`` if it rises anywhere by more than ``tolerance``.
 
     Args:
         model: the network being trained (a linear head, or an identity table whose columns are the outputs).
         optimizer: its optimizer; per-parameter state tensors of the output units are permuted alike.
         eigenvalues: ``[k]`` running eigenvalue estimates, permuted in place.
+        key: ``[k]`` what to order by (the outputs' exact Rayleigh quotients, :func:`exact_quotients`);
+            None orders by ``eigenvalues``.
 
     Returns:
         whether a permutation was applied.
     """
-    if not bool((eigenvalues[1:] - eigenvalues[:-1] > tolerance).any()):
+    key = eigenvalues if key is None else key.to(eigenvalues)
+    if not bool((key[1:] - key[:-1] > tolerance).any()):
         return False
-    order = torch.argsort(eigenvalues, descending=True, stable=True)
+    order = torch.argsort(key, descending=True, stable=True)
     permute_outputs(model, order, optimizer)
     _permute(eigenvalues, order, 0)
     return True
@@ -90,6 +94,31 @@ def permute_outputs(model: NeuralEigenfunctions, order: torch.Tensor,
             if isinstance(value, torch.Tensor) and value.shape == parameter.shape:
                 _permute(value, order, dim)
     _permute(model.norm.running_rms, order, 0)
+
+
+EXACT_ORDER_MAX_NODES = 1 << 24
+"""Nodes up to which a run whose estimator holds the kernel on the device orders its outputs by exact quotients."""
+
+
+@torch.no_grad()
+def exact_quotients(model: NeuralEigenfunctions, inputs: torch.Tensor, kernel, chunk_size: int = 65536) -> torch.Tensor:
+    """``[k]`` exact Rayleigh quotients ψ_jᵀĀψ_j / ψ_jᵀψ_j of the model's outputs on all n nodes, in float32 and eagerly.
+
+    Args:
+        model: the network being trained; left in training mode. The outputs are taken before L2-BN, which only
+            scales each column and so leaves its quotient unchanged; no running statistic is touched.
+        inputs: ``[n, d]`` inputs of every node (or ``[n]`` node ids for an identity table), on the model's device.
+        kernel: the ``[n, n]`` kernel on that device (a torch sparse matrix or anything with ``@``).
+    """
+    was_training = model.training
+    model.eval()  # no dropout
+    try:
+        psi = torch.cat([model.head(model.backbone(take_rows(inputs, slice(begin, begin + chunk_size)))).float()
+                         for begin in range(0, inputs.shape[0], chunk_size)])
+    finally:
+        model.train(was_training)
+    numerator = (psi * (kernel @ psi)).sum(0, dtype=torch.float64)
+    return (numerator / psi.pow(2).sum(0, dtype=torch.float64).clamp(min=1e-300)).float()
 
 
 def sort_outputs(model: NeuralEigenfunctions, quotients: np.ndarray, tolerance: float) -> np.ndarray | None:

@@ -37,7 +37,7 @@ from graph_eigenmap.objective import neuralef_loss
 from graph_eigenmap.optim import make_optimizer, warmup_cosine
 from graph_eigenmap.progress import ProgressBar
 from graph_eigenmap.rayleigh_ritz import rayleigh_ritz_head
-from graph_eigenmap.reorder import REORDER_EVERY, REORDER_UNTIL, reorder_outputs
+from graph_eigenmap.reorder import EXACT_ORDER_MAX_NODES, REORDER_EVERY, REORDER_UNTIL, exact_quotients, reorder_outputs
 from graph_eigenmap.feature_store import FeatureStore
 
 EIGENVALUE_MOMENTUM = 0.95
@@ -183,7 +183,8 @@ def train(
             diag = torch.diagonal(r)
             eigenvalues.copy_(diag if step == 0 else EIGENVALUE_MOMENTUM * eigenvalues + (1 - EIGENVALUE_MOMENTUM) * diag)
             state["step"] = step + 1
-            if _reorder_due(config, step + 1) and reorder_outputs(model, optimizer, eigenvalues):
+            if _reorder_due(config, step + 1) and reorder_outputs(model, optimizer, eigenvalues,
+                                                                  key=_order_key(model, estimator, inputs)):
                 state["reorders"] = state.get("reorders", 0) + 1
             if (step + 1) % log_every == 0 or step + 1 == config.steps:
                 value = float(loss.detach())
@@ -266,6 +267,17 @@ def _sampler_seed(seed: int, ranks: Ranks, step: int) -> int:
     if not ranks.active:
         return seed
     return (seed * 1_000_003 + ranks.rank * 7_919 + step * 104_729) % 2**63
+
+
+def _order_key(model: NeuralEigenfunctions, estimator, inputs: FeatureStore | None) -> torch.Tensor | None:
+    """What the outputs are reordered by: their exact Rayleigh quotients where the estimator holds the kernel on
+    the device (full graph, rows) and the graph has at most :data:`~graph_eigenmap.reorder.EXACT_ORDER_MAX_NODES`
+    nodes, else None (the running estimates, whose error of up to about 0.01 left pairs out of order by as much;
+    ``benchmarks/results/reorder_effect.md``)."""
+    kernel = getattr(estimator, "kernel", None)
+    if kernel is None or estimator.num_nodes > EXACT_ORDER_MAX_NODES:
+        return None
+    return exact_quotients(model, estimator.all_ids if inputs is None else inputs.all(), kernel)
 
 
 def _reorder_due(config: TrainConfig, steps_done: int) -> bool:

@@ -7,7 +7,7 @@ import torch
 from graph_eigenmap.kernel import normalized_adjacency, to_torch_csr
 from graph_eigenmap.models import EmbeddingTable, MLPBackbone, NeuralEigenfunctions
 from graph_eigenmap.objective import neuralef_loss
-from graph_eigenmap.reorder import reorder_outputs
+from graph_eigenmap.reorder import exact_quotients, reorder_outputs
 
 
 def test_reordering_permutes_outputs_optimizer_moments_and_estimates_together():
@@ -28,6 +28,37 @@ def test_reordering_permutes_outputs_optimizer_moments_and_estimates_together():
     torch.testing.assert_close(model(x).detach(), before[:, order])
     torch.testing.assert_close(optimizer.state[model.head.weight]["exp_avg"], moments[order])
     assert not reorder_outputs(model, optimizer, estimates)  # already descending: nothing moves
+
+
+def test_reordering_by_a_key_orders_by_the_key_and_permutes_the_estimates_alike():
+    torch.manual_seed(0)
+    model = NeuralEigenfunctions(MLPBackbone(5, width=16, depth=2), k=3)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2)
+    model.eval()
+    x = torch.randn(50, 5)
+    before = model(x).detach()
+    estimates = torch.tensor([0.9, 0.7, 0.5])  # descending, but the key (exact quotients) says otherwise
+    assert reorder_outputs(model, optimizer, estimates, key=torch.tensor([0.5, 0.9, 0.7]))
+    torch.testing.assert_close(model(x).detach(), before[:, [1, 2, 0]])
+    torch.testing.assert_close(estimates, torch.tensor([0.7, 0.5, 0.9]))
+    assert not reorder_outputs(model, optimizer, estimates, key=torch.tensor([0.9, 0.7, 0.5]))
+
+
+def test_exact_quotients_are_those_of_the_evaluated_outputs_and_touch_no_statistic():
+    from graph_eigenmap.inference import embed_nodes
+    from graph_eigenmap.metrics import rayleigh_quotients
+
+    kernel, _, _ = _path_of_cliques()
+    torch.manual_seed(1)
+    model = NeuralEigenfunctions(MLPBackbone(7, width=16, depth=2, dropout=0.5), k=4)
+    x = torch.randn(kernel.shape[0], 7)
+    model.train()
+    model(x)  # sets L2-BN's running RMS away from ones
+    rms = model.norm.running_rms.clone()
+    quotients = exact_quotients(model, x, to_torch_csr(sp.csr_matrix(kernel)), chunk_size=5)
+    assert model.training and torch.equal(model.norm.running_rms, rms)
+    psi, _ = embed_nodes(model, x)  # eval mode: no dropout, scaled by the running RMS
+    np.testing.assert_allclose(quotients.numpy(), rayleigh_quotients(psi, kernel), rtol=1e-5)
 
 
 def _path_of_cliques():
