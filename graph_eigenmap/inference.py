@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import weakref
 from pathlib import Path
 
 import numpy as np
@@ -42,85 +41,6 @@ def embed_nodes(model: NeuralEigenfunctions, inputs: torch.Tensor, *, chunk_size
         return torch.cat(outputs), (torch.cat(backbones) if with_backbone else None)
     psi = torch.cat(outputs).numpy()
     return psi, (torch.cat(backbones).numpy() if with_backbone else None)
-
-
-GRAPH_CHUNK_ROWS = 16384
-"""Rows per piece of :func:`embed_on_device`: each layer's ``[rows, width]`` activations (16 MiB in bfloat16 at width
-512) then stay in the GPU's L2 cache between the matrix product and the normalization that reads them."""
-GRAPH_PIECES = 32
-"""Pieces one captured CUDA graph runs (:func:`embed_on_device`); the rows that do not fill a replay run eagerly."""
-
-
-@torch.no_grad()
-def embed_on_device(model: NeuralEigenfunctions, features: torch.Tensor, *, chunk_size: int = GRAPH_CHUNK_ROWS,
-                    pieces: int = GRAPH_PIECES, dtype: torch.dtype = torch.bfloat16, cuda_graph: bool = True,
-                    out: torch.Tensor | None = None) -> torch.Tensor:
-    """Every row's k outputs, from dense ``[n, d]`` features on the model's CUDA device into ``[n, k]`` ``dtype`` there.
-
-    Throughput-oriented out-of-sample embedding under bfloat16 autocast (about 1e-2 relative error). Rows go
-    through in pieces of ``chunk_size``, small enough that activations stay in L2 cache; pieces that small are
-    bound by kernel launches, so ``pieces`` of them are captured once as one CUDA graph (kept on the model for
-    later calls with the same shapes) and replayed over a static input buffer. The last ``n mod (chunk_size ·
-    pieces)`` rows run eagerly. ``cuda_graph=False`` runs every piece eagerly (a CPU model always does).
-
-    Args:
-        model: a trained :class:`NeuralEigenfunctions` (put in eval mode); its weights may change in place
-            between calls (a captured graph reads them where they are), not be replaced.
-        features: ``[n, d]`` dense inputs on the model's device (any float dtype; autocast casts them).
-        out: an ``[n, k]`` tensor to write into (default: a new one of ``dtype``).
-
-    Returns:
-        ``[n, k]`` outputs on the model's device.
-    """
-    model.eval()
-    device = next(model.parameters()).device
-    n = features.shape[0]
-    out = torch.empty(n, model.k, dtype=dtype, device=device) if out is None else out
-    span = chunk_size * pieces
-    captured = device.type == "cuda" and cuda_graph and n >= span
-    replayed = n // span * span if captured else 0
-    if captured:
-        graph, static_in, static_out = _captured_pieces(model, features.shape[1], features.dtype, chunk_size, pieces)
-        for begin in range(0, replayed, span):
-            static_in.copy_(features[begin:begin + span])
-            graph.replay()
-            out[begin:begin + span].copy_(static_out)
-    for begin in range(replayed, n, chunk_size):
-        out[begin:begin + chunk_size] = _forward_piece(model, features[begin:begin + chunk_size])
-    return out
-
-
-def _forward_piece(model: NeuralEigenfunctions, x: torch.Tensor) -> torch.Tensor:
-    with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=x.device.type == "cuda"):
-        return model(x)
-
-
-_EMBEDDING_GRAPHS: "weakref.WeakKeyDictionary[NeuralEigenfunctions, dict]" = weakref.WeakKeyDictionary()
-
-
-def _captured_pieces(model: NeuralEigenfunctions, d: int, dtype: torch.dtype, chunk_size: int, pieces: int):
-    """``(CUDA graph, [span, d] input buffer, [span, k] output buffer)`` running ``pieces`` pieces; cached per model."""
-    cache = _EMBEDDING_GRAPHS.setdefault(model, {})
-    key = (d, dtype, chunk_size, pieces)
-    if key not in cache:
-        device = next(model.parameters()).device
-        static_in = torch.zeros(chunk_size * pieces, d, dtype=dtype, device=device)
-        static_out = torch.empty(chunk_size * pieces, model.k, dtype=torch.bfloat16, device=device)
-
-        def run():
-            for begin in range(0, static_in.shape[0], chunk_size):
-                static_out[begin:begin + chunk_size] = _forward_piece(model, static_in[begin:begin + chunk_size])
-
-        side = torch.cuda.Stream(device)
-        side.wait_stream(torch.cuda.current_stream(device))
-        with torch.cuda.stream(side):  # warm-up outside the capture (autocast caches, compiled code)
-            run()
-        torch.cuda.current_stream(device).wait_stream(side)
-        graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(graph):
-            run()
-        cache[key] = (graph, static_in, static_out)
-    return cache[key]
 
 
 def all_node_inputs(graph: Graph, config: TrainConfig) -> torch.Tensor:

@@ -13,9 +13,13 @@ quotients, yet neighbouring quotients rise (``benchmarks/results/order_*.md``).
 The fix. Swapping two outputs that hold eigenfunctions leaves the loss unchanged (R stays
 diagonal, its trace the same) and moves the state from the saddle to the stable ordering. So every
 :data:`REORDER_EVERY` steps of the first :data:`REORDER_UNTIL` of training (:mod:`graph_eigenmap.train`), if
-the running eigenvalue estimates are not descending,
-the output units are permuted into descending order — head rows and bias (or the table's columns),
-their optimizer moments, the L2-BN running RMS and the estimates — and training goes on, so that
+the outputs are not in descending order of their eigenvalues, they are permuted into it. The order is
+read from the outputs' exact Rayleigh quotients (:func:`exact_quotients`, one pass over all nodes and one
+product with the kernel) where the estimator holds the kernel on the device (full graph, rows) and the
+graph has at most :data:`EXACT_ORDER_MAX_NODES` nodes, and from the running eigenvalue estimates otherwise
+(sampled, block): those lag and carry the estimator's noise, up to about 0.01 at the defaults, and sorting
+by them left pairs of neighbours whose quotients rise by as much. The output units are permuted —
+head rows and bias (or the table's columns), their optimizer moments, the L2-BN running RMS and the estimates — and training goes on, so that
 each output is refined against the right earlier outputs for the rest of the run. The last steps
 run without permutations.
 

@@ -6,7 +6,6 @@ import functools
 
 import numpy as np
 import pytest
-import torch
 
 
 @pytest.mark.parametrize("features", ["input", "identity"])
@@ -65,38 +64,3 @@ def test_row_file_writes_blocks_of_rows_into_a_valid_npy(tmp_path):
     with pytest.raises(ValueError, match="not float32"):
         RowFile(tmp_path / "a.npy", (999, 7), create=False)
 
-
-def _small_model(d: int = 6, k: int = 5, device: str = "cpu"):
-    from graph_eigenmap.models import MLPBackbone, NeuralEigenfunctions
-
-    torch.manual_seed(0)
-    model = NeuralEigenfunctions(MLPBackbone(d, width=32, depth=2), k).to(device)
-    model.train()
-    model(torch.randn(200, d, device=device))  # running RMS away from ones
-    return model.eval()
-
-
-def test_embedding_on_the_device_gives_the_model_outputs_piece_by_piece():
-    from graph_eigenmap.inference import embed_nodes, embed_on_device
-
-    model = _small_model()
-    x = torch.randn(1000, 6)
-    expected, _ = embed_nodes(model, x, with_backbone=False)
-    out = embed_on_device(model, x, chunk_size=96, pieces=3, dtype=torch.float32)  # CPU: every piece eager
-    np.testing.assert_allclose(out.numpy(), expected, rtol=1e-5, atol=1e-6)
-
-
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA graphs need a GPU")
-def test_embedding_through_a_captured_cuda_graph_matches_the_eager_pieces():
-    from graph_eigenmap.inference import embed_on_device
-
-    model = _small_model(device="cuda")
-    x = torch.randn(1000, 6, device="cuda")
-    eager = embed_on_device(model, x, chunk_size=96, pieces=3, cuda_graph=False).float()
-    for _ in range(2):  # the second call replays the cached graph
-        graphed = embed_on_device(model, x, chunk_size=96, pieces=3).float()
-        torch.testing.assert_close(graphed, eager)
-    with torch.no_grad():
-        model.head.bias.add_(1.0)  # weights changed in place: the captured graph reads them where they are
-    torch.testing.assert_close(embed_on_device(model, x, chunk_size=96, pieces=3).float(),
-                               embed_on_device(model, x, chunk_size=96, pieces=3, cuda_graph=False).float())
