@@ -1,0 +1,34 @@
+"""benchmarks/merge_compare.py: the parts of one graph's bench compare merged into one report."""
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+_SPEC = importlib.util.spec_from_file_location(
+    "merge_compare", Path(__file__).resolve().parent.parent / "benchmarks" / "merge_compare.py")
+merge_compare = importlib.util.module_from_spec(_SPEC)
+_SPEC.loader.exec_module(merge_compare)
+
+
+def _part(methods, rows, **overrides):
+    report = dict(dataset="cora", num_nodes=10, k=4, runs=2, label_ratios=[1.0, 0.1], methods=methods,
+                  command=f"compare {','.join(methods)}", date="2026-12-01", timings_s={m: 1.0 for m in methods},
+                  results=[dict(method=m, label_ratio=r) for m, r in rows])
+    return report | overrides
+
+
+def test_parts_merge_by_label_ratio_then_part_with_each_part_recorded():
+    a = _part(["features"], [("Features", 1.0), ("Features", 0.1)], neural_eigenmap_config={"k": 4})
+    b = _part(["gcn"], [("GCN", 1.0), ("GCN", 0.1)])
+    merged = merge_compare.merge([a, b])
+    assert [(row["method"], row["label_ratio"]) for row in merged["results"]] == [
+        ("Features", 1.0), ("GCN", 1.0), ("Features", 0.1), ("GCN", 0.1)]
+    assert merged["methods"] == ["features", "gcn"] and set(merged["timings_s"]) == {"features", "gcn"}
+    assert [part["command"] for part in merged["parts"]] == ["compare features", "compare gcn"]
+    assert merged["neural_eigenmap_config"] == {"k": 4}
+
+
+def test_parts_of_different_protocols_are_refused():
+    with pytest.raises(SystemExit, match="runs"):
+        merge_compare.merge([_part(["features"], []), _part(["gcn"], [], runs=3)])
