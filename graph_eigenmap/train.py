@@ -184,7 +184,7 @@ def train(
             eigenvalues.copy_(diag if step == 0 else EIGENVALUE_MOMENTUM * eigenvalues + (1 - EIGENVALUE_MOMENTUM) * diag)
             state["step"] = step + 1
             if _reorder_due(config, step + 1) and reorder_outputs(model, optimizer, eigenvalues,
-                                                                  key=_order_key(model, estimator, inputs)):
+                                                                  key=_order_key(model, estimator, inputs, reduce)):
                 state["reorders"] = state.get("reorders", 0) + 1
             if (step + 1) % log_every == 0 or step + 1 == config.steps:
                 value = float(loss.detach())
@@ -269,15 +269,17 @@ def _sampler_seed(seed: int, ranks: Ranks, step: int) -> int:
     return (seed * 1_000_003 + ranks.rank * 7_919 + step * 104_729) % 2**63
 
 
-def _order_key(model: NeuralEigenfunctions, estimator, inputs: FeatureStore | None) -> torch.Tensor | None:
+def _order_key(model: NeuralEigenfunctions, estimator, inputs: FeatureStore | None, reduce=None) -> torch.Tensor | None:
     """What the outputs are reordered by: their exact Rayleigh quotients where the estimator holds the kernel on
     the device (full graph, rows) and the graph has at most :data:`~graph_eigenmap.reorder.EXACT_ORDER_MAX_NODES`
     nodes, else None (the running estimates, whose error of up to about 0.01 left pairs out of order by as much;
-    ``benchmarks/results/reorder_effect.md``)."""
+    ``benchmarks/results/reorder_effect.md``). In data-parallel training the quotients are averaged over the ranks
+    (``reduce``), so that every rank applies the same permutation even where rounding differs between them."""
     kernel = getattr(estimator, "kernel", None)
     if kernel is None or estimator.num_nodes > EXACT_ORDER_MAX_NODES:
         return None
-    return exact_quotients(model, estimator.all_ids if inputs is None else inputs.all(), kernel)
+    quotients = exact_quotients(model, estimator.all_ids if inputs is None else inputs.all(), kernel)
+    return quotients if reduce is None else reduce(quotients)
 
 
 def _reorder_due(config: TrainConfig, steps_done: int) -> bool:

@@ -203,3 +203,30 @@ def test_the_differentiable_all_reduce_hands_contiguous_tensors_to_the_backend(m
     assert seen == [True, True]
     torch.testing.assert_close(y, x.t())  # one rank: the mean is the tensor itself ...
     torch.testing.assert_close(x.grad, upstream)  # ... and its gradient passes through
+
+
+def _fit_rows_and_save_head(ranks, out: str) -> None:
+    import graph_eigenmap.train
+    from graph_eigenmap import load_graph
+    from graph_eigenmap.config import TrainConfig
+    from graph_eigenmap.train import train
+
+    exact = graph_eigenmap.train.exact_quotients  # rank 1 alone would order its outputs otherwise (rising noise)
+    graph_eigenmap.train.exact_quotients = lambda *args: exact(*args) + ranks.rank * torch.linspace(0, 1, 6)
+
+    config = TrainConfig(k=6, steps=100, estimator="rows", width=32, inputs="features", batch_size=256,
+                         checkpoint_every=0)
+    trained = train(load_graph(GRAPH), config, device="cpu", progress=False, ranks=ranks)
+    torch.save(dict(head=trained.model.head.weight.detach().clone(), reorders=trained.reorders),
+               Path(out) / f"rank{ranks.rank}.pt")
+
+
+def test_ranks_reordering_by_exact_quotients_apply_one_permutation(tmp_path):
+    """The rows estimator orders by exact quotients, computed on every rank: averaged over the ranks, they give
+    every rank the same permutation, so the replicas stay identical even where the ranks' quotients differ."""
+    from graph_eigenmap import distributed
+
+    distributed.launch(2, _fit_rows_and_save_head, str(tmp_path))
+    ranks = [torch.load(tmp_path / f"rank{r}.pt") for r in (0, 1)]
+    assert ranks[0]["reorders"] == ranks[1]["reorders"] > 0
+    torch.testing.assert_close(ranks[0]["head"], ranks[1]["head"])
