@@ -117,19 +117,18 @@ def _check_edges(edges, m: int, n: int) -> tuple[np.ndarray, np.ndarray]:
 def model_input_graph(graph, inputs: str, device: str | torch.device = "cpu"):
     """``graph`` with its features replaced by what the model reads (the graph itself for ``"features"``).
 
-    The propagated features are computed once per graph object and ``inputs`` value (cached in
-    ``graph.extra``).
+    The propagated features are computed once per graph, features and ``inputs`` value (kept in
+    ``graph.extra``, :func:`~graph_eigenmap.data.graph.derived`).
     """
     import dataclasses
+
+    from graph_eigenmap.data.graph import derived
 
     spec = parse_inputs(inputs)
     if spec.hops == 0 or graph.features is None:
         return graph
-    key = f"inputs:{spec.name}"
-    if key not in graph.extra:
-        propagated = propagate(graph.features, graph.adjacency, spec.hops, device=device)
-        graph.extra[key] = dataclasses.replace(graph, features=propagated, extra=graph.extra)
-    return graph.extra[key]
+    return derived(graph, f"inputs:{spec.name}", (graph.features, graph.adjacency), lambda: dataclasses.replace(
+        graph, features=propagate(graph.features, graph.adjacency, spec.hops, device=device), extra=graph.extra))
 
 
 @dataclass

@@ -25,7 +25,7 @@ from graph_eigenmap.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_che
 from graph_eigenmap import distributed
 from graph_eigenmap.config import TrainConfig
 from graph_eigenmap.distributed import Ranks
-from graph_eigenmap.data.graph import Graph
+from graph_eigenmap.data.graph import Graph, derived
 from graph_eigenmap.errors import GraphEigenmapError, TrainingDivergedError
 from graph_eigenmap.estimators import make_estimator
 from graph_eigenmap.inputs import model_input_graph
@@ -71,9 +71,7 @@ class TrainResult:
 
 def graph_trivial_eigenvectors(graph: Graph) -> TrivialEigenvectors:
     """The graph's :func:`~graph_eigenmap.kernel.trivial_eigenvectors`, computed once per graph object."""
-    if "trivial_eigenvectors" not in graph.extra:
-        graph.extra["trivial_eigenvectors"] = trivial_eigenvectors(graph)
-    return graph.extra["trivial_eigenvectors"]
+    return derived(graph, "trivial_eigenvectors", (graph.adjacency,), lambda: trivial_eigenvectors(graph))
 
 
 def _warn_about_components(trivial: TrivialEigenvectors, config: TrainConfig) -> None:

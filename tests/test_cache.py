@@ -39,7 +39,9 @@ def test_a_cached_graph_reads_back_memory_mapped_and_equal(tmp_path):
     write_graph_cache(graph, entry, stamp="s1")
     again = read_graph_cache(entry, "s1")
     _assert_same(graph, again)
-    np.testing.assert_array_equal(again.extra["components"], expected_components)  # kept, not recomputed
+    kept = again.extra["components"].value  # read with the graph, not recomputed
+    assert components(again) is kept
+    np.testing.assert_array_equal(kept, expected_components)
     assert _mapped(again.features) and _mapped(again.adjacency.indices) and _mapped(again.adjacency.data)
     again.features[0, 0] = 7.0  # copy-on-write: the process may write, the file stays as it was
     assert read_graph_cache(entry, "s1").features[0, 0] == graph.features[0, 0]

@@ -94,3 +94,17 @@ def test_auto_inputs_propagate_for_feature_mlps_and_not_for_the_identity_table()
     assert TrainConfig(k=4).resolved(graph, cpu).inputs == DEFAULT_PROPAGATED_INPUTS == "propagated:3"
     assert TrainConfig(k=4, features="identity").resolved(graph, cpu).inputs == "features"
     assert TrainConfig(k=4, inputs="features").resolved(graph, cpu).inputs == "features"
+
+
+def test_a_copy_with_other_features_gets_its_own_propagated_inputs():
+    """dataclasses.replace shares ``extra``: what was derived from the old features must not be reused."""
+    import dataclasses
+
+    from graph_eigenmap import load_graph
+    from graph_eigenmap.inputs import model_input_graph
+
+    graph = load_graph("csbm:num_nodes=200,num_edges=800,num_features=5,seed=1")
+    first = model_input_graph(graph, "propagated:2")
+    assert model_input_graph(graph, "propagated:2") is first  # computed once per graph and features
+    doubled = dataclasses.replace(graph, features=2 * graph.features)
+    np.testing.assert_allclose(model_input_graph(doubled, "propagated:2").features, 2 * first.features, rtol=1e-5)

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
-from graph_eigenmap.data.graph import CleaningReport, Graph
+from graph_eigenmap.data.graph import CleaningReport, Graph, Derived, components
 
 MAPPED = ("indptr", "indices", "data", "features", "features_indptr", "features_indices", "features_data")
 """Arrays memory-mapped when read (the rest are small and read whole)."""
@@ -39,8 +39,8 @@ def write_graph_cache(graph: Graph, entry: Path, stamp: str) -> None:
     a = graph.adjacency
     arrays = dict(indptr=a.indptr, indices=a.indices, data=a.data, labels=graph.labels,
                   **{f"split_{part}": ids for part, ids in graph.split.items()})
-    if "components" in graph.extra:
-        arrays["components"] = graph.extra["components"]
+    if "components" in graph.extra:  # computed already: stored with the graph
+        arrays["components"] = components(graph)
     features = graph.features
     if sp.issparse(features):
         arrays.update(features_indptr=features.indptr, features_indices=features.indices, features_data=features.data)
@@ -89,7 +89,7 @@ def read_graph_cache(entry: Path, stamp: str) -> Graph | None:
         graph = Graph(adjacency=adjacency, features=features, labels=load("labels"), split=split, name=meta["name"],
                       source="", cleaning=CleaningReport(**meta["cleaning"]))
         if (entry / "components.npy").is_file():
-            graph.extra["components"] = load("components")
+            graph.extra["components"] = Derived((adjacency,), load("components"))
         return graph
     except (OSError, ValueError, KeyError, TypeError, EOFError):
         return None

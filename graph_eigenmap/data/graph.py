@@ -184,9 +184,28 @@ def components(graph: Graph | sp.spmatrix) -> np.ndarray:
 
             return components_by_propagation(matrix, "cuda" if torch.cuda.is_available() else "cpu")
         return connected_components(matrix, directed=True, connection="strong")[1].astype(np.int64)
-    if "components" not in graph.extra:
-        graph.extra["components"] = components(graph.adjacency)
-    return graph.extra["components"]
+    return derived(graph, "components", (graph.adjacency,), lambda: components(graph.adjacency))
+
+
+@dataclass
+class Derived:
+    """A value computed from a graph, and the objects (adjacency, features, ...) it was computed from."""
+
+    sources: tuple
+    value: object
+
+
+def derived(graph: Graph, key: str, sources: tuple, compute):
+    """``compute()`` once per graph, kept in ``graph.extra[key]`` with the objects it was computed from.
+
+    A copy made by ``dataclasses.replace(graph, features=...)`` shares ``extra``: the value is computed again
+    when ``sources`` (the graph's adjacency, features, ...) are no longer the very objects it came from.
+    """
+    entry = graph.extra.get(key)
+    if not (isinstance(entry, Derived) and len(entry.sources) == len(sources)
+            and all(kept is given for kept, given in zip(entry.sources, sources))):
+        entry = graph.extra[key] = Derived(tuple(sources), compute())
+    return entry.value
 
 
 def clean_edges(
