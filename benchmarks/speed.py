@@ -86,11 +86,14 @@ def step_seconds(history) -> float:
 
 
 def time_to_plateau(history) -> float:
+    """Seconds until the objective is within 1 % of its final value (the mean of the last 5 % of the history)."""
+    return plateau_entry(history)[1]
+
+
+def plateau_entry(history) -> tuple:
+    """The history entry ``(step, seconds, loss, R_11)`` at which the objective first comes within 1 % of its final value."""
     final = statistics.mean(entry[2] for entry in history[-max(3, len(history) // 20):])
-    for step, seconds, loss, _ in history:
-        if abs(loss - final) <= 0.01 * abs(final):
-            return seconds
-    return history[-1][1]
+    return next((entry for entry in history if abs(entry[2] - final) <= 0.01 * abs(final)), history[-1])
 
 
 def fit(graph, **options):

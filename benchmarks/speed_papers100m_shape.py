@@ -36,7 +36,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks.checkout_cli import cli_command  # noqa: E402
-from benchmarks.speed import Report, ceilings, mlp_weights, step_seconds, time_to_plateau  # noqa: E402
+from benchmarks.speed import Report, ceilings, mlp_weights, plateau_entry, step_seconds  # noqa: E402
 from graph_eigenmap.artifacts import load_model  # noqa: E402
 from graph_eigenmap.data import csbm  # noqa: E402
 from graph_eigenmap.data.synthetic import PAPERS100M_SHAPE  # noqa: E402
@@ -70,6 +70,12 @@ def run_fit(args, out: Path, report: Report) -> Path:
     return folder
 
 
+def resident_gib(n: int, d: int) -> float:
+    """GiB the sampled run cannot do without on the device: the graph's int32 CSR (both directions of every edge, int64
+    row pointers) and the bfloat16 features. The floor of ``peak_gpu_gib``."""
+    return ((n + 1) * 8 + 2 * PAPERS100M_SHAPE["num_edges"] * n // PAPERS100M_SHAPE["num_nodes"] * 4 + n * d * 2) / 2**30
+
+
 def read_fit(folder: Path, report: Report, floor, n: int, d: int, batch: int) -> None:
     meta = json.loads((folder / "metadata.json").read_text())
     history = meta["history"]
@@ -79,8 +85,10 @@ def read_fit(folder: Path, report: Report, floor, n: int, d: int, batch: int) ->
     epoch_floor = floor(2 * w * n * (3 + FANOUT), n * (1 + FANOUT) * d * 2)  # bfloat16 rows (the auto storage)
     report.put("steps_per_s_sampled", 1 / seconds_per_step, digits=1)
     report.put("epoch_s_sampled", seconds_per_step * steps_per_epoch, epoch_floor)
-    report.put("time_to_plateau_s", time_to_plateau(history), digits=1)
-    report.put("peak_gpu_gib", meta["peak_gpu_gib"], digits=2)
+    plateau_step, plateau_s = plateau_entry(history)[:2]
+    report.put("time_to_plateau_s", plateau_s, plateau_step * epoch_floor / steps_per_epoch, digits=1)
+    report["time_to_plateau_steps"] = plateau_step
+    report.put("peak_gpu_gib", meta["peak_gpu_gib"], resident_gib(n, d), digits=2)
     report["fit_training_time_s"] = meta["training_time_s"]
     report["fit_wall_time_s_after_loading"] = meta["wall_time_s"]
     report["fit_feature_storage"] = meta["config"]["feature_storage"]
