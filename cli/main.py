@@ -267,12 +267,13 @@ def embed(
             raise GraphEigenmapError(f"--backbone and --out are the same file ({out}); give two different paths.")
     network, config = load_model(model, device=resolve_device(device))
     x = load_sparse_npz(features) if features.suffix == ".npz" else load_npy(features, "node features [m, d]")
-    hops = parse_inputs(config.get("inputs", "features")).hops
-    if hops and edges is None:
+    spec = parse_inputs(config.get("inputs", "features"))
+    if spec.hops and edges is None:
         raise GraphEigenmapError(f"{model} was fitted with --inputs {config['inputs']}: pass the new nodes' edges "
                                  "to known nodes with --edges FILE.npy ([2, E] integers).")
-    if hops:
-        x = load_known_inputs(model, hops).new_node_inputs(x, load_npy(edges, "edges [2, E]"))
+    if spec.name != "features":
+        x = load_known_inputs(model, config["inputs"]).new_node_inputs(
+            x, load_npy(edges, "edges [2, E]") if spec.hops else None)
     embedding, backbone_features = embed_features(network, x, config["features"], with_backbone=backbone is not None)
     with removed_on_failure(out, *([backbone] if backbone is not None else [])):
         save_array(out, embedding)
@@ -413,7 +414,7 @@ def bench_compare(
         graph = load_graph(dataset, root=root, cache_dir=cache_dir, split_seed=split_seed)
         if device.type == "cpu":
             keep_freed_host_memory()
-        compare(graph, out_dir=out, methods=chosen, label_ratios=ratios, runs=runs, k=k, device=device,
+        compare(graph, out_dir=out, methods=None if methods in (None, "all") else chosen, label_ratios=ratios, runs=runs, k=k, device=device,
                 fit_options=dict(steps=steps, width=width, depth=depth, estimator=estimator, kernel=kernel),
                 truncation_runs=truncation_runs, max_epochs=max_epochs, propagation_hops=propagation_hops, command=command,
                 log=lambda message: typer.echo(message, err=True))

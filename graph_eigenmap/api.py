@@ -32,7 +32,7 @@ from graph_eigenmap.artifacts import BACKBONE, EMBEDDINGS, environment, save_fit
 from graph_eigenmap.data import Graph, from_scipy, load_graph
 from graph_eigenmap.distributed import Ranks, ranks_from_environment
 from graph_eigenmap.errors import GraphEigenmapError
-from graph_eigenmap.inputs import KnownInputs, gcn_degrees, model_input_graph, parse_inputs
+from graph_eigenmap.inputs import KnownInputs, gcn_degrees, input_projection, model_input_graph, parse_inputs
 from graph_eigenmap.metrics import rayleigh_quotients, rayleigh_quotients_by_columns
 from graph_eigenmap.models import NeuralEigenfunctions
 from graph_eigenmap.reorder import sort_outputs
@@ -79,7 +79,11 @@ class FitResult:
 
 
 def _known_inputs(graph: Graph, model_graph: Graph, inputs: str) -> KnownInputs:
-    return KnownInputs(model_graph.features, gcn_degrees(graph.adjacency), parse_inputs(inputs).hops)
+    spec = parse_inputs(inputs)
+    projection = input_projection(graph, spec.rank)[1] if spec.rank else None
+    if not spec.hops:
+        return KnownInputs(None, None, 0, projection)
+    return KnownInputs(model_graph.features, gcn_degrees(graph.adjacency), spec.hops, projection)
 
 
 
@@ -398,7 +402,7 @@ class NeuralEigenmap:
 
         Args:
             features: ``[m, d]`` the new nodes' features (d = ``n_features_in_``).
-            edges: with ``inputs="propagated:K"`` (required then): ``[2, E]`` int, row 0 the new node
+            edges: with ``inputs="propagated:K"`` or ``"svd:D+propagated:K"`` (required then): ``[2, E]`` int, row 0 the new node
                 (0..m-1), row 1 the training-graph node it links to. Ignored otherwise.
 
         Raises:
@@ -406,7 +410,7 @@ class NeuralEigenmap:
         """
         self._check_fitted()
         if self.known_inputs_ is not None:
-            if edges is None:
+            if self.known_inputs_.needs_edges and edges is None:
                 raise GraphEigenmapError(f"this model reads {self.config_.inputs} inputs: pass the new nodes' edges to "
                                          "known nodes, transform(features, edges=[2, E] array).")
             features = self.known_inputs_.new_node_inputs(features, edges)

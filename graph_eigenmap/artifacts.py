@@ -39,7 +39,7 @@ from graph_eigenmap.models import NeuralEigenfunctions, build_model
 
 EMBEDDINGS, BACKBONE, METADATA, WEIGHTS, MODEL_CONFIG = (
     "embeddings.npy", "backbone.npy", "metadata.json", "model.pt", "model.json")
-KNOWN_INPUTS, KNOWN_DEGREES = "known_inputs.npy", "known_degrees.npy"
+KNOWN_INPUTS, KNOWN_DEGREES, INPUT_PROJECTION = "known_inputs.npy", "known_degrees.npy", "input_projection.npy"
 MODEL_KEYS = ("features", "k", "num_features", "num_nodes")
 """Keys every ``model.json`` holds; an MLP's also holds :data:`MLP_KEYS`."""
 MLP_KEYS = ("width", "depth", "residual", "norm", "dropout")
@@ -205,9 +205,11 @@ def save_fit(out_dir: str | Path, *, embedding: np.ndarray | None, backbone: np.
     ``embedding`` and ``backbone`` None: they were written already (:func:`streamed_outputs`).
     """
     out = Path(out_dir)
-    if known_inputs is not None:
+    if known_inputs is not None and known_inputs.inputs is not None:
         save_array(out / KNOWN_INPUTS, known_inputs.inputs)
         atomic_write(out / KNOWN_DEGREES, lambda f: np.save(f, known_inputs.degrees, allow_pickle=False))
+    if known_inputs is not None and known_inputs.projection is not None:
+        save_array(out / INPUT_PROJECTION, known_inputs.projection)
     if embedding is not None:
         save_array(out / EMBEDDINGS, embedding)
     if backbone is not None:
@@ -301,17 +303,20 @@ def load_model(model_dir: str | Path, *, device: str | torch.device = "cpu") -> 
     return model.to(device).eval(), config
 
 
-def load_known_inputs(model_dir: str | Path, hops: int):
-    """The :class:`~graph_eigenmap.inputs.KnownInputs` a propagated-inputs model folder holds."""
-    from graph_eigenmap.inputs import KnownInputs
+def load_known_inputs(model_dir: str | Path, inputs: str):
+    """The :class:`~graph_eigenmap.inputs.KnownInputs` a model folder fitted with ``inputs`` (propagated, svd) holds."""
+    from graph_eigenmap.inputs import KnownInputs, parse_inputs
 
-    folder = Path(model_dir)
+    folder, spec = Path(model_dir), parse_inputs(inputs)
+    needed = ([KNOWN_INPUTS, KNOWN_DEGREES] if spec.hops else []) + ([INPUT_PROJECTION] if spec.rank else [])
     try:
-        return KnownInputs(np.load(folder / KNOWN_INPUTS, mmap_mode="r"),
-                           np.load(folder / KNOWN_DEGREES, allow_pickle=False), hops)
+        known = np.load(folder / KNOWN_INPUTS, mmap_mode="r") if spec.hops else None
+        degrees = np.load(folder / KNOWN_DEGREES, allow_pickle=False) if spec.hops else None
+        projection = np.load(folder / INPUT_PROJECTION, allow_pickle=False) if spec.rank else None
     except (OSError, ValueError) as err:
-        raise GraphEigenmapError(f"{folder} lacks a readable {KNOWN_INPUTS} / {KNOWN_DEGREES} ({type(err).__name__}), "
-                                 "which a propagated-inputs model needs for new nodes; refit it.") from None
+        raise GraphEigenmapError(f"{folder} lacks a readable {' / '.join(needed)} ({type(err).__name__}), which a model "
+                                 f"fitted with --inputs {inputs} needs for new nodes; refit it.") from None
+    return KnownInputs(known, degrees, spec.hops, projection)
 
 
 def package_version(distribution: str) -> str | None:

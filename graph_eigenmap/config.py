@@ -140,12 +140,18 @@ class TrainConfig:
         if inputs == "auto":  # propagated inputs of sparse features would be dense: too large (they are kept sparse)
             propagate = features == "input" and not sparse and _propagated_inputs_fit(graph)
             inputs = DEFAULT_PROPAGATED_INPUTS if propagate else "features"
-        if features == "identity" and parse_inputs(inputs).hops:
-            raise GraphEigenmapError("--inputs propagated:K needs node features; drop it for --features identity.")
-        if sparse and parse_inputs(inputs).hops:
+        spec = parse_inputs(inputs)
+        if features == "identity" and spec.name != "features":
+            raise GraphEigenmapError(f"--inputs {inputs} needs node features; drop it for --features identity.")
+        if spec.rank and spec.rank >= min(graph.num_nodes, graph.num_features):
+            raise GraphEigenmapError(f"--inputs {inputs}: the SVD keeps fewer columns than {graph.name}'s "
+                                     f"{graph.num_features:,} features (and nodes); choose D < "
+                                     f"{min(graph.num_nodes, graph.num_features):,}.")
+        if sparse and spec.hops and not spec.rank:
             raise GraphEigenmapError(f"{graph.name}'s features are sparse and kept sparse because their dense matrix "
                                      f"({graph.num_nodes:,} x {graph.num_features:,}) would be too large, and "
-                                     "propagated inputs [X, ÂX, ...] would be dense; use --inputs features.")
+                                     "propagated inputs [X, ÂX, ...] would be dense; use --inputs features or reduce "
+                                     "them first, --inputs svd:100+propagated:3.")
         if sparse and self.compile:
             raise GraphEigenmapError("--compile does not take sparse features (torch.compile has no sparse CSR "
                                      "inputs); drop --compile.")
@@ -215,8 +221,9 @@ def _auto_estimator(config: TrainConfig, graph: Graph, device: torch.device) -> 
     if config.features == "identity":
         per_node = config.k * 4 * 8  # table, gradient, two Adam moments, outputs and their gradients
     else:
-        width_in = graph.num_features * (parse_inputs(config.inputs).hops + 1)
-        if is_sparse(graph.features):  # kept sparse: 12 bytes per stored entry (value and int64 column)
+        spec = parse_inputs(config.inputs)
+        width_in = (spec.rank or graph.num_features) * (spec.hops + 1)
+        if is_sparse(graph.features) and not spec.rank:  # kept sparse: 12 bytes per stored entry (value and int64 column)
             width_in = 3 * graph.features.nnz / max(1, n)
         per_node = 4 * (width_in + 8 * config.width * config.depth + 6 * config.k)
     needed = n * per_node + graph.adjacency.nnz * 24

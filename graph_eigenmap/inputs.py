@@ -26,24 +26,54 @@ from graph_eigenmap.errors import GraphEigenmapError
 
 @dataclass(frozen=True)
 class InputSpec:
-    """A parsed ``inputs`` option: ``hops`` = 0 for the plain features, K for ``propagated:K``."""
+    """A parsed ``inputs`` option: ``hops`` = K of ``propagated:K`` (0: the features themselves) and ``rank`` = D of
+    ``svd:D`` (the features first reduced to D columns by truncated SVD; 0: not reduced)."""
 
     hops: int = 0
+    rank: int = 0
 
     @property
     def name(self) -> str:
-        return "features" if self.hops == 0 else f"propagated:{self.hops}"
+        parts = ([f"svd:{self.rank}"] if self.rank else []) + ([f"propagated:{self.hops}"] if self.hops else [])
+        return "+".join(parts) or "features"
+
+
+INPUTS_GRAMMAR = ("'features', 'propagated:K' (K in 1..10), 'svd:D' (D >= 1) or 'svd:D+propagated:K' "
+                  "(e.g. svd:100+propagated:3)")
 
 
 def parse_inputs(text: str) -> InputSpec:
-    """``"features"`` or ``"propagated:K"`` (K >= 1) -> :class:`InputSpec`; anything else raises one line."""
+    """``"features"``, ``"propagated:K"``, ``"svd:D"`` or ``"svd:D+propagated:K"`` -> :class:`InputSpec`; else one line."""
     if text == "features":
-        return InputSpec(0)
-    kind, _, hops = str(text).partition(":")
-    if kind == "propagated" and hops.isdigit() and 1 <= int(hops) <= 10:
-        return InputSpec(int(hops))
-    raise GraphEigenmapError(f"--inputs must be 'features' or 'propagated:K' with K in 1..10 (e.g. propagated:2); "
-                             f"got {text!r}.")
+        return InputSpec()
+    values = {}
+    for part in str(text).split("+"):
+        kind, _, number = part.partition(":")
+        if kind not in ("svd", "propagated") or kind in values or not number.isdigit():
+            values = None
+            break
+        values[kind] = int(number)
+    order_ok = values and list(values) in (["propagated"], ["svd"], ["svd", "propagated"])
+    if order_ok and 1 <= values.get("propagated", 1) <= 10 and values.get("svd", 1) >= 1:
+        return InputSpec(hops=values.get("propagated", 0), rank=values.get("svd", 0))
+    raise GraphEigenmapError(f"--inputs must be {INPUTS_GRAMMAR}; got {text!r}.")
+
+
+def reduce_features(features, rank: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Truncated SVD of ``[n, d]`` features (dense or sparse, not centred, as for bag-of-words):
+    ``([n, D]`` float32 reduced features X V, ``[d, D]`` float32 projection V``)`` (scikit-learn's randomized solver, seeded).
+
+    A new node's reduced features are its features times V, so the model reads the same columns for it.
+    """
+    from sklearn.decomposition import TruncatedSVD
+
+    n, d = features.shape
+    if not 1 <= rank < min(n, d):
+        raise GraphEigenmapError(f"--inputs svd:{rank} needs 1 <= D < min(nodes, features) = {min(n, d)}; "
+                                 "choose a smaller D.")
+    svd = TruncatedSVD(rank, algorithm="randomized", random_state=seed).fit(features)
+    projection = np.ascontiguousarray(svd.components_.T, dtype=np.float32)
+    return np.asarray(features @ projection, dtype=np.float32), projection
 
 
 def gcn_degrees(adjacency: sp.spmatrix) -> np.ndarray:
@@ -117,7 +147,7 @@ def _check_edges(edges, m: int, n: int) -> tuple[np.ndarray, np.ndarray]:
 def model_input_graph(graph, inputs: str, device: str | torch.device = "cpu"):
     """``graph`` with its features replaced by what the model reads (the graph itself for ``"features"``).
 
-    The propagated features are computed once per graph, features and ``inputs`` value (kept in
+    The reduced and propagated features are computed once per graph, features and ``inputs`` value (kept in
     ``graph.extra``, :func:`~graph_eigenmap.data.graph.derived`).
     """
     import dataclasses
@@ -125,25 +155,50 @@ def model_input_graph(graph, inputs: str, device: str | torch.device = "cpu"):
     from graph_eigenmap.data.graph import derived
 
     spec = parse_inputs(inputs)
-    if spec.hops == 0 or graph.features is None:
+    if spec.name == "features" or graph.features is None:
         return graph
-    return derived(graph, f"inputs:{spec.name}", (graph.features, graph.adjacency), lambda: dataclasses.replace(
-        graph, features=propagate(graph.features, graph.adjacency, spec.hops, device=device), extra=graph.extra))
+
+    def compute():
+        base = graph.features if not spec.rank else input_projection(graph, spec.rank)[0]
+        rows = base if not spec.hops else propagate(base, graph.adjacency, spec.hops, device=device)
+        return dataclasses.replace(graph, features=rows, extra=graph.extra)
+
+    return derived(graph, f"inputs:{spec.name}", (graph.features, graph.adjacency), compute)
+
+
+def input_projection(graph, rank: int) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`reduce_features` of ``graph``'s features, computed once per graph and features."""
+    from graph_eigenmap.data.graph import derived
+
+    return derived(graph, f"svd:{rank}", (graph.features,), lambda: reduce_features(graph.features, rank))
 
 
 @dataclass
 class KnownInputs:
-    """The training graph's propagated inputs ``[n, (K + 1) d]`` and degrees of A + I ``[n]``, for new nodes."""
+    """What a new node's model inputs are made from: the training graph's propagated inputs ``[n, (K + 1) D]`` and
+    degrees of A + I ``[n]`` (with ``propagated:K``; None otherwise) and the ``[d, D]`` projection of ``svd:D``
+    (None without it)."""
 
-    inputs: np.ndarray
-    degrees: np.ndarray
+    inputs: np.ndarray | None
+    degrees: np.ndarray | None
     hops: int
+    projection: np.ndarray | None = None
 
-    def new_node_inputs(self, features, edges) -> np.ndarray:
-        """``[m, (K + 1) d]`` model inputs of m new nodes (:func:`graph_eigenmap.inputs.propagate_new_nodes`)."""
-        x = np.asarray(features, dtype=np.float32)
-        width = self.inputs.shape[1] // (self.hops + 1)
+    @property
+    def needs_edges(self) -> bool:
+        return self.hops > 0
+
+    def new_node_inputs(self, features, edges=None) -> np.ndarray:
+        """``[m, (K + 1) D]`` model inputs of m new nodes from ``[m, d]`` features (and ``[2, E]`` edges to known nodes
+        with ``propagated:K``, :func:`graph_eigenmap.inputs.propagate_new_nodes`)."""
+        x = features.toarray() if sp.issparse(features) else features
+        x = np.asarray(x, dtype=np.float32)
+        width = self.projection.shape[0] if self.projection is not None else self.inputs.shape[1] // (self.hops + 1)
         if x.ndim != 2 or x.shape[1] != width:
             raise GraphEigenmapError(f"features must have shape [m, {width}] (the width the model was fitted on); "
                                      f"got {list(x.shape)}.")
+        if self.projection is not None:
+            x = x @ self.projection
+        if not self.hops:
+            return x
         return propagate_new_nodes(x, edges, self.inputs, self.degrees, self.hops)

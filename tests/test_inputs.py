@@ -1,13 +1,14 @@
 """Propagated inputs [X, ÂX, …, Â^K X]: exact values, new nodes from their edges, the fit and embed paths."""
 
 import numpy as np
+import torch
 import pytest
 from typer.testing import CliRunner
 
 from graph_eigenmap import NeuralEigenmap
 from graph_eigenmap.data import load_graph
 from graph_eigenmap.errors import GraphEigenmapError
-from graph_eigenmap.inputs import gcn_degrees, parse_inputs, propagate, propagate_new_nodes
+from graph_eigenmap.inputs import InputSpec, gcn_degrees, parse_inputs, propagate, propagate_new_nodes, reduce_features
 from graph_eigenmap.kernel import normalized_adjacency
 from graph_eigenmap_cli.main import app
 
@@ -108,3 +109,59 @@ def test_a_copy_with_other_features_gets_its_own_propagated_inputs():
     assert model_input_graph(graph, "propagated:2") is first  # computed once per graph and features
     doubled = dataclasses.replace(graph, features=2 * graph.features)
     np.testing.assert_allclose(model_input_graph(doubled, "propagated:2").features, 2 * first.features, rtol=1e-5)
+
+
+def test_svd_inputs_parse_and_name_themselves():
+    assert parse_inputs("svd:100+propagated:3") == InputSpec(hops=3, rank=100)
+    assert parse_inputs("svd:8") == InputSpec(hops=0, rank=8) and parse_inputs("svd:8").name == "svd:8"
+    assert parse_inputs("svd:100+propagated:3").name == "svd:100+propagated:3"
+    for bad in ("propagated:3+svd:100", "svd:0", "svd:x", "svd:4+svd:4", "svd:4+", "svd"):
+        with pytest.raises(GraphEigenmapError, match="--inputs"):
+            parse_inputs(bad)
+
+
+def test_svd_reduction_is_scikit_learns_truncated_svd_as_a_projection(graph):
+    from sklearn.decomposition import TruncatedSVD
+
+    reduced, projection = reduce_features(graph.features, 5)
+    np.testing.assert_allclose(projection.T @ projection, np.eye(5), atol=1e-5)  # orthonormal columns
+    np.testing.assert_allclose(reduced, graph.features @ projection, rtol=1e-5, atol=1e-5)
+    expected = TruncatedSVD(5, algorithm="randomized", random_state=0).fit_transform(graph.features)
+    np.testing.assert_allclose(np.abs(reduced), np.abs(expected), rtol=1e-3, atol=1e-3)
+    with pytest.raises(GraphEigenmapError, match="svd:16"):
+        reduce_features(graph.features, 16)  # not fewer columns than the 16 features
+
+
+@pytest.mark.parametrize("inputs", ["svd:4", "svd:4+propagated:2"])
+def test_transform_of_svd_inputs_reproduces_the_embedding(graph, inputs, tmp_path):
+    from graph_eigenmap.artifacts import load_known_inputs
+
+    model = NeuralEigenmap(k=4, steps=30, width=32, inputs=inputs, device="cpu").fit(graph)
+    spec = parse_inputs(inputs)
+    assert model.model_.backbone.in_features == 4 * (spec.hops + 1)
+    nodes = np.array([3, 100, 420])
+    edges = _new_node_edges(graph, nodes) if spec.hops else None
+    np.testing.assert_allclose(model.transform(graph.features[nodes], edges=edges), model.embedding_[nodes], atol=1e-4)
+    # the projection travels with a saved fit: embed from its folder the same way
+    from graph_eigenmap import neural_eigenmap
+
+    neural_eigenmap(graph, k=4, steps=5, width=16, inputs=inputs, device="cpu", out_dir=tmp_path, progress=False)
+    saved = np.load(tmp_path / "embeddings.npy")
+    runner = CliRunner()
+    np.save(tmp_path / "x.npy", graph.features[nodes])
+    command = ["embed", "--model", str(tmp_path), "--features", str(tmp_path / "x.npy"), "--out", str(tmp_path / "e.npy"),
+               "--device", "cpu"]
+    if spec.hops:
+        np.save(tmp_path / "edges.npy", edges)
+        command += ["--edges", str(tmp_path / "edges.npy")]
+    result = runner.invoke(app, command)
+    assert result.exit_code == 0, result.output
+    np.testing.assert_allclose(np.load(tmp_path / "e.npy"), saved[nodes], atol=1e-4)
+    assert load_known_inputs(tmp_path, inputs).projection.shape == (graph.num_features, 4)
+
+
+def test_an_svd_as_wide_as_the_features_is_refused_before_training(graph):
+    from graph_eigenmap.config import TrainConfig
+
+    with pytest.raises(GraphEigenmapError, match="choose D < 6"):
+        TrainConfig(k=4, inputs="svd:6").resolved(graph, torch.device("cpu"))

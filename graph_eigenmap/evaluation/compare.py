@@ -11,6 +11,10 @@ Method groups (``methods``; default: all), each at every label ratio, mean ± st
   removed, ``kernel="nontrivial"``);
 * ``ne-propagated``: the same fits with propagated inputs [X, ÂX, …, Â^K X] (``inputs="propagated:K"``,
   K = ``propagation_hops``); a test node then needs its neighbours' features;
+* ``ne-svd``: the same fits on the features reduced to :data:`SVD_RANK` columns by truncated SVD
+  (``inputs="svd:D"``); a test node needs its features only;
+* ``ne-svd-propagated``: reduced, then propagated (``inputs="svd:D+propagated:K"``); a test node needs its
+  neighbours' features;
 * ``ne-inductive``: Neural Eigenmap fitted on the train + valid subgraph only, test nodes embedded
   from their features;
 * ``gcn``: GCN (early stopping on valid), and GCN + Correct & Smooth;
@@ -55,6 +59,8 @@ METHOD_GROUPS = {
     "ne": "Neural Eigenmap with and without stop-gradient, eigenfunctions and backbone, and + C&S",
     "ne-nontrivial": "Neural Eigenmap on the nontrivial kernel (trivial eigenvectors removed), and + C&S",
     "ne-propagated": "Neural Eigenmap reading propagated features [X, ÂX, ..., Â^K X], and + C&S",
+    "ne-svd": "Neural Eigenmap reading the features reduced by truncated SVD, and + C&S",
+    "ne-svd-propagated": "Neural Eigenmap reading the SVD-reduced features propagated, and + C&S",
     "ne-inductive": "Neural Eigenmap fitted on the train + valid subgraph only",
     "gcn": "GCN with early stopping on valid, and + C&S",
     "mlp": "supervised MLP on the features, and + C&S",
@@ -62,6 +68,10 @@ METHOD_GROUPS = {
     "cost": "test-time cost of Neural Eigenmap against GCN",
 }
 FEATURES_ONLY, GRAPH_AT_TEST_TIME, TRANSDUCTIVE = "features only", "graph at test time", "transductive"
+SVD_RANK = 100
+"""D of the ``ne-svd`` groups: the width of the shared graphs' OGB-layout features (their bag of words by truncated SVD)."""
+SVD_GROUPS = ("ne-svd", "ne-svd-propagated")
+"""Left out of the default (all groups) on graphs with at most :data:`SVD_RANK` features."""
 CS_SUFFIX = " + C&S"
 
 
@@ -173,9 +183,16 @@ def compare(graph: Graph, *, out_dir: str | Path, methods=None, label_ratios=(1.
         The JSON report as a dict; ``results`` is a flat list of rows with ``method``,
         ``label_ratio``, ``test_acc_mean``, ``test_acc_std`` and ``needs_at_test_time``.
     """
-    methods = parse_methods(",".join(methods)) if methods is not None else list(METHOD_GROUPS)
+    explicit = methods is not None
+    methods = parse_methods(",".join(methods)) if explicit else list(METHOD_GROUPS)
     if graph.features is None:
         raise GraphEigenmapError(f"{graph.name} has no node features; bench compare needs them for every method.")
+    reduced = [m for m in methods if m in SVD_GROUPS]
+    if reduced and graph.num_features <= SVD_RANK:  # nothing to reduce
+        if explicit:
+            raise GraphEigenmapError(f"--methods {','.join(reduced)} reduce the features to {SVD_RANK} columns, and "
+                                     f"{graph.name} has {graph.num_features}; drop them.")
+        methods = [m for m in methods if m not in SVD_GROUPS]
     needs_dense = [m for m in methods if m in DENSE_FEATURE_GROUPS]
     if needs_dense and sp.issparse(graph.features):
         dense_features(graph, f"--methods {','.join(needs_dense)}")
@@ -222,7 +239,10 @@ def _rows_at(session: _Comparison, methods: list[str], ratio: float, max_epochs:
             session.probe(name, vectors, ratio, TRANSDUCTIVE, with_cs=False)
             session.probe(name + " + features", np.hstack([vectors, graph.features]), ratio, TRANSDUCTIVE, with_cs=False)
     variants = (("ne", "", {}, FEATURES_ONLY), ("ne-nontrivial", ", nontrivial kernel", dict(kernel="nontrivial"), FEATURES_ONLY),
-                ("ne-propagated", f", propagated:{session.hops}", dict(inputs=f"propagated:{session.hops}"), GRAPH_AT_TEST_TIME))
+                ("ne-propagated", f", propagated:{session.hops}", dict(inputs=f"propagated:{session.hops}"), GRAPH_AT_TEST_TIME),
+                ("ne-svd", f", svd:{SVD_RANK}", dict(inputs=f"svd:{SVD_RANK}"), FEATURES_ONLY),
+                ("ne-svd-propagated", f", svd:{SVD_RANK}+propagated:{session.hops}",
+                 dict(inputs=f"svd:{SVD_RANK}+propagated:{session.hops}"), GRAPH_AT_TEST_TIME))
     for group, suffix, variant, needs in variants:
         if group not in methods:
             continue
@@ -242,7 +262,8 @@ def _rows_at(session: _Comparison, methods: list[str], ratio: float, max_epochs:
 
 
 def _uses_cs(methods) -> bool:
-    return bool({"features", "ne", "ne-nontrivial", "ne-propagated", "gcn", "mlp"} & set(methods))
+    return bool({"features", "ne", "ne-nontrivial", "ne-propagated", "ne-svd", "ne-svd-propagated", "gcn", "mlp"}
+                & set(methods))
 
 
 def _truncation(session: _Comparison, out: Path, truncation_runs: int) -> dict:
