@@ -33,8 +33,10 @@ class TrainConfig:
             no skips, LayerNorm, no dropout, GELU).
         inputs: what the MLP reads: ``"auto"`` (default: ``"propagated:3"`` for an MLP on node
             features, ``"features"`` for the identity table), ``"features"`` (the node's own
-            features: a new node needs nothing else) or ``"propagated:K"`` ([X, ÂX, …, Â^K X], see
-            :mod:`graph_eigenmap.inputs`; a new node then needs its edges to known nodes). K = 3
+            features: a new node needs nothing else), ``"propagated:K"`` ([X, ÂX, …, Â^K X], see
+            :mod:`graph_eigenmap.inputs`; a new node then needs its edges to known nodes), ``"svd:D"`` or
+            ``"svd:D+propagated:K"`` (the features first reduced to D columns by truncated SVD, X V; V is kept
+            with the fit, so a new node's features are reduced alike; for wide raw bag-of-words features). K = 3
             was chosen on valid accuracy across the five shared graphs in both layouts
             (benchmarks/results/representation_sweep/: 64 outputs, 100 % labels, valid 82.2 %
             against 79.1 % for ``"features"``). Sparse features kept sparse (too large to densify,
