@@ -5,7 +5,7 @@
 For a graph whose whole ``bench compare`` does not fit one run (the device's 10-minute calls): the parts are run
 with disjoint ``--methods`` and merged here. They must agree on the graph, k, runs and label ratios. The merged
 report keeps the first part's header, every part's rows (by label ratio, then part), the union of the method
-groups and timings, and each part's command, date and methods under ``parts``.
+groups and timings, and each part's command, date and methods under ``parts``; written as compact JSON.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from graph_eigenmap.artifacts import save_json  # noqa: E402
+from graph_eigenmap.artifacts import atomic_write  # noqa: E402
 from graph_eigenmap.evaluation.compare import to_markdown  # noqa: E402
 
 AGREE = ("dataset", "num_nodes", "k", "runs", "label_ratios")
@@ -32,7 +32,8 @@ def merge(parts: list[dict]) -> dict:
     merged["results"] = [row for ratio in first["label_ratios"] for part in parts
                          for row in part["results"] if row["label_ratio"] == ratio]
     merged["timings_s"] = {key: value for part in parts for key, value in part["timings_s"].items()}
-    merged["parts"] = [dict(command=part["command"], date=part["date"], methods=part["methods"]) for part in parts]
+    merged["parts"] = [entry for part in parts for entry in  # a part merged before brings its own parts
+                       part.get("parts", [dict(command=part["command"], date=part["date"], methods=part["methods"])])]
     for part in parts:  # optional sections (the fitted config, truncation, cost) from whichever part has them
         for key, value in part.items():
             merged.setdefault(key, value)
@@ -45,7 +46,8 @@ def main() -> None:
     out = Path(sys.argv[1])
     merged = merge([json.loads(Path(path).read_text()) for path in sys.argv[2:]])
     out.parent.mkdir(parents=True, exist_ok=True)
-    save_json(out, merged)
+    text = json.dumps(merged, separators=(",", ":")) + "\n"  # compact: a graph's merged rows stay well under 1 MB
+    atomic_write(out, lambda handle: handle.write(text.encode()))
     out.with_suffix(".md").write_text(to_markdown(merged))
 
 

@@ -18,7 +18,14 @@ from graph_eigenmap.sparse_features import is_sparse
 KERNELS = ("adjacency", "gcn", "shifted", "nontrivial")
 DEFAULT_LR = {"adamw": 3e-3, "lars": 0.3, "sgd": 0.2}
 DEFAULT_PROPAGATED_INPUTS = "propagated:3"
-"""What ``inputs="auto"`` means for an MLP on node features (see :class:`TrainConfig`)."""
+"""What ``inputs="auto"`` means for an MLP on node features narrower than :data:`WIDE_FEATURES` (see :class:`TrainConfig`)."""
+WIDE_FEATURES = 256
+"""From this many feature columns on, ``inputs="auto"`` reduces them first (:data:`DEFAULT_WIDE_INPUTS`)."""
+DEFAULT_WIDE_INPUTS = "svd:100+" + DEFAULT_PROPAGATED_INPUTS
+"""``auto`` for features of :data:`WIDE_FEATURES` columns or more (the raw bag of words of the shared `.npz` graphs,
+745-6,805 columns). Chosen on valid: over those five graphs, the stop-gradient eigenfunctions probe at 83.1 % mean
+valid accuracy with it against 80.0 % with ``propagated:3`` of the raw columns (100 % labels; 68.8 against 66.5 % at
+10 %; ``benchmarks/results/compare_current/npz``)."""
 
 
 @dataclass(frozen=True)
@@ -32,14 +39,16 @@ class TrainConfig:
         width, depth, residual, norm, dropout, activation: the MLP (default 256 wide, 2 layers,
             no skips, LayerNorm, no dropout, GELU).
         inputs: what the MLP reads: ``"auto"`` (default: ``"propagated:3"`` for an MLP on node
-            features, ``"features"`` for the identity table), ``"features"`` (the node's own
+            features, ``"svd:100+propagated:3"`` for features of 256 columns or more, ``"features"`` for the
+            identity table), ``"features"`` (the node's own
             features: a new node needs nothing else), ``"propagated:K"`` ([X, ÂX, …, Â^K X], see
             :mod:`graph_eigenmap.inputs`; a new node then needs its edges to known nodes), ``"svd:D"`` or
             ``"svd:D+propagated:K"`` (the features first reduced to D columns by truncated SVD, X V; V is kept
             with the fit, so a new node's features are reduced alike; for wide raw bag-of-words features). K = 3
             was chosen on valid accuracy across the five shared graphs in both layouts
             (benchmarks/results/representation_sweep/: 64 outputs, 100 % labels, valid 82.2 %
-            against 79.1 % for ``"features"``). Sparse features kept sparse (too large to densify,
+            against 79.1 % for ``"features"``); the SVD for wide features on the raw `.npz` graphs
+            (:data:`DEFAULT_WIDE_INPUTS`). Narrower sparse features kept sparse (too large to densify,
             :mod:`graph_eigenmap.sparse_features`) take ``"features"``: their propagation would be dense;
             so do features whose K + 1 propagated copies would not fit in a quarter of the host's
             available memory (papers100M's: 227 GB).
@@ -139,9 +148,8 @@ class TrainConfig:
             raise GraphEigenmapError(f"{graph.name} has no node features; use --features identity.")
         inputs = self.inputs
         sparse = features == "input" and is_sparse(graph.features)
-        if inputs == "auto":  # propagated inputs of sparse features would be dense: too large (they are kept sparse)
-            propagate = features == "input" and not sparse and _propagated_inputs_fit(graph)
-            inputs = DEFAULT_PROPAGATED_INPUTS if propagate else "features"
+        if inputs == "auto":
+            inputs = _auto_inputs(graph) if features == "input" else "features"
         spec = parse_inputs(inputs)
         if features == "identity" and spec.name != "features":
             raise GraphEigenmapError(f"--inputs {inputs} needs node features; drop it for --features identity.")
@@ -235,9 +243,21 @@ def _auto_estimator(config: TrainConfig, graph: Graph, device: torch.device) -> 
     return "rows" if rows else "full"
 
 
-def _propagated_inputs_fit(graph: Graph) -> bool:
-    """Whether the float32 ``[n, (K + 1) d]`` inputs of :data:`DEFAULT_PROPAGATED_INPUTS` fit in a quarter of host memory."""
-    width = graph.num_features * (parse_inputs(DEFAULT_PROPAGATED_INPUTS).hops + 1)
+def _auto_inputs(graph: Graph) -> str:
+    """``inputs="auto"`` for a feature MLP: :data:`DEFAULT_WIDE_INPUTS` for features of :data:`WIDE_FEATURES` columns or
+    more, :data:`DEFAULT_PROPAGATED_INPUTS` for narrower dense ones, ``"features"`` where those inputs would not fit
+    (:func:`_propagated_inputs_fit`) or for narrower features kept sparse (their propagation would be dense)."""
+    wide = graph.num_features >= WIDE_FEATURES and graph.num_nodes > parse_inputs(DEFAULT_WIDE_INPUTS).rank
+    inputs = DEFAULT_WIDE_INPUTS if wide else DEFAULT_PROPAGATED_INPUTS
+    if is_sparse(graph.features) and inputs == DEFAULT_PROPAGATED_INPUTS:
+        return "features"
+    return inputs if _propagated_inputs_fit(graph, inputs) else "features"
+
+
+def _propagated_inputs_fit(graph: Graph, inputs: str = DEFAULT_PROPAGATED_INPUTS) -> bool:
+    """Whether the float32 ``[n, (K + 1) D]`` model inputs of ``inputs`` fit in a quarter of host memory."""
+    spec = parse_inputs(inputs)
+    width = (spec.rank or graph.num_features) * (spec.hops + 1)
     return 4.0 * graph.num_nodes * width <= 0.25 * host_available_memory()
 
 

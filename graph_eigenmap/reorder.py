@@ -19,9 +19,9 @@ product with the kernel) where the estimator holds the kernel on the device (ful
 graph has at most :data:`EXACT_ORDER_MAX_NODES` nodes, and from the running eigenvalue estimates otherwise
 (sampled, block): those lag and carry the estimator's noise, up to about 0.01 at the defaults, and sorting
 by them left pairs of neighbours whose quotients rise by as much. The output units are permuted —
-head rows and bias (or the table's columns), their optimizer moments, the L2-BN running RMS and the estimates — and training goes on, so that
-each output is refined against the right earlier outputs for the rest of the run. The last steps
-run without permutations.
+head rows and bias (or the table's columns), their optimizer moments, the L2-BN running RMS and the
+estimates — and training goes on, so that each output is refined against the right earlier outputs for
+the rest of the run. The last steps run without permutations.
 
 How long to reorder, and what is left. Outputs keep leaving order while training goes on: at the
 default 500 steps they are far from converged (amazon_photo's leading quotients 0.945 at 500 steps,

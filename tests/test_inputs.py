@@ -86,7 +86,7 @@ def test_cli_fit_and_embed_with_edges(graph, tmp_path):
 def test_auto_inputs_propagate_for_feature_mlps_and_not_for_the_identity_table():
     import torch
 
-    from graph_eigenmap.config import DEFAULT_PROPAGATED_INPUTS, TrainConfig
+    from graph_eigenmap.config import DEFAULT_PROPAGATED_INPUTS, DEFAULT_WIDE_INPUTS, TrainConfig
     from graph_eigenmap.data import load_graph
 
     graph = load_graph("csbm:num_nodes=300,num_edges=1500,num_features=8")
@@ -95,6 +95,8 @@ def test_auto_inputs_propagate_for_feature_mlps_and_not_for_the_identity_table()
     assert TrainConfig(k=4).resolved(graph, cpu).inputs == DEFAULT_PROPAGATED_INPUTS == "propagated:3"
     assert TrainConfig(k=4, features="identity").resolved(graph, cpu).inputs == "features"
     assert TrainConfig(k=4, inputs="features").resolved(graph, cpu).inputs == "features"
+    wide = load_graph("csbm:num_nodes=300,num_edges=1500,num_features=256")  # a raw bag of words is reduced first
+    assert TrainConfig(k=4).resolved(wide, cpu).inputs == DEFAULT_WIDE_INPUTS == "svd:100+propagated:3"
 
 
 def test_a_copy_with_other_features_gets_its_own_propagated_inputs():

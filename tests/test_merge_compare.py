@@ -27,6 +27,8 @@ def test_parts_merge_by_label_ratio_then_part_with_each_part_recorded():
     assert merged["methods"] == ["features", "gcn"] and set(merged["timings_s"]) == {"features", "gcn"}
     assert [part["command"] for part in merged["parts"]] == ["compare features", "compare gcn"]
     assert merged["neural_eigenmap_config"] == {"k": 4}
+    again = merge_compare.merge([merged, _part(["mlp"], [("MLP", 1.0)])])  # a merged report merged once more
+    assert [part["command"] for part in again["parts"]] == ["compare features", "compare gcn", "compare mlp"]
 
 
 def test_parts_of_different_protocols_are_refused():
