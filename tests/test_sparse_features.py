@@ -108,8 +108,7 @@ def test_fit_on_sparse_features_equals_the_fit_on_dense_ones(estimator):
     from graph_eigenmap import neural_eigenmap
 
     options = dict(k=8, steps=30, estimator=estimator, batch_size=128, device="cpu", progress=False)
-    sparse = neural_eigenmap(_graph(dense_features=False), **options)
-    assert sparse.config.inputs == "features"  # inputs="auto": propagated sparse features would be dense
+    sparse = neural_eigenmap(_graph(dense_features=False), inputs="features", **options)  # the sparse first layer
     same_inputs = neural_eigenmap(_graph(dense_features=True), inputs="features", **options)
     np.testing.assert_allclose(sparse.embedding, same_inputs.embedding, atol=2e-3)
     np.testing.assert_allclose(sparse.rayleigh_quotients, same_inputs.rayleigh_quotients, atol=1e-4)
@@ -118,9 +117,12 @@ def test_fit_on_sparse_features_equals_the_fit_on_dense_ones(estimator):
 def test_sparse_features_refuse_propagated_inputs_and_compile():
     from graph_eigenmap import neural_eigenmap
 
-    assert neural_eigenmap(_graph(dense_features=True), k=4, steps=2, device="cpu",
+    narrow = _graph(dense_features=False, d=200)  # under 256 columns: auto reads sparse features themselves
+    assert neural_eigenmap(narrow, k=4, steps=2, device="cpu", progress=False).config.inputs == "features"
+    assert neural_eigenmap(_graph(dense_features=True, d=200), k=4, steps=2, device="cpu",
                            progress=False).config.inputs == "propagated:3"  # dense: auto propagates
-    graph = _graph(dense_features=False)
+    graph = _graph(dense_features=False)  # 300 columns: auto reduces them by SVD, then propagates the dense result
+    assert neural_eigenmap(graph, k=4, steps=2, device="cpu", progress=False).config.inputs == "svd:100+propagated:3"
     with pytest.raises(GraphEigenmapError, match="use --inputs features"):
         neural_eigenmap(graph, k=4, steps=2, inputs="propagated:2", device="cpu", progress=False)
     with pytest.raises(GraphEigenmapError, match="drop --compile"):
@@ -131,10 +133,11 @@ def test_new_nodes_with_sparse_features_embed_as_their_dense_rows():
     from graph_eigenmap import NeuralEigenmap
 
     graph = _graph(dense_features=False)
-    model = NeuralEigenmap(k=6, steps=20, device="cpu").fit(graph, progress=False)
     new = graph.features[:7]
-    np.testing.assert_allclose(model.transform(new), model.embedding_[:7], atol=1e-5)
-    np.testing.assert_allclose(model.transform(new.toarray()), model.embedding_[:7], atol=1e-5)
+    for inputs in ("features", "svd:10"):  # the sparse first layer; the SVD projection of sparse rows
+        model = NeuralEigenmap(k=6, steps=20, inputs=inputs, device="cpu").fit(graph, progress=False)
+        np.testing.assert_allclose(model.transform(new), model.embedding_[:7], atol=1e-5)
+        np.testing.assert_allclose(model.transform(new.toarray()), model.embedding_[:7], atol=1e-5)
 
 
 def test_bench_compare_says_which_groups_need_dense_features(tmp_path):
@@ -156,7 +159,7 @@ def test_cli_embeds_new_nodes_from_a_sparse_npz(tmp_path, monkeypatch):
     assert sp.issparse(graph.features)
     from graph_eigenmap import neural_eigenmap
 
-    neural_eigenmap(graph, k=4, steps=10, device="cpu", out_dir=tmp_path / "run", progress=False)
+    neural_eigenmap(graph, k=4, steps=10, inputs="features", device="cpu", out_dir=tmp_path / "run", progress=False)
     sp.save_npz(tmp_path / "new.npz", graph.features[:5])
     result = CliRunner().invoke(app, ["embed", "--model", str(tmp_path / "run"), "--features", str(tmp_path / "new.npz"),
                                       "--out", str(tmp_path / "new.npy"), "--device", "cpu"])
