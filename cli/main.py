@@ -91,7 +91,7 @@ def fit(
     kernel: Annotated[str, typer.Option(callback=one_of("adjacency", "gcn", "shifted", "nontrivial"), metavar="adjacency|gcn|shifted|nontrivial",
         help="adjacency (D^-1/2 A D^-1/2), gcn (with self-loops), shifted ((I+Ā)/2) or nontrivial (each "
              "component's trivial eigenvector removed).")] = "adjacency",
-    inputs: Annotated[str, typer.Option(help="What the MLP reads: auto (propagated:3 for an MLP on features when they fit in a quarter of host memory), features (a new node needs nothing else), or propagated:K ([X, ÂX, ..., Â^K X]; new nodes then need their edges).")] = "auto",
+    inputs: Annotated[str, typer.Option(help="What the MLP reads: auto (propagated:3 for an MLP on features when they fit in a quarter of host memory; svd:100+propagated:3 for 256 feature columns or more), features (a new node needs nothing else), propagated:K ([X, ÂX, ..., Â^K X]; new nodes then need their edges), svd:D or svd:D+propagated:K (the features first reduced to D columns by truncated SVD).")] = "auto",
     optimizer: Annotated[str, typer.Option(callback=one_of("auto", "adamw", "lars", "sgd"), metavar="auto|adamw|lars|sgd",
         help="auto (AdamW for MLPs, SGD for identity), adamw, lars or sgd.")] = "auto",
     lr: Annotated[Optional[float], typer.Option(help="Learning rate (default depends on the optimizer).")] = None,
@@ -243,7 +243,7 @@ def embed(
     features: Annotated[Path, typer.Option(help="Node features, a float .npy file [m, d], or a scipy sparse .npz (scipy.sparse.save_npz) for wide sparse features.")],
     out: Annotated[Path, typer.Option(help="Where to write the float32 [m, k] embeddings (.npy).")],
     edges: Annotated[Optional[Path], typer.Option(
-        help="For a model fitted with --inputs propagated:K: the new nodes' edges to training-graph nodes, an "
+        help="For a model fitted with --inputs propagated:K or svd:D+propagated:K: the new nodes' edges to training-graph nodes, an "
              "integer .npy [2, E] (row 0: new node 0..m-1, row 1: known node id).")] = None,
     backbone: Annotated[Optional[Path], typer.Option(help="Also write the [m, h] backbone features here (.npy).")] = None,
     device: DeviceOpt = "auto",
