@@ -47,6 +47,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from graph_eigenmap.metrics import rayleigh_quotients
 from graph_eigenmap.models import EmbeddingTable, NeuralEigenfunctions
 from graph_eigenmap.sparse_features import take_rows
 
@@ -121,8 +122,7 @@ def exact_quotients(model: NeuralEigenfunctions, inputs: torch.Tensor, kernel, c
                          for begin in range(0, inputs.shape[0], chunk_size)])
     finally:
         model.train(was_training)
-    numerator = (psi * (kernel @ psi)).sum(0, dtype=torch.float64)
-    return (numerator / psi.pow(2).sum(0, dtype=torch.float64).clamp(min=1e-300)).float()
+    return torch.from_numpy(rayleigh_quotients(psi, kernel)).to(psi.device, torch.float32)
 
 
 def sort_outputs(model: NeuralEigenfunctions, quotients: np.ndarray, tolerance: float) -> np.ndarray | None:
