@@ -6,6 +6,9 @@ For a graph whose whole ``bench compare`` does not fit one run (the device's 10-
 with disjoint ``--methods`` and merged here. They must agree on the graph, k, runs and label ratios. The merged
 report keeps the first part's header, every part's rows (by label ratio, then part), the union of the method
 groups and timings, and each part's command, date and methods under ``parts``; written as compact JSON.
+
+A group re-run later (newer code) is merged after the older report: a method's rows in a later part replace that
+method's rows of the earlier parts at the same label ratio, and the later part's ``parts`` entry says so.
 """
 
 from __future__ import annotations
@@ -28,16 +31,28 @@ def merge(parts: list[dict]) -> dict:
         if clash:
             raise SystemExit(f"the parts disagree on {', '.join(clash)}; merge only runs of one graph and protocol")
     merged = dict(first)
-    merged["methods"] = [m for part in parts for m in part["methods"]]
-    merged["results"] = [row for ratio in first["label_ratios"] for part in parts
-                         for row in part["results"] if row["label_ratio"] == ratio]
+    merged["methods"] = list(dict.fromkeys(m for part in parts for m in part["methods"]))
+    merged["results"] = [row for ratio in first["label_ratios"] for index, part in enumerate(parts)
+                         for row in _rows(part, ratio) if row["method"] not in _methods(parts[index + 1:], ratio)]
     merged["timings_s"] = {key: value for part in parts for key, value in part["timings_s"].items()}
-    merged["parts"] = [entry for part in parts for entry in  # a part merged before brings its own parts
-                       part.get("parts", [dict(command=part["command"], date=part["date"], methods=part["methods"])])]
+    merged["parts"] = []
+    for index, part in enumerate(parts):  # a part merged before brings its own parts
+        entries = part.get("parts", [dict(command=part["command"], date=part["date"], methods=part["methods"])])
+        replaced = sorted({row["method"] for ratio in first["label_ratios"] for row in _rows(part, ratio)}
+                          & {m for earlier in parts[:index] for ratio in first["label_ratios"] for m in _methods([earlier], ratio)})
+        merged["parts"] += [dict(entry, replaces_rows_of=replaced) for entry in entries] if replaced else entries
     for part in parts:  # optional sections (the fitted config, truncation, cost) from whichever part has them
         for key, value in part.items():
             merged.setdefault(key, value)
     return merged
+
+
+def _rows(part: dict, ratio: float) -> list[dict]:
+    return [row for row in part["results"] if row["label_ratio"] == ratio]
+
+
+def _methods(parts: list[dict], ratio: float) -> set[str]:
+    return {row["method"] for part in parts for row in _rows(part, ratio)}
 
 
 def main() -> None:

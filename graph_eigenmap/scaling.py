@@ -9,6 +9,10 @@
 * ``auto`` (default): ``maxabs`` when every training value is non-negative and at least half of
   them are zero (bag of words, counts), else ``standard``.
 * ``none``: leave the representation alone.
+
+A representation made of side-by-side blocks (eigenvectors next to a bag of words) is scaled block by
+block (``blocks``: their widths), each block by the rule on its own: standardizing the words because
+the eigenvectors beside them are signed would undo what ``maxabs`` is for.
 """
 
 from __future__ import annotations
@@ -37,8 +41,11 @@ class Scaling:
         return (x.float() - self.shift) * self.factor
 
 
-def fit_scaling(x_train, kind: str = "auto") -> Scaling:
+def fit_scaling(x_train, kind: str = "auto", blocks=None) -> Scaling:
     """Column scaling from the ``[t, d]`` training rows (statistics in float64).
+
+    ``blocks``: widths of consecutive column blocks summing to d (e.g. ``(k, f)`` for k eigenvectors
+    beside f features), each scaled by ``kind`` on its own; None: the d columns are one block.
 
     ``x_train`` is a tensor, or a scipy sparse matrix (statistics computed without densifying it).
     ``auto`` is ``maxabs`` when every training value is non-negative and at least half are zero
@@ -47,6 +54,8 @@ def fit_scaling(x_train, kind: str = "auto") -> Scaling:
     """
     if kind not in SCALINGS:
         raise GraphEigenmapError(f"scaling must be one of {', '.join(SCALINGS)}; got {kind!r}.")
+    if blocks is not None:
+        return _fit_blocks(x_train, kind, [int(width) for width in blocks])
     if sp.issparse(x_train):
         from graph_eigenmap.sparse_features import column_statistics
 
@@ -65,3 +74,15 @@ def fit_scaling(x_train, kind: str = "auto") -> Scaling:
         return Scaling(zero.float(), torch.where(top > 0, top.reciprocal(), one).float(), kind)
     constant = std <= 1e-7 * mean.abs().clamp(min=1.0)
     return Scaling(mean.float(), torch.where(constant, one, std.reciprocal()).float(), kind)
+
+
+def _fit_blocks(x_train, kind: str, widths: list[int]) -> Scaling:
+    """One :class:`Scaling` per block of columns, joined; its ``kind`` lists the blocks' rules (``standard+maxabs``)."""
+    if sum(widths) != x_train.shape[1] or min(widths, default=0) < 1:
+        raise GraphEigenmapError(f"scaling blocks {widths} must be positive widths summing to the representation's "
+                                 f"{x_train.shape[1]} columns.")
+    x_train = x_train.tocsc() if sp.issparse(x_train) else x_train
+    edges = np.cumsum([0] + widths)
+    parts = [fit_scaling(x_train[:, start:stop], kind) for start, stop in zip(edges[:-1], edges[1:])]
+    return Scaling(torch.cat([part.shift for part in parts]), torch.cat([part.factor for part in parts]),
+                   "+".join(part.kind for part in parts))

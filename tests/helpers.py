@@ -66,13 +66,14 @@ def write_npz(path: Path, adjacency: sp.csr_matrix, features: sp.csr_matrix | No
     return path
 
 
-def scikit_learn_probe(x: np.ndarray, graph, train: np.ndarray | None = None) -> float:
+def scikit_learn_probe(x: np.ndarray, graph, train: np.ndarray | None = None, blocks=None) -> float:
     """Test accuracy of scikit-learn's probe with C chosen on valid (the first best): the independent reference.
 
     scikit-learn's own scaler (MaxAbsScaler where our ``auto`` rule sees bag of words, else
     StandardScaler) fitted on the train split, then ``LogisticRegression(C=c)`` (lbfgs, tol 1e-7) for
     every C of our grid, ascending, each warm-started from the previous solution (the problems are
     strictly convex: the optimum does not depend on the start). ``train``: the run's training nodes (default: the whole train split).
+    ``blocks``: widths of side-by-side column blocks, each given its own scaler by the same rule (a ``ColumnTransformer``).
     """
     from sklearn.linear_model import LogisticRegression
     from sklearn.preprocessing import MaxAbsScaler, StandardScaler
@@ -81,8 +82,18 @@ def scikit_learn_probe(x: np.ndarray, graph, train: np.ndarray | None = None) ->
 
     valid, test = graph.split["valid"], graph.split["test"]
     train = graph.split["train"] if train is None else train
-    bag_of_words = (x[train] >= 0).all() and (x[train] == 0).mean() >= 0.5
-    scaler = (MaxAbsScaler() if bag_of_words else StandardScaler()).fit(x[train])
+    def rule(columns: np.ndarray):
+        bag_of_words = (columns >= 0).all() and (columns == 0).mean() >= 0.5
+        return MaxAbsScaler() if bag_of_words else StandardScaler()
+
+    if blocks is None:
+        scaler = rule(x[train]).fit(x[train])
+    else:
+        from sklearn.compose import ColumnTransformer
+
+        edges = np.cumsum([0, *blocks])
+        scaler = ColumnTransformer([(f"block{i}", rule(x[train][:, a:b]), list(range(a, b)))
+                                    for i, (a, b) in enumerate(zip(edges[:-1], edges[1:]))]).fit(x[train])
     z = {part: scaler.transform(x[nodes]) for part, nodes in (("train", train), ("valid", valid), ("test", test))}
     best_valid, best_test = -1.0, None
     model = LogisticRegression(tol=1e-7, max_iter=10_000, warm_start=True)  # same optima, fewer iterations

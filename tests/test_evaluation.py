@@ -146,8 +146,8 @@ def test_gcn_on_new_nodes_from_their_neighbourhood_equals_the_full_graph_gcn():
     assert not torch.allclose(gcn_on_nodes(gcn, edge_index, graph.num_nodes, x, nodes, layers=1), full[nodes], atol=1e-3)
 
 
-def test_bench_compare_runs_a_subset_of_methods_with_nontrivial_le_and_cs_rows(tmp_path):
-    """A graph the project has never seen (a written .npz with many components): only the asked methods run."""
+def _many_components_npz(tmp_path):
+    """A written .npz of 8 random blocks (8 components), 4 classes, 20 binary (bag-of-words-like) features."""
     from helpers import write_npz
 
     rng = np.random.default_rng(3)
@@ -156,9 +156,13 @@ def test_bench_compare_runs_a_subset_of_methods_with_nontrivial_le_and_cs_rows(t
     adjacency = ((adjacency + adjacency.T) > 0).astype(np.float32)
     adjacency.setdiag(0)
     adjacency.eliminate_zeros()
-    labels = np.repeat(np.arange(4), 60)
     features = sp.csr_matrix((rng.random((240, 20)) < 0.2).astype(np.float32))
-    path = write_npz(tmp_path / "unseen.npz", adjacency, features, labels)
+    return write_npz(tmp_path / "unseen.npz", adjacency, features, np.repeat(np.arange(4), 60))
+
+
+def test_bench_compare_runs_a_subset_of_methods_with_nontrivial_le_and_cs_rows(tmp_path):
+    """A graph the project has never seen (a written .npz with many components): only the asked methods run."""
+    path = _many_components_npz(tmp_path)
     out = tmp_path / "compare"
     result = CliRunner().invoke(app, ["bench", "compare", "-d", str(path), "--out", str(out), "--runs", "2", "--k", "8",
                                       "--methods", "features,le-nontrivial,gcn", "--label-ratios", "1,0.5",
@@ -178,6 +182,28 @@ def test_bench_compare_runs_a_subset_of_methods_with_nontrivial_le_and_cs_rows(t
     assert "truncation" not in report and not (out / "truncation.png").exists()
     assert "fit Neural Eigenmap" not in result.output  # nothing that was not asked for
     assert "elapsed" in result.output
+
+
+def test_bench_compare_probes_eigenvectors_beside_the_features_block_by_block(tmp_path):
+    """LE + features and the ne-features group: eigenvectors standardized, the binary words left as they are."""
+    from graph_eigenmap.baselines.laplacian_eigenmap import laplacian_eigenmap
+
+    path = _many_components_npz(tmp_path)
+    out = tmp_path / "compare"
+    result = CliRunner().invoke(app, ["bench", "compare", "-d", str(path), "--out", str(out), "--runs", "2", "--k", "8",
+                                      "--steps", "20", "--methods", "le-nontrivial,ne-features", "--label-ratios", "1",
+                                      "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    rows = {row["method"]: row for row in json.loads((out / "compare.json").read_text())["results"]}
+    for prefix in ("NE stop-grad", "NE no stop-grad", "NE stop-grad, nontrivial kernel", "NE no stop-grad, nontrivial kernel"):
+        assert rows[f"{prefix}: eigenfunctions + features"]["needs_at_test_time"] == "features only"
+    graph = load_graph(path)
+    _, vectors = laplacian_eigenmap(graph, 8, variant="nontrivial")
+    x = np.hstack([vectors, np.asarray(graph.features)])
+    blocks, one_block = (evaluate_embeddings(x, graph, runs=2, blocks=widths) for widths in ((8, 20), None))
+    assert rows["Laplacian Eigenmap, nontrivial + features"]["test_acc_mean"] == pytest.approx(blocks.test_acc_mean)
+    assert blocks.test_acc_mean != pytest.approx(one_block.test_acc_mean)  # the two scalings can be told apart here
+    assert len(rows) == 6
 
 
 def test_bench_compare_refuses_unknown_methods(tmp_path):

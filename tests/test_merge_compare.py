@@ -34,3 +34,16 @@ def test_parts_merge_by_label_ratio_then_part_with_each_part_recorded():
 def test_parts_of_different_protocols_are_refused():
     with pytest.raises(SystemExit, match="runs"):
         merge_compare.merge([_part(["features"], []), _part(["gcn"], [], runs=3)])
+
+
+def test_a_group_rerun_later_replaces_the_older_rows_of_its_methods():
+    old = _part(["features", "le"], [("Features", 1.0), ("LE", 1.0), ("Features", 0.1), ("LE", 0.1)])
+    new = _part(["le"], [("LE", 1.0), ("LE", 0.1)], command="compare le (newer code)")
+    new["results"] = [dict(row, test_acc_mean=0.9) for row in new["results"]]
+    merged = merge_compare.merge([old, new])
+    assert [(row["method"], row["label_ratio"], row.get("test_acc_mean")) for row in merged["results"]] == [
+        ("Features", 1.0, None), ("LE", 1.0, 0.9), ("Features", 0.1, None), ("LE", 0.1, 0.9)]
+    assert merged["methods"] == ["features", "le"]
+    assert merged["parts"][1] == dict(command="compare le (newer code)", date="2026-12-01", methods=["le"],
+                                      replaces_rows_of=["LE"])
+    assert "replaces_rows_of" not in merged["parts"][0]

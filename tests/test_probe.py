@@ -13,6 +13,7 @@ import warnings
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 import torch
 
 from conftest import DATASET_NAMES
@@ -62,6 +63,24 @@ def test_probe_agrees_with_scikit_learn_on_exact_eigenvectors(shared_data, name)
     graph = load_graph(shared_data / "ogb" / f"ogbn_{name}")
     _, vectors = laplacian_eigenmap(graph, 64, variant="nontrivial")
     assert assert_agrees(vectors, graph) > 0.7
+
+
+def test_probe_scales_eigenvectors_beside_bag_of_words_block_by_block_as_scikit_learn(shared_data):
+    """LE + features on cora's raw words (the 100 most used in training, to keep it quick): the eigenvectors
+    standardized, the words divided by their maxima."""
+    from graph_eigenmap.baselines.laplacian_eigenmap import laplacian_eigenmap
+
+    graph = load_graph(shared_data / "npz" / "cora.npz")
+    _, vectors = laplacian_eigenmap(graph, 16, variant="nontrivial")
+    words = np.asarray(graph.features)
+    words = words[:, np.argsort(-(words[graph.split["train"]] > 0).sum(0))[:100]]
+    x = np.hstack([vectors, words]).astype(np.float32)
+    blocks = (16, 100)
+    ours = evaluate_embeddings(x, graph, runs=1, blocks=blocks)
+    theirs = scikit_learn_probe(x.astype(np.float64), graph, blocks=blocks)
+    assert abs(ours.test_acc_mean - theirs) <= AGREEMENT, (ours.test_acc_mean, theirs)
+    one_block = scikit_learn_probe(x.astype(np.float64), graph)  # every column standardized, the words too
+    assert abs(ours.test_acc_mean - one_block) > AGREEMENT  # so the test can tell the two apart
 
 
 @pytest.fixture(scope="module")
@@ -164,3 +183,17 @@ def test_scaling_leaves_binary_columns_alone_and_never_blows_up_constant_ones():
     assert signed.kind == "standard"
     with pytest.raises(ValueError, match="scaling must be one of"):
         fit_scaling(x, "minmax")
+
+
+def test_scaling_by_blocks_scales_each_block_by_its_own_rule():
+    signed, words = torch.randn(100, 3) * 4 + 2, (torch.rand(100, 5) < 0.1).float() * 3
+    both = fit_scaling(torch.cat([signed, words], 1), blocks=(3, 5))
+    assert both.kind == "standard+maxabs"
+    alone = [fit_scaling(signed), fit_scaling(words)]
+    assert torch.equal(both.shift, torch.cat([s.shift for s in alone])) and torch.equal(both.factor, torch.cat([s.factor for s in alone]))
+    assert fit_scaling(torch.cat([signed, words], 1)).kind == "standard"  # as one block the signed columns decide
+    sparse = fit_scaling(sp.csr_matrix(torch.cat([signed, words], 1).numpy()), blocks=(3, 5))
+    torch.testing.assert_close(sparse.factor.float(), both.factor)
+    for widths in ((3, 4), (0, 8)):
+        with pytest.raises(ValueError, match="summing to the representation's 8 columns"):
+            fit_scaling(torch.cat([signed, words], 1), blocks=widths)

@@ -15,6 +15,8 @@ Method groups (``methods``; default: all), each at every label ratio, mean ± st
   (``inputs="svd:D"``); a test node needs its features only;
 * ``ne-svd-propagated``: reduced, then propagated (``inputs="svd:D+propagated:K"``); a test node needs its
   neighbours' features;
+* ``ne-features``: the ``ne`` and ``ne-nontrivial`` fits' k eigenfunctions beside the node's features
+  (Neural Eigenmap's counterpart of Laplacian Eigenmap + features); a test node needs its features only;
 * ``ne-inductive``: Neural Eigenmap fitted on the train + valid subgraph only, test nodes embedded
   from their features;
 * ``gcn``: GCN (early stopping on valid), and GCN + Correct & Smooth;
@@ -25,13 +27,15 @@ Method groups (``methods``; default: all), each at every label ratio, mean ± st
 Every row states what predicting a test node needs (``needs_at_test_time``): ``features only`` (the
 node's features and a fitted model), ``graph at test time`` (the node's neighbourhood), or
 ``transductive`` (the node must have been part of the graph used, and C&S propagates training
-labels over it). Probe rows carry each run's chosen C and whether every fit converged. Neural
+labels over it). A representation of eigenvectors beside the features is scaled block by block
+(:func:`graph_eigenmap.scaling.fit_scaling`): the features as the features probe scales them. Probe rows carry each run's chosen C and whether every fit converged. Neural
 Eigenmap is fitted once per variant (seed 0); the probes use seeds 0..runs-1, as the reference.
 """
 
 from __future__ import annotations
 
 import datetime
+import itertools
 import time
 from pathlib import Path
 
@@ -61,6 +65,7 @@ METHOD_GROUPS = {
     "ne-propagated": "Neural Eigenmap reading propagated features [X, ÂX, ..., Â^K X], and + C&S",
     "ne-svd": "Neural Eigenmap reading the features reduced by truncated SVD, and + C&S",
     "ne-svd-propagated": "Neural Eigenmap reading the SVD-reduced features propagated, and + C&S",
+    "ne-features": "Neural Eigenmap's eigenfunctions beside the node's features (plain and nontrivial kernel)",
     "ne-inductive": "Neural Eigenmap fitted on the train + valid subgraph only",
     "gcn": "GCN with early stopping on valid, and + C&S",
     "mlp": "supervised MLP on the features, and + C&S",
@@ -130,9 +135,9 @@ class _Comparison:
     def correct_and_smooth(self) -> CorrectAndSmooth:
         return self.cached("cs", "Correct & Smooth: graph on the device", CorrectAndSmooth, self.graph, self.device)
 
-    def probe(self, name: str, x, ratio: float, needs: str, with_cs: bool) -> None:
-        """Probe rows for representation ``x`` (and its C&S row) at one label ratio."""
-        predictions = probe_runs(x, self.graph, label_ratio=ratio, runs=self.runs, device=self.device)
+    def probe(self, name: str, x, ratio: float, needs: str, with_cs: bool, blocks=None) -> None:
+        """Probe rows for representation ``x`` (and its C&S row) at one label ratio; ``blocks``: see ``fit_scaling``."""
+        predictions = probe_runs(x, self.graph, label_ratio=ratio, runs=self.runs, device=self.device, blocks=blocks)
         self._score(name, predictions, ratio, needs, with_cs, probe=True)
 
     def supervised(self, kind: str, name: str, ratio: float, needs: str, max_epochs: int) -> None:
@@ -224,7 +229,7 @@ def compare(graph: Graph, *, out_dir: str | Path, methods=None, label_ratios=(1.
     return report
 
 
-DENSE_FEATURE_GROUPS = ("features", "le", "le-nontrivial", "ne-propagated", "gcn", "mlp", "cost")
+DENSE_FEATURE_GROUPS = ("features", "le", "le-nontrivial", "ne-propagated", "ne-features", "gcn", "mlp", "cost")
 """Method groups that read the features densely (so not features kept sparse)."""
 
 
@@ -237,7 +242,8 @@ def _rows_at(session: _Comparison, methods: list[str], ratio: float, max_epochs:
             vectors = session.eigenvectors(variant)
             name = f"Laplacian Eigenmap, {variant}"
             session.probe(name, vectors, ratio, TRANSDUCTIVE, with_cs=False)
-            session.probe(name + " + features", np.hstack([vectors, graph.features]), ratio, TRANSDUCTIVE, with_cs=False)
+            beside, blocks = _beside_features(vectors, graph)
+            session.probe(name + " + features", beside, ratio, TRANSDUCTIVE, with_cs=False, blocks=blocks)
     variants = (("ne", "", {}, FEATURES_ONLY), ("ne-nontrivial", ", nontrivial kernel", dict(kernel="nontrivial"), FEATURES_ONLY),
                 ("ne-propagated", f", propagated:{session.hops}", dict(inputs=f"propagated:{session.hops}"), GRAPH_AT_TEST_TIME),
                 ("ne-svd", f", svd:{SVD_RANK}", dict(inputs=f"svd:{SVD_RANK}"), FEATURES_ONLY),
@@ -251,6 +257,12 @@ def _rows_at(session: _Comparison, methods: list[str], ratio: float, max_epochs:
             prefix = ("NE stop-grad" if stop_gradient else "NE no stop-grad") + suffix
             session.probe(f"{prefix}: eigenfunctions", fitted.embedding, ratio, needs, with_cs=True)
             session.probe(f"{prefix}: backbone", fitted.backbone, ratio, needs, with_cs=True)
+    if "ne-features" in methods:
+        for (suffix, variant), stop_gradient in itertools.product((("", {}), (", nontrivial kernel", dict(kernel="nontrivial"))),
+                                                                  (True, False)):
+            prefix = ("NE stop-grad" if stop_gradient else "NE no stop-grad") + suffix
+            beside, blocks = _beside_features(session.ne_fit(stop_gradient, **variant).embedding, graph)
+            session.probe(f"{prefix}: eigenfunctions + features", beside, ratio, FEATURES_ONLY, with_cs=False, blocks=blocks)
     if "ne-inductive" in methods:
         inductive = session.cached("ne-inductive", "fit Neural Eigenmap on train + valid only", _inductive, session)
         session.probe("NE stop-grad: eigenfunctions, inductive", inductive["embedding"], ratio, FEATURES_ONLY, with_cs=False)
@@ -259,6 +271,12 @@ def _rows_at(session: _Comparison, methods: list[str], ratio: float, max_epochs:
         session.supervised("gcn", "GCN (supervised)", ratio, GRAPH_AT_TEST_TIME, max_epochs)
     if "mlp" in methods:
         session.supervised("mlp", "MLP on features (supervised)", ratio, FEATURES_ONLY, max_epochs)
+
+
+def _beside_features(vectors, graph: Graph) -> tuple[np.ndarray, tuple[int, int]]:
+    """``[n, k]`` vectors and the ``[n, f]`` features side by side, ``[n, k + f]``, and the probe's block widths ``(k, f)``."""
+    vectors = np.asarray(vectors, dtype=np.float32)
+    return np.hstack([vectors, np.asarray(graph.features, dtype=np.float32)]), (vectors.shape[1], graph.num_features)
 
 
 def _uses_cs(methods) -> bool:

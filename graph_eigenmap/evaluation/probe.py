@@ -4,7 +4,8 @@ Per run (OGB protocol, :mod:`graph_eigenmap.protocol`):
 
 1. **Scale** the representation with statistics of the run's training nodes
    (:func:`graph_eigenmap.scaling.fit_scaling`): standardized columns for dense representations,
-   columns divided by their largest absolute value for bag-of-words-like ones.
+   columns divided by their largest absolute value for bag-of-words-like ones; a representation
+   of side-by-side blocks (eigenvectors + features) block by block.
 2. **Fit** one L2-regularized multinomial logistic regression per inverse strength C in ``Cs``,
    each its own full-batch L-BFGS problem with scikit-learn's objective
    ``mean cross-entropy + ‖W‖² / (2 · C · t)`` (t training nodes, bias not penalized; classes with no
@@ -94,7 +95,8 @@ class FittedProbe:
 
 
 def fit_probes(x: torch.Tensor, labels: torch.Tensor, train: torch.Tensor, num_classes: int, *,
-               Cs=CS, scaling: str = "auto", tol: float = TOL, max_iter: int = MAX_ITER) -> list[FittedProbe]:
+               Cs=CS, scaling: str = "auto", blocks=None, tol: float = TOL,
+               max_iter: int = MAX_ITER) -> list[FittedProbe]:
     """Fit one multinomial logistic regression per C on the ``train`` rows, as scikit-learn's ``lbfgs``.
 
     Args:
@@ -105,17 +107,21 @@ def fit_probes(x: torch.Tensor, labels: torch.Tensor, train: torch.Tensor, num_c
         Cs: inverse L2 strengths, as scikit-learn's ``C``; fitted in ascending order, each
             warm-started from the previous solution.
         scaling: ``auto``, ``standard``, ``maxabs`` or ``none`` (:func:`graph_eigenmap.scaling.fit_scaling`).
+        blocks: widths of side-by-side column blocks, each scaled on its own (e.g. ``(k, f)`` for k
+            eigenvectors beside f bag-of-words features); None: one block.
         tol: converged when the objective's gradient has no entry larger than this.
         max_iter: L-BFGS iterations per C before giving up (with a :class:`ProbeConvergenceWarning`).
 
     Returns:
         One :class:`FittedProbe` per C, in the order of ``Cs``.
     """
-    return fit_probe_batch(x, labels, train[None], num_classes, Cs=Cs, scaling=scaling, tol=tol, max_iter=max_iter)[0]
+    return fit_probe_batch(x, labels, train[None], num_classes, Cs=Cs, scaling=scaling, blocks=blocks, tol=tol,
+                           max_iter=max_iter)[0]
 
 
 def fit_probe_batch(x: torch.Tensor, labels: torch.Tensor, trains: torch.Tensor, num_classes: int, *,
-                    Cs=CS, scaling: str = "auto", tol: float = TOL, max_iter: int = MAX_ITER) -> list[list[FittedProbe]]:
+                    Cs=CS, scaling: str = "auto", blocks=None, tol: float = TOL,
+                    max_iter: int = MAX_ITER) -> list[list[FittedProbe]]:
     """:func:`fit_probes` for R training sets of one size at once (the runs of one label ratio).
 
     The R problems of one C are independent, so they are solved as one sum by L-BFGS; each run's
@@ -131,7 +137,7 @@ def fit_probe_batch(x: torch.Tensor, labels: torch.Tensor, trains: torch.Tensor,
     Returns:
         ``R`` lists of one :class:`FittedProbe` per C, in the order of ``Cs``.
     """
-    scales = [fit_scaling(x[train], scaling) for train in trains]
+    scales = [fit_scaling(x[train], scaling, blocks) for train in trains]
     shift = torch.stack([scale.shift for scale in scales])  # [R, d]
     factor = torch.stack([scale.factor for scale in scales])
     z = ((x[trains].float() - shift[:, None]) * factor[:, None]).double()  # [R, t, d]
@@ -193,7 +199,7 @@ def _warn_unconverged(inverse_strength: float, iterations: int, gradient_norm: f
 
 
 def probe_runs(embeddings: np.ndarray | torch.Tensor, graph: Graph, *, label_ratio: float = 1.0, runs: int = 10,
-               device: str | torch.device = "cpu", Cs=CS, scaling: str = "auto",
+               device: str | torch.device = "cpu", Cs=CS, scaling: str = "auto", blocks=None,
                max_iter: int = MAX_ITER) -> Iterator[RunPrediction]:
     """Per run: fit the probes, choose C on valid, and yield the chosen probe's class probabilities.
 
@@ -212,7 +218,7 @@ def probe_runs(embeddings: np.ndarray | torch.Tensor, graph: Graph, *, label_rat
         label_ratio: fraction of the train split each run uses (1.0, 0.1, 0.01, ...).
         runs: seeds 0..runs-1 (they draw the label subsets).
         device: where the probe runs.
-        Cs, scaling, max_iter: see :func:`fit_probes`.
+        Cs, scaling, blocks, max_iter: see :func:`fit_probes`.
 
     Yields:
         :class:`RunPrediction` with ``[n, C]`` softmax probabilities of the chosen probe and, in
@@ -227,7 +233,7 @@ def probe_runs(embeddings: np.ndarray | torch.Tensor, graph: Graph, *, label_rat
     for batch in _batches(list(distinct.values()), x.shape[1]):
         stacked = torch.from_numpy(np.stack(batch)).to(x.device)
         for train, probes in zip(batch, fit_probe_batch(x, labels, stacked, graph.num_classes, Cs=Cs, scaling=scaling,
-                                                        max_iter=max_iter)):
+                                                        blocks=blocks, max_iter=max_iter)):
             fits[train.tobytes()] = _choose_on_valid(probes, x, labels, graph)
     for seed, train in enumerate(trains):
         probe, details = fits[train.tobytes()]
@@ -251,7 +257,7 @@ def _choose_on_valid(probes: list[FittedProbe], x, labels, graph: Graph) -> tupl
 
 def evaluate_embeddings(embeddings: np.ndarray | torch.Tensor, graph: Graph, *, label_ratio: float = 1.0,
                         runs: int = 10, device: str | torch.device = "cpu", Cs=CS, scaling: str = "auto",
-                        method: str = "probe") -> MethodResult:
+                        blocks=None, method: str = "probe") -> MethodResult:
     """OGB-protocol linear-probe accuracy of ``[n, d]`` node representations.
 
     Returns:
@@ -259,7 +265,7 @@ def evaluate_embeddings(embeddings: np.ndarray | torch.Tensor, graph: Graph, *, 
         C, whether every fit converged, and each C's iterations, gradient norm and valid accuracy.
     """
     predictions = probe_runs(embeddings, graph, label_ratio=label_ratio, runs=runs, device=device, Cs=Cs,
-                             scaling=scaling)
+                             scaling=scaling, blocks=blocks)
     return score_runs(predictions, graph, method=method, label_ratio=label_ratio, runs=runs)[0]
 
 
