@@ -369,7 +369,8 @@ def bench_compare(
         help="Neural Eigenmap kernel: adjacency, gcn, shifted or nontrivial.")] = "adjacency",
     methods: Annotated[str, typer.Option(
         help="Comma-separated method groups to run: features, le, le-nontrivial, ne, ne-nontrivial, ne-propagated, "
-             "ne-svd, ne-svd-propagated, ne-features, ne-inductive, gcn, mlp, truncation, cost (default: all).")] = "all",
+             "ne-svd, ne-svd-propagated, ne-features, ne-nontrivial-features, ne-inductive, gcn, mlp, truncation, cost "
+             "(default: all).")] = "all",
     propagation_hops: Annotated[int, typer.Option(min=1, help="K of the ne-propagated group's inputs [X, ÂX, ..., Â^K X].")] = 3,
     truncation_runs: Annotated[int, typer.Option(min=1, help="Seeds per point of the truncation curves.")] = 3,
     max_epochs: Annotated[int, typer.Option(min=1, help="Most epochs of the supervised GCN and MLP (they stop early on valid).")] = 500,

@@ -191,7 +191,7 @@ def test_bench_compare_probes_eigenvectors_beside_the_features_block_by_block(tm
     path = _many_components_npz(tmp_path)
     out = tmp_path / "compare"
     result = CliRunner().invoke(app, ["bench", "compare", "-d", str(path), "--out", str(out), "--runs", "2", "--k", "8",
-                                      "--steps", "20", "--methods", "le-nontrivial,ne-features", "--label-ratios", "1",
+                                      "--steps", "20", "--methods", "le-nontrivial,ne-features,ne-nontrivial-features", "--label-ratios", "1",
                                       "--device", "cpu"])
     assert result.exit_code == 0, result.output
     rows = {row["method"]: row for row in json.loads((out / "compare.json").read_text())["results"]}
@@ -230,3 +230,11 @@ def test_bench_compare_neural_eigenmap_variants_say_what_they_need(tmp_path):
     assert cost["ne_propagated_parameters"] > cost["ne_parameters"]  # its first layer reads [X, ÂX]: 12 columns
     assert all(cost[key] > 0 for key in ("ne_propagated_all_test_s", "ne_propagated_one_node_s", "gcn_one_node_s"))
     assert "Neural Eigenmap, propagated:1" in (out / "compare.md").read_text()
+
+
+def test_bench_compare_help_names_every_method_group():
+    from graph_eigenmap.evaluation.compare import METHOD_GROUPS
+
+    result = CliRunner().invoke(app, ["bench", "compare", "--help"], terminal_width=200)
+    listed = {name.strip(" ,.():") for name in " ".join(result.output.split()).split("run:", 1)[1].split("(default")[0].split(",")}
+    assert listed == set(METHOD_GROUPS), listed ^ set(METHOD_GROUPS)

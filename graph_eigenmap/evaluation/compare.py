@@ -15,8 +15,9 @@ Method groups (``methods``; default: all), each at every label ratio, mean ± st
   (``inputs="svd:D"``); a test node needs its features only;
 * ``ne-svd-propagated``: reduced, then propagated (``inputs="svd:D+propagated:K"``); a test node needs its
   neighbours' features;
-* ``ne-features``: the ``ne`` and ``ne-nontrivial`` fits' k eigenfunctions beside the node's features
-  (Neural Eigenmap's counterpart of Laplacian Eigenmap + features); a test node needs its features only;
+* ``ne-features``: the ``ne`` fits' k eigenfunctions beside the node's features (Neural Eigenmap's
+  counterpart of Laplacian Eigenmap + features); a test node needs its features only;
+* ``ne-nontrivial-features``: the same with the ``ne-nontrivial`` fits;
 * ``ne-inductive``: Neural Eigenmap fitted on the train + valid subgraph only, test nodes embedded
   from their features;
 * ``gcn``: GCN (early stopping on valid), and GCN + Correct & Smooth;
@@ -65,7 +66,8 @@ METHOD_GROUPS = {
     "ne-propagated": "Neural Eigenmap reading propagated features [X, ÂX, ..., Â^K X], and + C&S",
     "ne-svd": "Neural Eigenmap reading the features reduced by truncated SVD, and + C&S",
     "ne-svd-propagated": "Neural Eigenmap reading the SVD-reduced features propagated, and + C&S",
-    "ne-features": "Neural Eigenmap's eigenfunctions beside the node's features (plain and nontrivial kernel)",
+    "ne-features": "Neural Eigenmap's eigenfunctions beside the node's features",
+    "ne-nontrivial-features": "the same on the nontrivial kernel",
     "ne-inductive": "Neural Eigenmap fitted on the train + valid subgraph only",
     "gcn": "GCN with early stopping on valid, and + C&S",
     "mlp": "supervised MLP on the features, and + C&S",
@@ -229,7 +231,8 @@ def compare(graph: Graph, *, out_dir: str | Path, methods=None, label_ratios=(1.
     return report
 
 
-DENSE_FEATURE_GROUPS = ("features", "le", "le-nontrivial", "ne-propagated", "ne-features", "gcn", "mlp", "cost")
+DENSE_FEATURE_GROUPS = ("features", "le", "le-nontrivial", "ne-propagated", "ne-features", "ne-nontrivial-features",
+                        "gcn", "mlp", "cost")
 """Method groups that read the features densely (so not features kept sparse)."""
 
 
@@ -257,9 +260,9 @@ def _rows_at(session: _Comparison, methods: list[str], ratio: float, max_epochs:
             prefix = ("NE stop-grad" if stop_gradient else "NE no stop-grad") + suffix
             session.probe(f"{prefix}: eigenfunctions", fitted.embedding, ratio, needs, with_cs=True)
             session.probe(f"{prefix}: backbone", fitted.backbone, ratio, needs, with_cs=True)
-    if "ne-features" in methods:
-        for (suffix, variant), stop_gradient in itertools.product((("", {}), (", nontrivial kernel", dict(kernel="nontrivial"))),
-                                                                  (True, False)):
+    beside_groups = (("ne-features", "", {}), ("ne-nontrivial-features", ", nontrivial kernel", dict(kernel="nontrivial")))
+    for (group, suffix, variant), stop_gradient in itertools.product(beside_groups, (True, False)):
+        if group in methods:
             prefix = ("NE stop-grad" if stop_gradient else "NE no stop-grad") + suffix
             beside, blocks = _beside_features(session.ne_fit(stop_gradient, **variant).embedding, graph)
             session.probe(f"{prefix}: eigenfunctions + features", beside, ratio, FEATURES_ONLY, with_cs=False, blocks=blocks)
