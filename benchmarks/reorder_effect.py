@@ -20,9 +20,8 @@ import argparse
 import json
 import time
 import warnings
-from pathlib import Path
 
-from shared_cases import case_arguments, run_cases
+from shared_cases import case_arguments, run_cases, write_report
 
 SETTINGS = {
     "off": dict(reorder=False),
@@ -85,10 +84,7 @@ def main() -> None:
     report = run_cases(run_case, args)
     report["rows"] = [dict(layout=case["layout"], graph=case["graph"]) | row
                       for case in report.pop("cases") for row in case["rows"]]
-    out = Path(args.out)
-    (out / "reorder_effect.json").write_text(json.dumps(report, indent=1) + "\n")
-    (out / "reorder_effect.md").write_text(to_markdown(report))
-    print(to_markdown(report))
+    write_report(args.out, "reorder_effect", report, to_markdown)
 
 
 def to_markdown(report: dict) -> str:

@@ -138,7 +138,7 @@ def summarize(out: Path, command: str, device_name: str) -> dict:
 
 
 def to_markdown(report: dict) -> str:
-    lines = [f"# Neural Eigenmap defaults sweep: inputs × kernel × output layer", "",
+    lines = ["# Neural Eigenmap defaults sweep: inputs × kernel × output layer", "",
              f"{report['date']}, {report['device']}. `{report['command']}`", "",
              f"Cases: {', '.join(report['cases'])}"
              + (f" (left out, not every setting finished: {', '.join(report['incomplete'])})" if report["incomplete"] else "")

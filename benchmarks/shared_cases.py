@@ -60,3 +60,11 @@ def run_cases(run_case, args: argparse.Namespace) -> dict:
     with multiprocessing.get_context("spawn").Pool(args.parallel) as pool:
         report["cases"] = pool.map(functools.partial(_one_case, run_case, args), jobs)
     return report
+
+
+def write_report(out: str | Path, stem: str, report: dict, to_markdown) -> None:
+    """OUT/<stem>.json and OUT/<stem>.md (``to_markdown(report)``), and the Markdown on stdout."""
+    out = Path(out)
+    (out / f"{stem}.json").write_text(json.dumps(report, indent=1) + "\n")
+    (out / f"{stem}.md").write_text(to_markdown(report))
+    print(to_markdown(report))

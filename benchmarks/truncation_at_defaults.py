@@ -17,9 +17,8 @@ from __future__ import annotations
 import argparse
 import json
 import warnings
-from pathlib import Path
 
-from shared_cases import case_arguments, run_cases
+from shared_cases import case_arguments, run_cases, write_report
 
 KERNELS = ("adjacency", "nontrivial")
 SMALL_PREFIX = 16
@@ -72,11 +71,7 @@ def main() -> None:
     parser.add_argument("--kernels", nargs="+", default=list(KERNELS), choices=KERNELS)
     parser.add_argument("--seeds", type=int, default=1, help="fits per curve (seeds 0..N-1), averaged")
     args = parser.parse_args()
-    report = run_cases(run_case, args) | dict(seeds=args.seeds)
-    out = Path(args.out)
-    (out / "truncation.json").write_text(json.dumps(report, indent=1) + "\n")
-    (out / "truncation.md").write_text(to_markdown(report))
-    print(to_markdown(report))
+    write_report(args.out, "truncation", run_cases(run_case, args) | dict(seeds=args.seeds), to_markdown)
 
 
 def to_markdown(report: dict) -> str:
