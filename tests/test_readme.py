@@ -58,3 +58,17 @@ def test_every_readme_block_runs_twice(tmp_path):
                                           f"stdout:\n{done.stdout[-3000:]}\nstderr:\n{done.stderr[-3000:]}")
     assert (checkout / "runs" / "csbm" / "embeddings.npy").exists()
     assert (checkout / "new_embeddings.npy").exists()
+
+
+def test_the_readme_classification_tables_are_the_committed_results():
+    """The README's two node-classification tables hold the rows benchmarks/compare_shared.py summarizes."""
+    sys.path.insert(0, str(README.parent / "benchmarks"))
+    from compare_shared import DATASETS, summary
+
+    text = README.read_text()
+    for layout in ("ogb", "npz"):
+        folder = README.parent / "benchmarks" / "results" / "compare_current" / layout
+        rows = [line for line in summary(folder, layout, DATASETS).splitlines() if line.startswith("| ") and "graph" not in line]
+        assert len(rows) == len(DATASETS)
+        missing = [row for row in rows if row not in text]
+        assert not missing, f"README rows not from {folder}: {missing}"
