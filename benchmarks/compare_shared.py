@@ -48,7 +48,8 @@ def run_one(args: argparse.Namespace, name: str) -> str:
     shown = dataset_path(Path("../shared/data"), args.layout, name)
     command = (f"graph-eigenmap bench compare -d {shown} --out {out} --runs {args.runs} --k {args.k} "
                f"--steps {args.steps} --estimator {args.estimator} --methods {args.methods} "
-               f"--max-epochs {args.max_epochs} --propagation-hops {args.propagation_hops}")
+               f"--max-epochs {args.max_epochs} --propagation-hops {args.propagation_hops}"
+               + (" --fit-per-run" if args.fit_per_run else ""))
     with open(out / "compare.log", "w") as log_file:
         def log(message: str) -> None:
             print(message, flush=True)
@@ -58,7 +59,8 @@ def run_one(args: argparse.Namespace, name: str) -> str:
         compare(load_graph(spec), out_dir=out, methods=args.methods.split(","), runs=args.runs, k=args.k,
                 device=resolve_device(args.device),
                 fit_options=dict(steps=args.steps, estimator=args.estimator),
-                max_epochs=args.max_epochs, propagation_hops=args.propagation_hops, command=command + f"  (run as: {shlex.join(sys.argv)})", log=log)
+                max_epochs=args.max_epochs, propagation_hops=args.propagation_hops, fit_per_run=args.fit_per_run,
+                command=command + f"  (run as: {shlex.join(sys.argv)})", log=log)
     return name
 
 
@@ -100,6 +102,7 @@ def main() -> None:
     parser.add_argument("--estimator", default="full", help="full (the committed results), rows, sampled, auto")
     parser.add_argument("--max-epochs", type=int, default=500)
     parser.add_argument("--propagation-hops", type=int, default=3, help="K of the ne-propagated group")
+    parser.add_argument("--fit-per-run", action="store_true", help="fit each Neural Eigenmap variant once per run")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--parallel", type=int, default=1, help="graphs compared at once, each in its own process")
     parser.add_argument("--threads", type=int, default=max(1, (os.cpu_count() or 2) // 5), help="torch threads per process")

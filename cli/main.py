@@ -373,6 +373,8 @@ def bench_compare(
              "(default: all).")] = "all",
     propagation_hops: Annotated[int, typer.Option(min=1, help="K of the ne-propagated group's inputs [X, ÂX, ..., Â^K X].")] = 3,
     truncation_runs: Annotated[int, typer.Option(min=1, help="Seeds per point of the truncation curves.")] = 3,
+    fit_per_run: Annotated[bool, typer.Option("--fit-per-run", help="Fit each Neural Eigenmap variant once per run "
+        "(seed r for run r) instead of one fit for every run, so the spread includes the fit's.")] = False,
     max_epochs: Annotated[int, typer.Option(min=1, help="Most epochs of the supervised GCN and MLP (they stop early on valid).")] = 500,
     device: DeviceOpt = "auto",
     root: RootOpt = None,
@@ -417,7 +419,8 @@ def bench_compare(
             keep_freed_host_memory()
         compare(graph, out_dir=out, methods=None if methods in (None, "all") else chosen, label_ratios=ratios, runs=runs, k=k, device=device,
                 fit_options=dict(steps=steps, width=width, depth=depth, estimator=estimator, kernel=kernel),
-                truncation_runs=truncation_runs, max_epochs=max_epochs, propagation_hops=propagation_hops, command=command,
+                truncation_runs=truncation_runs, max_epochs=max_epochs, propagation_hops=propagation_hops,
+                fit_per_run=fit_per_run, command=command,
                 log=lambda message: typer.echo(message, err=True))
     typer.echo((out / "compare.md").read_text())
 

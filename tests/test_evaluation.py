@@ -238,3 +238,28 @@ def test_bench_compare_help_names_every_method_group():
     result = CliRunner().invoke(app, ["bench", "compare", "--help"], terminal_width=200)
     listed = {name.strip(" ,.():") for name in " ".join(result.output.split()).split("run:", 1)[1].split("(default")[0].split(",")}
     assert listed == set(METHOD_GROUPS), listed ^ set(METHOD_GROUPS)
+
+
+def test_bench_compare_fit_per_run_probes_run_r_on_the_fit_from_seed_r(tmp_path):
+    """With fit_per_run the 100 %-label runs differ by their fits; run r's accuracy is the probe on seed r's fit."""
+    from graph_eigenmap.api import neural_eigenmap
+    from graph_eigenmap.evaluation.compare import compare
+    from graph_eigenmap.evaluation.probe import probe_runs
+    from graph_eigenmap.protocol import score_runs
+
+    graph = load_graph("csbm:num_nodes=400,num_edges=2000,num_classes=3,num_features=6")
+    options = dict(steps=15)
+    once, per_run = (compare(graph, out_dir=tmp_path / str(flag), methods=["ne"], label_ratios=(1.0,), runs=2, k=4,
+                             fit_options=options, fit_per_run=flag, log=lambda _: None) for flag in (False, True))
+    row = {r["method"]: r for r in per_run["results"]}["NE stop-grad: eigenfunctions"]
+    expected = []
+    for seed in range(2):
+        fitted = neural_eigenmap(graph, k=4, seed=seed, device="cpu", progress=False, inputs="features", **options)
+        result, _ = score_runs(probe_runs(fitted.embedding, graph, runs=1, first_seed=seed), graph, method="x",
+                               label_ratio=1.0, runs=1)
+        expected.append(result.test_acc[0])
+    assert row["test_acc"] == pytest.approx(expected) and expected[0] != expected[1]
+    same = {r["method"]: r for r in once["results"]}["NE stop-grad: eigenfunctions"]
+    assert same["test_acc"][0] == same["test_acc"][1] == pytest.approx(expected[0])  # one fit, one training set
+    assert per_run["neural_eigenmap_fits"].startswith("one per run")
+    assert "Neural Eigenmap fits: one per run" in (tmp_path / "True" / "compare.md").read_text()

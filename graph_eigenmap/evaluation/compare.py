@@ -28,7 +28,10 @@ Method groups (``methods``; default: all), each at every label ratio, mean ± st
 Every row states what predicting a test node needs (``needs_at_test_time``): ``features only`` (the
 node's features and a fitted model), ``graph at test time`` (the node's neighbourhood), or
 ``transductive`` (the node must have been part of the graph used, and C&S propagates training
-labels over it). A representation of eigenvectors beside the features is scaled block by block
+labels over it). With ``fit_per_run`` every Neural Eigenmap variant is fitted once per run (seed r for
+run r, whose labels its probe reads), so that the spread over runs includes the fit's own; by default one
+fit (seed 0) serves every run, and at 100 % labels, where the runs share their training nodes, the runs
+then repeat one result. A representation of eigenvectors beside the features is scaled block by block
 (:func:`graph_eigenmap.scaling.fit_scaling`): the features as the features probe scales them. Probe rows carry each run's chosen C and whether every fit converged. Neural
 Eigenmap is fitted once per variant (seed 0); the probes use seeds 0..runs-1, as the reference.
 """
@@ -97,11 +100,12 @@ def parse_methods(text: str | None) -> list[str]:
 class _Comparison:
     """The state of one comparison: lazily fitted representations, the rows so far, timed steps."""
 
-    def __init__(self, graph: Graph, k: int, device: torch.device, fit_options: dict, runs: int, log, hops: int = 3):
+    def __init__(self, graph: Graph, k: int, device: torch.device, fit_options: dict, runs: int, log, hops: int = 3,
+                 fit_per_run: bool = False):
         # the graph-free groups (ne, ne-nontrivial, ne-inductive, truncation, cost) read the node's own features
         fit_options = {"inputs": "features", **fit_options}
         self.graph, self.k, self.device, self.fit_options, self.runs, self.log = graph, k, device, fit_options, runs, log
-        self.hops = hops
+        self.hops, self.fit_per_run = hops, fit_per_run
         self.rows: list[dict] = []
         self.timings: dict[str, float] = {}
         self.started = time.perf_counter()
@@ -122,13 +126,14 @@ class _Comparison:
             self._cache[key] = self.step(label, function, *args, **kwargs)
         return self._cache[key]
 
-    def ne_fit(self, stop_gradient: bool, **variant):
-        """Neural Eigenmap with the comparison's options, overridden by ``variant`` (kernel, inputs)."""
+    def ne_fit(self, stop_gradient: bool, seed: int = 0, **variant):
+        """Neural Eigenmap with the comparison's options, overridden by ``variant`` (kernel, inputs), from ``seed``."""
         described = ", ".join(f"{key} {value}" for key, value in variant.items())
-        label = f"fit Neural Eigenmap (stop-gradient {'on' if stop_gradient else 'off'}{', ' + described if variant else ''})"
+        label = (f"fit Neural Eigenmap (stop-gradient {'on' if stop_gradient else 'off'}{', ' + described if variant else ''}"
+                 f"{f', seed {seed}' if seed else ''})")
         options = dict(self.fit_options, **variant)
-        return self.cached(f"ne-{stop_gradient}-{sorted(variant.items())}", label, neural_eigenmap, self.graph, k=self.k,
-                           device=self.device, stop_gradient=stop_gradient, progress=False, **options)
+        return self.cached(f"ne-{stop_gradient}-{seed}-{sorted(variant.items())}", label, neural_eigenmap, self.graph,
+                           k=self.k, device=self.device, stop_gradient=stop_gradient, progress=False, seed=seed, **options)
 
     def eigenvectors(self, variant: str) -> np.ndarray:
         return self.cached(f"le-{variant}", f"exact Laplacian Eigenmap ({variant})", laplacian_eigenmap, self.graph,
@@ -141,6 +146,23 @@ class _Comparison:
         """Probe rows for representation ``x`` (and its C&S row) at one label ratio; ``blocks``: see ``fit_scaling``."""
         predictions = probe_runs(x, self.graph, label_ratio=ratio, runs=self.runs, device=self.device, blocks=blocks)
         self._score(name, predictions, ratio, needs, with_cs, probe=True)
+
+    def probe_fits(self, name: str, represent, ratio: float, needs: str, with_cs: bool, stop_gradient: bool,
+                   variant: dict) -> None:
+        """Probe rows of a representation of a Neural Eigenmap variant's fits: ``represent(fitted) -> (x, blocks)``.
+
+        One fit (seed 0) for every run, or with ``fit_per_run`` run r's probe on the fit from seed r.
+        """
+        if not self.fit_per_run:
+            x, blocks = represent(self.ne_fit(stop_gradient, **variant))
+            return self.probe(name, x, ratio, needs, with_cs, blocks=blocks)
+
+        def predictions():
+            for seed in range(self.runs):
+                x, blocks = represent(self.ne_fit(stop_gradient, seed=seed, **variant))
+                yield from probe_runs(x, self.graph, label_ratio=ratio, runs=1, device=self.device, blocks=blocks,
+                                      first_seed=seed)
+        self._score(name, predictions(), ratio, needs, with_cs, probe=True)
 
     def supervised(self, kind: str, name: str, ratio: float, needs: str, max_epochs: int) -> None:
         predictions = supervised_runs(self.graph, kind, label_ratio=ratio, runs=self.runs, max_epochs=max_epochs,
@@ -167,8 +189,8 @@ def _row(result, needs: str, probe: bool) -> dict:
 
 def compare(graph: Graph, *, out_dir: str | Path, methods=None, label_ratios=(1.0, 0.1, 0.01), runs: int = 10,
             k: int = 64, device: str | torch.device = "cpu", fit_options: dict | None = None,
-            truncation_runs: int = 3, max_epochs: int = 500, propagation_hops: int = 3, command: str = "",
-            log=print) -> dict:
+            truncation_runs: int = 3, max_epochs: int = 500, propagation_hops: int = 3, fit_per_run: bool = False,
+            command: str = "", log=print) -> dict:
     """Run the chosen method groups on ``graph``; write ``compare.json``, ``compare.md`` (and ``truncation.png``).
 
     Args:
@@ -183,6 +205,7 @@ def compare(graph: Graph, *, out_dir: str | Path, methods=None, label_ratios=(1.
         truncation_runs: seeds per point of the truncation curves (label ratio 1).
         max_epochs: most epochs of the supervised baselines (they stop early on valid).
         propagation_hops: K of the ``ne-propagated`` group.
+        fit_per_run: fit every Neural Eigenmap variant once per run (seed r for run r) instead of once.
         command: the command line, recorded in the outputs.
         log: called with one line per step (its start, then its duration and the elapsed time).
 
@@ -205,13 +228,15 @@ def compare(graph: Graph, *, out_dir: str | Path, methods=None, label_ratios=(1.
         dense_features(graph, f"--methods {','.join(needs_dense)}")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    session = _Comparison(graph, k, torch.device(device), dict(fit_options or {}), runs, log, propagation_hops)
+    session = _Comparison(graph, k, torch.device(device), dict(fit_options or {}), runs, log, propagation_hops,
+                          fit_per_run)
     for ratio in label_ratios:
         _rows_at(session, methods, ratio, max_epochs)
     report = dict(
         dataset=graph.name, source=graph.source, synthetic=graph.synthetic, num_nodes=graph.num_nodes,
         command=command, date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         device=_device_name(session.device), k=k, runs=runs, label_ratios=list(label_ratios), methods=methods,
+        neural_eigenmap_fits="one per run (seed r for run r)" if fit_per_run else "one (seed 0) for every run",
         correct_and_smooth=session.correct_and_smooth().settings.to_dict() if _uses_cs(methods) else None,
         results=session.rows,
     )
@@ -256,16 +281,17 @@ def _rows_at(session: _Comparison, methods: list[str], ratio: float, max_epochs:
         if group not in methods:
             continue
         for stop_gradient in (True, False):
-            fitted = session.ne_fit(stop_gradient, **variant)
             prefix = ("NE stop-grad" if stop_gradient else "NE no stop-grad") + suffix
-            session.probe(f"{prefix}: eigenfunctions", fitted.embedding, ratio, needs, with_cs=True)
-            session.probe(f"{prefix}: backbone", fitted.backbone, ratio, needs, with_cs=True)
+            session.probe_fits(f"{prefix}: eigenfunctions", lambda fitted: (fitted.embedding, None), ratio, needs,
+                               True, stop_gradient, variant)
+            session.probe_fits(f"{prefix}: backbone", lambda fitted: (fitted.backbone, None), ratio, needs,
+                               True, stop_gradient, variant)
     beside_groups = (("ne-features", "", {}), ("ne-nontrivial-features", ", nontrivial kernel", dict(kernel="nontrivial")))
     for (group, suffix, variant), stop_gradient in itertools.product(beside_groups, (True, False)):
         if group in methods:
             prefix = ("NE stop-grad" if stop_gradient else "NE no stop-grad") + suffix
-            beside, blocks = _beside_features(session.ne_fit(stop_gradient, **variant).embedding, graph)
-            session.probe(f"{prefix}: eigenfunctions + features", beside, ratio, FEATURES_ONLY, with_cs=False, blocks=blocks)
+            session.probe_fits(f"{prefix}: eigenfunctions + features", lambda fitted: _beside_features(fitted.embedding, graph),
+                               ratio, FEATURES_ONLY, False, stop_gradient, variant)
     if "ne-inductive" in methods:
         inductive = session.cached("ne-inductive", "fit Neural Eigenmap on train + valid only", _inductive, session)
         session.probe("NE stop-grad: eigenfunctions, inductive", inductive["embedding"], ratio, FEATURES_ONLY, with_cs=False)
@@ -318,6 +344,7 @@ def to_markdown(report: dict) -> str:
         f"# {report['dataset']}{tag}: test accuracy (%), {report['runs']} runs", "",
         f"Device: {report['device']}. Date: {report['date']}. k = {report['k']}.",
         f"Command: `{report['command']}`", "",
+        *([f"Neural Eigenmap fits: {report['neural_eigenmap_fits']}.", ""] if report.get("neural_eigenmap_fits") else []),
         "| method | needs at test time | " + " | ".join(f"{_percent(r)} labels" for r in ratios) + " |",
         "|---|---|" + "---|" * len(ratios),
     ]

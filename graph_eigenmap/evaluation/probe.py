@@ -200,7 +200,7 @@ def _warn_unconverged(inverse_strength: float, iterations: int, gradient_norm: f
 
 def probe_runs(embeddings: np.ndarray | torch.Tensor, graph: Graph, *, label_ratio: float = 1.0, runs: int = 10,
                device: str | torch.device = "cpu", Cs=CS, scaling: str = "auto", blocks=None,
-               max_iter: int = MAX_ITER) -> Iterator[RunPrediction]:
+               max_iter: int = MAX_ITER, first_seed: int = 0) -> Iterator[RunPrediction]:
     """Per run: fit the probes, choose C on valid, and yield the chosen probe's class probabilities.
 
     Runs with the same training nodes share one fit; the others of a label ratio are fitted
@@ -216,7 +216,7 @@ def probe_runs(embeddings: np.ndarray | torch.Tensor, graph: Graph, *, label_rat
         embeddings: ``[n, d]``, row i for node i.
         graph: supplies labels and the train/valid/test split.
         label_ratio: fraction of the train split each run uses (1.0, 0.1, 0.01, ...).
-        runs: seeds 0..runs-1 (they draw the label subsets).
+        runs: seeds ``first_seed``..``first_seed + runs - 1`` (they draw the label subsets).
         device: where the probe runs.
         Cs, scaling, blocks, max_iter: see :func:`fit_probes`.
 
@@ -225,7 +225,8 @@ def probe_runs(embeddings: np.ndarray | torch.Tensor, graph: Graph, *, label_rat
         ``details``, the chosen C, every C's fit summary and validation accuracy.
     """
     x = _check(embeddings, graph)
-    trains = [train_subset(graph.split["train"], label_ratio, seed) for seed in range(runs)]
+    seeds = range(first_seed, first_seed + runs)
+    trains = [train_subset(graph.split["train"], label_ratio, seed) for seed in seeds]
     x = _as_tensor(x, device if len(trains[0]) * x.shape[1] > SMALL_PROBLEM else "cpu")
     labels = torch.from_numpy(np.maximum(graph.labels, 0)).to(x.device)
     distinct = {train.tobytes(): train for train in trains}
@@ -235,7 +236,7 @@ def probe_runs(embeddings: np.ndarray | torch.Tensor, graph: Graph, *, label_rat
         for train, probes in zip(batch, fit_probe_batch(x, labels, stacked, graph.num_classes, Cs=Cs, scaling=scaling,
                                                         blocks=blocks, max_iter=max_iter)):
             fits[train.tobytes()] = _choose_on_valid(probes, x, labels, graph)
-    for seed, train in enumerate(trains):
+    for seed, train in zip(seeds, trains):
         probe, details = fits[train.tobytes()]
         yield RunPrediction(seed, train, torch.softmax(probe.logits(x), 1), details)
 
