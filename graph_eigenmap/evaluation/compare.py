@@ -28,12 +28,12 @@ Method groups (``methods``; default: all), each at every label ratio, mean ± st
 Every row states what predicting a test node needs (``needs_at_test_time``): ``features only`` (the
 node's features and a fitted model), ``graph at test time`` (the node's neighbourhood), or
 ``transductive`` (the node must have been part of the graph used, and C&S propagates training
-labels over it). With ``fit_per_run`` every Neural Eigenmap variant is fitted once per run (seed r for
-run r, whose labels its probe reads), so that the spread over runs includes the fit's own; by default one
-fit (seed 0) serves every run, and at 100 % labels, where the runs share their training nodes, the runs
-then repeat one result. A representation of eigenvectors beside the features is scaled block by block
-(:func:`graph_eigenmap.scaling.fit_scaling`): the features as the features probe scales them. Probe rows carry each run's chosen C and whether every fit converged. Neural
-Eigenmap is fitted once per variant (seed 0); the probes use seeds 0..runs-1, as the reference.
+labels over it). Probe rows carry each run's chosen C and whether every fit converged; a representation
+of eigenvectors beside the features is scaled block by block (:func:`graph_eigenmap.scaling.fit_scaling`),
+the features as the features probe scales them. The probes use seeds 0..runs-1, as the reference. Neural
+Eigenmap is fitted once per variant (seed 0) for every run by default, so at 100 % labels, where the runs
+share their training nodes, its runs repeat one result; with ``fit_per_run`` each variant is fitted once
+per run (seed r for run r, whose labels its probe reads) and the spread over runs includes the fit's own.
 """
 
 from __future__ import annotations
