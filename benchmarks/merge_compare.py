@@ -22,6 +22,9 @@ from graph_eigenmap.artifacts import atomic_write  # noqa: E402
 from graph_eigenmap.evaluation.compare import to_markdown  # noqa: E402
 
 AGREE = ("dataset", "num_nodes", "k", "runs", "label_ratios")
+PER_PART = {"neural_eigenmap_fits": "one (seed 0) for every run"}
+"""Settings that belong to each part's rows (with their value in reports written before the setting existed):
+recorded in the part's ``parts`` entry, not in the merged header."""
 
 
 def merge(parts: list[dict]) -> dict:
@@ -37,13 +40,17 @@ def merge(parts: list[dict]) -> dict:
     merged["timings_s"] = {key: value for part in parts for key, value in part["timings_s"].items()}
     merged["parts"] = []
     for index, part in enumerate(parts):  # a part merged before brings its own parts
-        entries = part.get("parts", [dict(command=part["command"], date=part["date"], methods=part["methods"])])
+        entries = part.get("parts", [dict(command=part["command"], date=part["date"], methods=part["methods"],
+                                          **{key: part.get(key, value) for key, value in PER_PART.items()})])
+        entries = [PER_PART | entry for entry in entries]  # entries merged before the setting existed
         replaced = sorted({row["method"] for ratio in first["label_ratios"] for row in _rows(part, ratio)}
                           & {m for earlier in parts[:index] for ratio in first["label_ratios"] for m in _methods([earlier], ratio)})
         merged["parts"] += [dict(entry, replaces_rows_of=replaced) for entry in entries] if replaced else entries
     for part in parts:  # optional sections (the fitted config, truncation, cost) from whichever part has them
         for key, value in part.items():
             merged.setdefault(key, value)
+    for key in PER_PART:
+        merged.pop(key, None)
     return merged
 
 

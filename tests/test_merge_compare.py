@@ -45,5 +45,14 @@ def test_a_group_rerun_later_replaces_the_older_rows_of_its_methods():
         ("Features", 1.0, None), ("LE", 1.0, 0.9), ("Features", 0.1, None), ("LE", 0.1, 0.9)]
     assert merged["methods"] == ["features", "le"]
     assert merged["parts"][1] == dict(command="compare le (newer code)", date="2026-12-01", methods=["le"],
-                                      replaces_rows_of=["LE"])
+                                      neural_eigenmap_fits="one (seed 0) for every run", replaces_rows_of=["LE"])
     assert "replaces_rows_of" not in merged["parts"][0]
+
+
+def test_how_neural_eigenmap_was_fitted_stays_with_each_part():
+    old = _part(["ne"], [("NE", 1.0)])  # written before the setting existed: one fit for every run
+    new = _part(["ne"], [("NE", 1.0)], neural_eigenmap_fits="one per run (seed r for run r)")
+    merged = merge_compare.merge([old, new])
+    assert "neural_eigenmap_fits" not in merged
+    assert [part["neural_eigenmap_fits"] for part in merged["parts"]] == ["one (seed 0) for every run",
+                                                                          "one per run (seed r for run r)"]
