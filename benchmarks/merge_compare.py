@@ -35,17 +35,19 @@ def merge(parts: list[dict]) -> dict:
             raise SystemExit(f"the parts disagree on {', '.join(clash)}; merge only runs of one graph and protocol")
     merged = dict(first)
     merged["methods"] = list(dict.fromkeys(m for part in parts for m in part["methods"]))
-    merged["results"] = [row for ratio in first["label_ratios"] for index, part in enumerate(parts)
-                         for row in _rows(part, ratio) if row["method"] not in _methods(parts[index + 1:], ratio)]
+    ratios = first["label_ratios"]
+    later = [{ratio: _methods(parts[index + 1:], ratio) for ratio in ratios} for index in range(len(parts))]
+    merged["results"] = [row for ratio in ratios for index, part in enumerate(parts)
+                         for row in _rows(part, ratio) if row["method"] not in later[index][ratio]]
     merged["timings_s"] = {key: value for part in parts for key, value in part["timings_s"].items()}
     merged["parts"] = []
     for index, part in enumerate(parts):  # a part merged before brings its own parts
-        entries = part.get("parts", [dict(command=part["command"], date=part["date"], methods=part["methods"],
-                                          **{key: part.get(key, value) for key, value in PER_PART.items()})])
-        entries = [PER_PART | entry for entry in entries]  # entries merged before the setting existed
-        replaced = sorted({row["method"] for ratio in first["label_ratios"] for row in _rows(part, ratio)}
-                          & {m for earlier in parts[:index] for ratio in first["label_ratios"] for m in _methods([earlier], ratio)})
-        merged["parts"] += [dict(entry, replaces_rows_of=replaced) for entry in entries] if replaced else entries
+        own = dict(command=part["command"], date=part["date"], methods=part["methods"],
+                   **{key: part[key] for key in PER_PART if key in part})
+        entries = [PER_PART | entry for entry in part.get("parts", [own])]  # entries written before a setting existed get its old value
+        replaced = sorted(set().union(*(_methods(parts[index:index + 1], ratio) & _methods(parts[:index], ratio)
+                                        for ratio in ratios)))
+        merged["parts"] += [dict(entry, replaces_rows_of=replaced) if replaced else entry for entry in entries]
     for part in parts:  # optional sections (the fitted config, truncation, cost) from whichever part has them
         for key, value in part.items():
             merged.setdefault(key, value)
