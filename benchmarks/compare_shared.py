@@ -47,7 +47,7 @@ def run_one(args: argparse.Namespace, name: str) -> str:
     spec = dataset_path(Path(args.data), args.layout, name)
     shown = dataset_path(Path("../shared/data"), args.layout, name)
     command = (f"graph-eigenmap bench compare -d {shown} --out {out} --runs {args.runs} --k {args.k} "
-               f"--steps {args.steps} --estimator {args.estimator} --methods {args.methods} "
+               f"--steps {args.steps} --width {args.width} --depth {args.depth} --estimator {args.estimator} --methods {args.methods} "
                f"--max-epochs {args.max_epochs} --propagation-hops {args.propagation_hops}"
                + (" --fit-per-run" if args.fit_per_run else ""))
     with open(out / "compare.log", "w") as log_file:
@@ -58,7 +58,7 @@ def run_one(args: argparse.Namespace, name: str) -> str:
 
         compare(load_graph(spec), out_dir=out, methods=args.methods.split(","), runs=args.runs, k=args.k,
                 device=resolve_device(args.device),
-                fit_options=dict(steps=args.steps, estimator=args.estimator),
+                fit_options=dict(steps=args.steps, width=args.width, depth=args.depth, estimator=args.estimator),
                 max_epochs=args.max_epochs, propagation_hops=args.propagation_hops, fit_per_run=args.fit_per_run,
                 command=command + f"  (run as: {shlex.join(sys.argv)})", log=log)
     return name
@@ -99,6 +99,8 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=10)
     parser.add_argument("--k", type=int, default=64)
     parser.add_argument("--steps", type=int, default=500)
+    parser.add_argument("--width", type=int, default=256, help="Neural Eigenmap MLP width")
+    parser.add_argument("--depth", type=int, default=2, help="Neural Eigenmap MLP depth")
     parser.add_argument("--estimator", default="full", help="full (the committed results), rows, sampled, auto")
     parser.add_argument("--max-epochs", type=int, default=500)
     parser.add_argument("--propagation-hops", type=int, default=3, help="K of the ne-propagated group")
