@@ -144,7 +144,8 @@ def summarize(out: Path) -> dict:
 
 def to_markdown(report: dict) -> str:
     lines = ["# Neural Eigenmap's MLP size: width × depth, chosen on valid", "",
-             f"{report['date']}, {report['device']}. `{report['command']}`", "",
+             f"{report['date']}, {report['device']}. `{report['command']}`"
+             + (f" (summarized by `{report['summarized_by']}`)" if "summarized_by" in report else ""), "",
              f"Cases: {', '.join(report['cases']) or 'none complete'}. One fit per setting (seed 0), k = 64, 500 steps. "
              "Mean over the cases of the probe's **valid** accuracy (%) (test in brackets). Chosen: the size with the "
              "best mean valid accuracy of the 64 eigenfunctions, (100 % labels + 10 %) / 2, over every case and "
