@@ -8,7 +8,9 @@ report keeps the first part's header, every part's rows (by label ratio, then pa
 groups and timings, and each part's command, date and methods under ``parts``; written as compact JSON.
 
 A group re-run later (newer code) is merged after the older report: a method's rows in a later part replace that
-method's rows of the earlier parts at the same label ratio, and the later part's ``parts`` entry says so.
+method's rows of the earlier parts at the same label ratio, and the later part's ``parts`` entry says so. A part
+whose report records its Neural Eigenmap config also records its MLP's size (``neural_eigenmap_mlp``) in its entry:
+the merged header keeps the first part's config, and parts may have been fitted at another width.
 """
 
 from __future__ import annotations
@@ -43,7 +45,7 @@ def merge(parts: list[dict]) -> dict:
     merged["parts"] = []
     for index, part in enumerate(parts):  # a part merged before brings its own parts
         own = dict(command=part["command"], date=part["date"], methods=part["methods"],
-                   **{key: part[key] for key in PER_PART if key in part})
+                   **{key: part[key] for key in PER_PART if key in part}, **_mlp(part))
         entries = [PER_PART | entry for entry in part.get("parts", [own])]  # entries written before a setting existed get its old value
         replaced = sorted(set().union(*(_methods(parts[index:index + 1], ratio) & _methods(parts[:index], ratio)
                                         for ratio in ratios)))
@@ -54,6 +56,12 @@ def merge(parts: list[dict]) -> dict:
     for key in PER_PART:
         merged.pop(key, None)
     return merged
+
+
+def _mlp(part: dict) -> dict:
+    """``{"neural_eigenmap_mlp": "width W, depth D"}`` of a report that records its Neural Eigenmap config, else {}."""
+    config = part.get("neural_eigenmap_config")
+    return dict(neural_eigenmap_mlp=f"width {config['width']}, depth {config['depth']}") if config and "width" in config else {}
 
 
 def _rows(part: dict, ratio: float) -> list[dict]:

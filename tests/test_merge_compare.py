@@ -56,3 +56,12 @@ def test_how_neural_eigenmap_was_fitted_stays_with_each_part():
     assert "neural_eigenmap_fits" not in merged
     assert [part["neural_eigenmap_fits"] for part in merged["parts"]] == ["one (seed 0) for every run",
                                                                           "one per run (seed r for run r)"]
+
+
+def test_each_part_records_the_size_of_the_mlp_it_fitted():
+    old = _part(["ne"], [("NE", 1.0)], neural_eigenmap_config={"k": 4, "width": 256, "depth": 2})
+    wide = _part(["ne"], [("NE", 1.0)], neural_eigenmap_config={"k": 4, "width": 1024, "depth": 2})
+    merged = merge_compare.merge([old, _part(["gcn"], [("GCN", 1.0)]), wide])
+    assert [part.get("neural_eigenmap_mlp") for part in merged["parts"]] == [
+        "width 256, depth 2", None, "width 1024, depth 2"]
+    assert merged["parts"][2]["replaces_rows_of"] == ["NE"]
