@@ -30,7 +30,8 @@ import time
 import warnings
 from pathlib import Path
 
-from compare_shared import DATASETS, dataset_path  # the shared graphs and their paths in each layout
+from compare_shared import dataset_path  # the shared graphs' paths in each layout
+from shared_cases import case_arguments  # --data, --out, --device, --layouts, --datasets, --steps, --parallel, --threads
 
 CAPACITIES = ((256, 2), (512, 2), (1024, 2), (256, 3), (512, 3))
 """(width, depth) of the MLP; the first is the library's default."""
@@ -45,7 +46,6 @@ CONFIGURATIONS = {
 READINGS = {"eigenfunctions_100": (1.0, 1, None), "eigenfunctions_10": (0.1, 3, None),
             "eigenfunctions_1": (0.01, 3, None), "first_32_100": (1.0, 1, 32)}
 """name -> (label ratio, probe runs, columns kept) of the probe on the embedding."""
-LAYOUTS = ("ogb", "npz")
 
 
 def probe(x, graph, ratio: float, runs: int, device) -> dict:
@@ -177,15 +177,7 @@ def to_markdown(report: dict) -> str:
 def main() -> None:
     import torch
 
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", required=True, help="the shared data folder (holds ogb/ and npz/)")
-    parser.add_argument("--out", required=True)
-    parser.add_argument("--device", default="auto")
-    parser.add_argument("--layouts", nargs="+", default=list(LAYOUTS), choices=LAYOUTS)
-    parser.add_argument("--datasets", nargs="+", default=list(DATASETS))
-    parser.add_argument("--steps", type=int, default=None, help="override the default steps (script check only)")
-    parser.add_argument("--parallel", type=int, default=1, help="jobs (graph × layout × size) run at once")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads per process")
+    parser = case_arguments(__doc__.splitlines()[0])
     parser.add_argument("--summarize-only", action="store_true", help="rebuild the summary from DIR's job files")
     args = parser.parse_args()
     out = Path(args.out)
