@@ -25,12 +25,13 @@ SMALL_PREFIX = 16
 """The stop-gradient prefix must beat the no-stop-gradient one at every m up to this."""
 
 
-def curve(graph, kernel: str, stop_gradient: bool, device, steps: int | None, seed: int = 0) -> list[dict]:
+def curve(graph, kernel: str, stop_gradient: bool, device, steps: int | None, seed: int = 0,
+          width: int | None = None) -> list[dict]:
     """``[{m, valid, test}]``: the probe on the first m outputs of one fit (``seed``), m = 1, 2, 4, ..., 64."""
     from graph_eigenmap import neural_eigenmap
     from graph_eigenmap.evaluation.truncation import truncation_curve
 
-    options = {} if steps is None else dict(steps=steps)
+    options = {key: value for key, value in dict(steps=steps, width=width).items() if value is not None}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         fitted = neural_eigenmap(graph, device=device, progress=False, kernel=kernel, stop_gradient=stop_gradient,
@@ -57,7 +58,7 @@ def run_case(args: argparse.Namespace, layout: str, name: str, graph, device) ->
     """Both kernels on one graph in one layout."""
     kernels = {}
     for kernel in args.kernels:
-        per_seed = {sg: [curve(graph, kernel, sg, device, args.steps, seed) for seed in range(args.seeds)] for sg in (True, False)}
+        per_seed = {sg: [curve(graph, kernel, sg, device, args.steps, seed, args.width) for seed in range(args.seeds)] for sg in (True, False)}
         ordered, span = mean_curve(per_seed[True]), mean_curve(per_seed[False])
         kernels[kernel] = dict(stop_gradient=ordered, no_stop_gradient=span, **verdict(ordered, span))
         if args.seeds > 1:
@@ -70,8 +71,9 @@ def main() -> None:
     parser = case_arguments(__doc__.splitlines()[0])
     parser.add_argument("--kernels", nargs="+", default=list(KERNELS), choices=KERNELS)
     parser.add_argument("--seeds", type=int, default=1, help="fits per curve (seeds 0..N-1), averaged")
+    parser.add_argument("--width", type=int, default=None, help="MLP width instead of the default (a lead, not the defaults)")
     args = parser.parse_args()
-    write_report(args.out, "truncation", run_cases(run_case, args) | dict(seeds=args.seeds), to_markdown)
+    write_report(args.out, "truncation", run_cases(run_case, args) | dict(seeds=args.seeds, width=args.width), to_markdown)
 
 
 def to_markdown(report: dict) -> str:
@@ -80,7 +82,8 @@ def to_markdown(report: dict) -> str:
              "Test accuracy (%) of the probe on the first m outputs (100 % labels), stop-gradient / no stop-gradient"
              + (f", mean over {report['seeds']} fits (seeds 0..{report['seeds'] - 1}). " if report.get("seeds", 1) > 1 else ". ") +
              f"Monotone: the stop-gradient curve never falls as m grows. Beats: it is above the no-stop-gradient "
-             f"prefix at every m ≤ {SMALL_PREFIX}.", ""]
+             f"prefix at every m ≤ {SMALL_PREFIX}."
+             + (f" MLP width {report['width']} (not the default)." if report.get("width") else ""), ""]
     for kernel in KERNELS:
         cases = [c for c in report["cases"] if kernel in c["kernels"]]
         if not cases:
