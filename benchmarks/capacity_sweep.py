@@ -31,6 +31,7 @@ import warnings
 from pathlib import Path
 
 from compare_shared import dataset_path  # the shared graphs' paths in each layout
+from representation_sweep import probe  # the OGB-protocol probe's valid and test accuracy of one reading
 from shared_cases import case_arguments  # --data, --out, --device, --layouts, --datasets, --steps, --parallel, --threads
 
 CAPACITIES = ((256, 2), (512, 2), (1024, 2), (256, 3), (512, 3))
@@ -46,13 +47,6 @@ CONFIGURATIONS = {
 READINGS = {"eigenfunctions_100": (1.0, 1, None), "eigenfunctions_10": (0.1, 3, None),
             "eigenfunctions_1": (0.01, 3, None), "first_32_100": (1.0, 1, 32)}
 """name -> (label ratio, probe runs, columns kept) of the probe on the embedding."""
-
-
-def probe(x, graph, ratio: float, runs: int, device) -> dict:
-    from graph_eigenmap.evaluation import evaluate_embeddings
-
-    result = evaluate_embeddings(x, graph, label_ratio=ratio, runs=runs, device=device)
-    return dict(valid=round(result.valid_acc_mean, 4), test=round(result.test_acc_mean, 4))
 
 
 def measure(graph, options: dict, device, steps: int | None) -> dict:
