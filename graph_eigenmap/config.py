@@ -39,7 +39,7 @@ class TrainConfig:
         width, depth, residual, norm, dropout, activation: the MLP (default 256 wide, 2 layers,
             no skips, LayerNorm, no dropout, GELU). With ``inputs="features"`` on graphs of thousands to
             tens of thousands of nodes, width 1024 probes better on valid
-            (``benchmarks/results/capacity_sweep``); 256 keeps the large-graph speed figures.
+            (``benchmarks/results/capacity_sweep``); the large-graph figures are measured at 256 and 512.
         inputs: what the MLP reads: ``"auto"`` (default: ``"propagated:3"`` for an MLP on node
             features, ``"svd:100+propagated:3"`` for features of 256 columns or more, ``"features"`` for the
             identity table), ``"features"`` (the node's own
