@@ -1,8 +1,8 @@
 """How spread out are the stop-gradient eigenfunctions? Participation ratio and largest-component share of one fit.
 
-    PYTHONPATH=. python benchmarks/localization.py --data ../shared/data --out DIR [--datasets cora citeseer --layout ogb]
+    PYTHONPATH=. python benchmarks/localization.py --data ../shared/data --out DIR [--datasets cora citeseer --layouts ogb]
 
-For each graph: one fit at the library's defaults with the nontrivial kernel (seed 0, CPU unless --device), then
+For each graph: one fit at the library's defaults with the nontrivial kernel (seed 0, on --device), then
 for each of its k outputs f_j the participation ratio (Σ f²)² / Σ f⁴ (about n for a vector spread evenly over
 n nodes, 1 for one node) and the share of Σ f² on the graph's largest connected component. A truncation curve
 that stops rising (cora, citeseer: ``truncation_seeds.md``) can mean late outputs that live on few nodes: they
@@ -11,23 +11,18 @@ tell the probe about those nodes only. Writes DIR/localization.{json,md}.
 
 from __future__ import annotations
 
-import argparse
-import datetime
-import json
-import sys
 import warnings
-from pathlib import Path
 
 import numpy as np
 import scipy.sparse.csgraph as csgraph
 
-from compare_shared import dataset_path  # the shared graphs' paths in each layout
+from shared_cases import case_arguments, run_cases, write_report  # one process per graph × layout, the report
 
 BLOCKS = ((0, 8), (8, 16), (16, 32), (32, 64))
 """Output ranges [start, stop) summarized in the table."""
 
 
-def measure(graph, device: str) -> dict:
+def run_case(args, layout: str, name: str, graph, device) -> dict:
     """Participation ratio and largest-component share of each output of one defaults fit (nontrivial kernel)."""
     from graph_eigenmap import neural_eigenmap
 
@@ -51,7 +46,7 @@ def to_markdown(report: dict) -> str:
              "| graph | nodes | components | largest component | " +
              " | ".join(f"outputs {a + 1}-{b}" for a, b in BLOCKS) + " | smallest share on largest component |",
              "|---|---|---|---|" + "---|" * len(BLOCKS) + "---|"]
-    for row in report["rows"]:
+    for row in report["cases"]:
         p = np.array(row["participation"])
         cells = [f"{np.median(p[a:b]):.0f}" for a, b in BLOCKS]
         lines.append(f"| {row['layout']}/{row['graph']} | {row['num_nodes']} | {row['components']} | "
@@ -60,28 +55,10 @@ def to_markdown(report: dict) -> str:
 
 
 def main() -> None:
-    import torch
-
-    from graph_eigenmap import load_graph
-
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", required=True)
-    parser.add_argument("--out", required=True)
-    parser.add_argument("--datasets", nargs="+", default=["cora", "citeseer"])
-    parser.add_argument("--layout", choices=("ogb", "npz"), default="ogb")
-    parser.add_argument("--device", default="cpu")
+    parser = case_arguments(__doc__.splitlines()[0])
+    parser.set_defaults(layouts=["ogb"], datasets=["cora", "citeseer"])
     args = parser.parse_args()
-    report = dict(command="PYTHONPATH=. python " + " ".join(sys.argv), rows=[],
-                  device=torch.cuda.get_device_name() if args.device != "cpu" else "CPU",
-                  date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"))
-    for name in args.datasets:
-        graph = load_graph(dataset_path(Path(args.data), args.layout, name))
-        report["rows"].append(dict(layout=args.layout, graph=name) | measure(graph, args.device))
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "localization.json").write_text(json.dumps(report, indent=1) + "\n")
-    (out / "localization.md").write_text(to_markdown(report))
-    print(to_markdown(report))
+    write_report(args.out, "localization", run_cases(run_case, args), to_markdown)
 
 
 if __name__ == "__main__":
