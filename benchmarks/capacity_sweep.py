@@ -5,7 +5,7 @@
 For each graph of ``../shared/data`` in both layouts (OGB 100-d features, ``.npz`` raw features), each MLP
 size in :data:`CAPACITIES` (width × depth) and each configuration in :data:`CONFIGURATIONS` (the library's
 defaults, and the graph-free fits ``bench compare`` reads: the node's own features as inputs, adjacency or
-nontrivial kernel, stop-gradient on or off), one fit (seed 0, k = 64, 500 full-graph steps). Each fit is
+nontrivial kernel, stop-gradient on or off), one fit (seed 0, or ``--seed``; k = 64, 500 full-graph steps). Each fit is
 read by the linear probe (OGB protocol) on its 64 eigenfunctions at 100 % labels (1 run: every run shares
 the training set), 10 % (3 runs) and 1 % (3 runs), on the first 32 at 100 % (does the second half add
 anything?), and on its backbone at 100 %; and by the order violations of its exact Rayleigh quotients.
@@ -16,6 +16,8 @@ writes DIR/<layout>_<graph>_<width>x<depth>.json after every fit, so a run stopp
 measured; DIR/capacity_sweep.{json,md} then hold the mean over the cases that have every fit, and the
 choice: the size with the best mean valid accuracy of the 64 eigenfunctions, (100 % + 10 %) / 2, over
 every case and configuration. ``--summarize-only`` rebuilds the summary from the per-job files.
+``--sizes 256x2 1024x2`` sweeps only those sizes (the summary then compares the sizes DIR holds); a run
+with another ``--seed`` goes to a DIR of its own.
 """
 
 from __future__ import annotations
@@ -49,7 +51,7 @@ READINGS = {"eigenfunctions_100": (1.0, 1, None), "eigenfunctions_10": (0.1, 3, 
 """name -> (label ratio, probe runs, columns kept) of the probe on the embedding."""
 
 
-def measure(graph, options: dict, device, steps: int | None) -> dict:
+def measure(graph, options: dict, device, steps: int | None, seed: int = 0) -> dict:
     """One fit of ``options`` read by the probes of :data:`READINGS`, the backbone probe and the order check."""
     from graph_eigenmap import neural_eigenmap
     from graph_eigenmap.api import order_violations
@@ -57,7 +59,7 @@ def measure(graph, options: dict, device, steps: int | None) -> dict:
     start = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        fitted = neural_eigenmap(graph, device=device, progress=False, seed=0, **options,
+        fitted = neural_eigenmap(graph, device=device, progress=False, seed=seed, **options,
                                  **({} if steps is None else dict(steps=steps)))
     row = dict(fit_s=round(time.perf_counter() - start, 1),
                rising_pairs=len(order_violations(fitted.rayleigh_quotients)))
@@ -81,7 +83,8 @@ def run_job(args: argparse.Namespace, job: tuple[str, str, int, int]) -> str:
     result = dict(layout=layout, graph=name, width=width, depth=depth, rows=[])
     path = Path(args.out) / f"{layout}_{name}_{width}x{depth}.json"
     for configuration, options in CONFIGURATIONS.items():
-        row = dict(configuration=configuration) | measure(graph, options | dict(width=width, depth=depth), device, args.steps)
+        row = dict(configuration=configuration) | measure(graph, options | dict(width=width, depth=depth), device,
+                                                          args.steps, args.seed)
         result["rows"].append(row)
         path.write_text(json.dumps(result, indent=1) + "\n")
         print(json.dumps(dict(layout=layout, graph=name, width=width, depth=depth) | row), flush=True)
@@ -90,22 +93,33 @@ def run_job(args: argparse.Namespace, job: tuple[str, str, int, int]) -> str:
 
 def _jobs(args: argparse.Namespace) -> list[tuple[str, str, int, int]]:
     """Largest inputs first (the raw-feature coauthor_cs and amazon_computers fits take longest), then the rest."""
-    jobs = [(layout, name, w, d) for layout in args.layouts for name in args.datasets for w, d in CAPACITIES]
+    jobs = [(layout, name, w, d) for layout in args.layouts for name in args.datasets for w, d in parse_sizes(args.sizes)]
     slow = {("npz", "coauthor_cs"): 0, ("npz", "amazon_computers"): 1, ("ogb", "coauthor_cs"): 2}
     return sorted(jobs, key=lambda job: (slow.get(job[:2], 3), -job[2] * job[3]))
+
+
+def parse_sizes(texts: list[str]) -> list[tuple[int, int]]:
+    """``["256x2", "1024x2"]`` -> ``[(256, 2), (1024, 2)]``, each one of :data:`CAPACITIES`."""
+    sizes = [tuple(int(part) for part in text.split("x")) for text in texts]
+    unknown = [text for text, size in zip(texts, sizes) if size not in CAPACITIES]
+    if unknown:
+        raise SystemExit(f"--sizes takes sizes of {', '.join(f'{w}x{d}' for w, d in CAPACITIES)}; got {', '.join(unknown)}")
+    return sizes
 
 
 def summarize(out: Path) -> dict:
     """Mean valid/test accuracy per size × configuration × reading over the cases that have every fit at every size."""
     jobs = [json.loads(path.read_text()) for path in sorted(out.glob("*_*x*.json"))]
+    present = {(job["width"], job["depth"]) for job in jobs}
+    capacities = [size for size in CAPACITIES if size in present]  # the sizes this folder's run swept
     complete = [job for job in jobs if len(job["rows"]) == len(CONFIGURATIONS)]
     by_case: dict[tuple[str, str], list[dict]] = {}
     for job in complete:
         by_case.setdefault((job["layout"], job["graph"]), []).append(job)
-    cases = sorted(case for case, found in by_case.items() if len(found) == len(CAPACITIES))
+    cases = sorted(case for case, found in by_case.items() if len(found) == len(capacities))
     readings = list(READINGS) + ["backbone_100"]
     table = []
-    for width, depth in CAPACITIES:
+    for width, depth in capacities:
         for configuration in CONFIGURATIONS:
             rows = [row for job in complete if (job["layout"], job["graph"]) in cases
                     and (job["width"], job["depth"]) == (width, depth) for row in job["rows"]
@@ -118,7 +132,7 @@ def summarize(out: Path) -> dict:
                     entry[f"{reading}_{part}"] = round(sum(r[reading][part] for r in rows) / max(1, len(rows)), 4)
             table.append(entry)
     scores = {}
-    for width, depth in CAPACITIES:
+    for width, depth in capacities:
         entries = [e for e in table if (e["width"], e["depth"]) == (width, depth)]
         scores[f"{width}x{depth}"] = round(sum(e["eigenfunctions_100_valid"] + e["eigenfunctions_10_valid"]
                                                for e in entries) / (2 * max(1, len(entries))), 4)
@@ -132,7 +146,8 @@ def summarize(out: Path) -> dict:
                                            test_100=row["eigenfunctions_100"]["test"],
                                            valid_10=row["eigenfunctions_10"]["valid"],
                                            test_10=row["eigenfunctions_10"]["test"]) for row in job["rows"]}
-    return dict(cases=[f"{layout}/{name}" for layout, name in cases], table=table, scores=scores, chosen=chosen,
+    return dict(cases=[f"{layout}/{name}" for layout, name in cases], sizes=[f"{w}x{d}" for w, d in capacities],
+                table=table, scores=scores, chosen=chosen,
                 per_case=per_case, incomplete_jobs=len(jobs) - len(complete))
 
 
@@ -140,7 +155,8 @@ def to_markdown(report: dict) -> str:
     lines = ["# Neural Eigenmap's MLP size: width × depth, chosen on valid", "",
              f"{report['date']}, {report['device']}. `{report['command']}`"
              + (f" (summarized by `{report['summarized_by']}`)" if "summarized_by" in report else ""), "",
-             f"Cases: {', '.join(report['cases']) or 'none complete'}. One fit per setting (seed 0), k = 64, 500 steps. "
+             f"Cases: {', '.join(report['cases']) or 'none complete'}. One fit per setting (seed {report.get('seed', 0)}), "
+             "k = 64, 500 steps. "
              "Mean over the cases of the probe's **valid** accuracy (%) (test in brackets). Chosen: the size with the "
              "best mean valid accuracy of the 64 eigenfunctions, (100 % labels + 10 %) / 2, over every case and "
              "configuration." + (f" {report['incomplete_jobs']} job(s) did not finish and are left out."
@@ -157,11 +173,11 @@ def to_markdown(report: dict) -> str:
                      + f" | {e['fit_s']} |")
     lines += ["", "Per case, valid % of the 64 eigenfunctions at 100 % labels / at 10 %, graph-free configurations "
               "(features inputs) best of the four:", "",
-              "| case | " + " | ".join(f"{w}x{d}" for w, d in CAPACITIES) + " |", "|---|" + "---|" * len(CAPACITIES)]
+              "| case | " + " | ".join(report["scores"]) + " |", "|---|" + "---|" * len(report["scores"])]
     for case, sizes in report["per_case"].items():
         cells = []
-        for w, d in CAPACITIES:
-            graph_free = [v for k, v in sizes.get(f"{w}x{d}", {}).items() if k.startswith("features")]
+        for size in report["scores"]:
+            graph_free = [v for k, v in sizes.get(size, {}).items() if k.startswith("features")]
             best = max(graph_free, key=lambda v: v["valid_100"] + v["valid_10"]) if graph_free else None
             cells.append(f"{100 * best['valid_100']:.1f} / {100 * best['valid_10']:.1f}" if best else "")
         lines.append(f"| {case} | " + " | ".join(cells) + " |")
@@ -173,11 +189,13 @@ def main() -> None:
 
     parser = case_arguments(__doc__.splitlines()[0])
     parser.add_argument("--summarize-only", action="store_true", help="rebuild the summary from DIR's job files")
+    parser.add_argument("--sizes", nargs="+", default=[f"{w}x{d}" for w, d in CAPACITIES], help="WIDTHxDEPTH sizes to sweep")
+    parser.add_argument("--seed", type=int, default=0, help="every fit's seed")
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     command = "PYTHONPATH=. python " + " ".join(sys.argv)
-    header = dict(command=command, date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    header = dict(command=command, seed=args.seed, date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
                   device=torch.cuda.get_device_name() if args.device != "cpu" and torch.cuda.is_available() else "CPU")
     if args.summarize_only:
         header = json.loads((out / "run.json").read_text()) | dict(summarized_by=command)
