@@ -5,7 +5,7 @@ import pytest
 import scipy.sparse as sp
 import torch
 
-from graph_eigenmap.data import build_graph, csbm
+from graph_eigenmap.data import csbm
 from graph_eigenmap.estimators import BlockEstimator, FullGraphEstimator, NeighborSampledEstimator, RowBatchEstimator
 from graph_eigenmap.kernel import normalized_adjacency
 from graph_eigenmap.models import L2BatchNorm

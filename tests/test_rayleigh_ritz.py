@@ -2,7 +2,6 @@
 
 import numpy as np
 import pytest
-import torch
 
 from graph_eigenmap import neural_eigenmap
 from graph_eigenmap.data import load_graph

@@ -16,8 +16,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 from conftest import shared_data_or_skip
 
 README = Path(__file__).resolve().parents[1] / "README.md"

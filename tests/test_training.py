@@ -11,7 +11,7 @@ from graph_eigenmap import NeuralEigenmap, neural_eigenmap
 from graph_eigenmap.data import from_scipy
 from graph_eigenmap.errors import GraphEigenmapError
 from graph_eigenmap.kernel import normalized_adjacency
-from graph_eigenmap.metrics import captured_spectrum, principal_angle_cosines, rayleigh_quotients
+from graph_eigenmap.metrics import captured_spectrum, principal_angle_cosines
 from graph_eigenmap.config import TrainConfig
 from graph_eigenmap.train import train
 
