@@ -1,21 +1,21 @@
 """Is the truncation target reachable at all? Truncation curves of the exact eigenvectors Neural Eigenmap learns.
 
-    PYTHONPATH=. python benchmarks/truncation_exact.py --data ../shared/data --out DIR --layouts ogb [--against benchmarks/results/truncation_seeds.json]
+    PYTHONPATH=. python benchmarks/truncation_exact.py --data ../shared/data --out DIR [--against benchmarks/results/truncation_seeds.json]
 
 For each shared graph and each kernel (adjacency: the top-64 eigenvectors of Ā; nontrivial: the top 64
 after each component's trivial eigenvector is removed, :func:`~graph_eigenmap.baselines.laplacian_eigenmap`),
 the exact eigenvectors' first m columns, m = 1, 2, 4, ..., 64, are probed as the stop-gradient outputs are
 in ``truncation_at_defaults.py`` (OGB protocol, 100 % labels). The eigenvectors depend on the graph only,
-so one layout is enough (the layouts share graph, labels and split). A fit that learned these
+so ``--layouts ogb`` is enough for them (the layouts share graph, labels and split); both layouts set
+each layout's learned curves beside. A fit that learned these
 eigenfunctions exactly would draw this curve: where it falls, no training of the ordered outputs can make
 the target "rises monotonically" hold with this kernel and this probe. With ``--against`` the report sets the
 committed stop-gradient curves (mean over fits, same layout) beside the exact ones.
 
 ``--regularized 0.25 1`` adds, as a lead (the library has no such kernel), the nontrivial top 64 of the
 regularized kernel of spectral clustering (Amini et al. 2013; Qin and Rohe 2013): A + (τ / n) 11ᵀ normalized by
-its degrees d + τ, τ a multiple of the mean degree, its trivial eigenvector √(d + τ) removed. The weak edges join
-the components, so every node gets a share of the top directions; it is what one would try against localized
-eigenvectors.
+its degrees d + τ, τ a multiple of the mean degree, its trivial eigenvector √(d + τ) removed: weak edges that
+join the components, the usual remedy for eigenvectors localized on small or loosely attached parts of a sparse graph.
 """
 
 from __future__ import annotations
@@ -125,7 +125,7 @@ def to_markdown(report: dict) -> str:
         results = [c["kernels"][kernel] for c in cases]
         has_learned = any("stop_gradient" in result for result in results)
         lines += [f"## {kernel} kernel", "",
-                  f"The exact curve is monotone on {sum(r['largest_fall'] == 0 for r in results)} of {len(cases)} graphs.", "",
+                  f"The exact curve is monotone on {sum(r['largest_fall'] == 0 for r in results)} of {len(cases)} cases.", "",
                   "| layout | graph | " + " | ".join(f"m = {m}" for m in sizes) + " | falls (exact" + (" / learned" if has_learned else "") + ") |",
                   "|---|---|" + "---|" * len(sizes) + "---|"]
         for case, result in zip(cases, results):
