@@ -3,7 +3,9 @@
 For each graph (OGB layout, 100-d features) and k: the exact top-k eigenvalues of D^-1/2 A D^-1/2
 (per component, graph_eigenmap.baselines.top_eigenpairs), then NeuralEF with identity features
 and with the MLP on features, each scored by the captured spectrum tr(QᵀĀQ) / Σλ (Q: QR of the
-embedding), the Rayleigh quotients of its columns (they should not increase), and wall time.
+embedding), the Rayleigh quotients of its columns (they should not increase), and wall time. The MLP reads
+the library's default inputs (``--inputs auto``: ``propagated:3`` on these graphs, recorded as ``inputs``) and
+the node's own features (``--inputs features``: how much of the spectrum the features alone explain).
 
     python benchmarks/captured_spectrum.py                       # all five graphs, k = 16 and 64, CPU
     python benchmarks/captured_spectrum.py --datasets coauthor_cs --ks 16
@@ -37,10 +39,13 @@ def order_violations(quotients: np.ndarray, tolerance: float = 0.01) -> int:
     return int((np.diff(quotients) > tolerance).sum())
 
 
-def run(graph, name: str, k: int, features: str, device: str, steps: int | None, estimator: str = "full") -> dict:
+def run(graph, name: str, k: int, features: str, device: str, steps: int | None, estimator: str = "full",
+        inputs: str | None = None) -> dict:
     kernel = normalized_adjacency(graph)
     exact, _ = top_eigenpairs(kernel, k)
     options = dict(features=features, device=device, progress=False, estimator=estimator)
+    if inputs is not None:
+        options["inputs"] = inputs
     if steps:
         options["steps"] = steps
     started = time.perf_counter()
@@ -48,7 +53,8 @@ def run(graph, name: str, k: int, features: str, device: str, steps: int | None,
     seconds = time.perf_counter() - started
     quotients = result.rayleigh_quotients
     return dict(
-        dataset=name, k=k, features=features, estimator=result.config.estimator, steps=result.config.steps,
+        dataset=name, k=k, features=features, inputs=result.config.inputs if features == "input" else "-",
+        estimator=result.config.estimator, steps=result.config.steps,
         captured_spectrum=round(captured_spectrum(result.embedding, kernel, exact), 4),
         order_violations=order_violations(quotients),
         rayleigh_first=[round(float(v), 4) for v in quotients[:4]], rayleigh_last=round(float(quotients[-1]), 4),
@@ -62,10 +68,10 @@ def to_markdown(rows: list[dict], header: dict) -> str:
              f"Command: `{header['command']}`", "",
              "Captured spectrum = tr(QᵀĀQ) / (sum of the exact top-k eigenvalues); 1.0 = the top-k eigenspace. "
              "Order violations = columns whose Rayleigh quotient exceeds the previous one's by > 0.01.", "",
-             "| graph | k | features | estimator | steps | captured | order violations | RQ first 4 | exact first 4 | RQ k-th | exact k-th | seconds |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "| graph | k | features | inputs | estimator | steps | captured | order violations | RQ first 4 | exact first 4 | RQ k-th | exact k-th | seconds |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
-        lines.append(f"| {r['dataset']} | {r['k']} | {r['features']} | {r['estimator']} | {r['steps']} | {r['captured_spectrum']:.4f} | "
+        lines.append(f"| {r['dataset']} | {r['k']} | {r['features']} | {r.get('inputs', '')} | {r['estimator']} | {r['steps']} | {r['captured_spectrum']:.4f} | "
                      f"{r['order_violations']} | {r['rayleigh_first']} | {r['exact_first']} | {r['rayleigh_last']} | "
                      f"{r['exact_last']} | {r['wall_time_s']} |")
     return "\n".join(lines) + "\n"
@@ -77,6 +83,7 @@ def main() -> None:
     parser.add_argument("--datasets", nargs="+", default=list(DATASETS))
     parser.add_argument("--ks", nargs="+", type=int, default=[16, 64])
     parser.add_argument("--features", nargs="+", default=["identity", "input"])
+    parser.add_argument("--inputs", nargs="+", default=["auto", "features"], help="what the MLP reads (features input)")
     parser.add_argument("--steps", type=int, default=None, help="default: the library's default")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--estimator", default="full", help="full (the committed results), rows, sampled, auto")
@@ -91,9 +98,10 @@ def main() -> None:
         graph = load_graph(Path(args.data) / "ogb" / f"ogbn_{name}")
         for k in args.ks:
             for features in args.features:
-                row = run(graph, name, k, features, args.device, args.steps, args.estimator)
-                print(json.dumps(row), flush=True)
-                rows.append(row)
+                for inputs in (args.inputs if features == "input" else [None]):
+                    row = run(graph, name, k, features, args.device, args.steps, args.estimator, inputs)
+                    print(json.dumps(row), flush=True)
+                    rows.append(row)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     tag = "gpu" if args.device.startswith("cuda") else "cpu"
