@@ -127,6 +127,12 @@ def _run_rank(rank: int, nproc: int, target, args) -> None:
     os.environ.update(RANK=str(rank), WORLD_SIZE=str(nproc), LOCAL_RANK=str(rank))
     try:
         target(Ranks(rank, nproc, rank), *args)
+        if torch.distributed.is_initialized():
+            # No rank tears down while another still talks to it: a rank that left first took its gloo pairs
+            # (and, rank 0, the store) with it, and a peer's worker thread then aborted the process now and
+            # then ("terminate called without an active exception", SIGABRT). Not after a failure: the other
+            # ranks may never arrive, and torch.multiprocessing ends them.
+            torch.distributed.barrier()
     finally:
         if torch.distributed.is_initialized():
             torch.distributed.destroy_process_group()
