@@ -14,7 +14,6 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
-import scipy.sparse.csgraph as csgraph
 
 from shared_cases import case_arguments, run_cases, write_report  # one process per graph × layout, the report
 
@@ -31,7 +30,9 @@ def run_case(args, layout: str, name: str, graph, device) -> dict:
         embedding = neural_eigenmap(graph, device=device, progress=False, kernel="nontrivial", seed=0).embedding
     squares = embedding.astype(np.float64) ** 2
     participation = squares.sum(0) ** 2 / (squares ** 2).sum(0)
-    _, component = csgraph.connected_components(graph.adjacency, directed=False)
+    from graph_eigenmap.data.graph import components
+
+    component = components(graph)  # [n] component ids, isolated nodes their own
     sizes = np.bincount(component)
     share = squares[component == sizes.argmax()].sum(0) / squares.sum(0)
     return dict(num_nodes=graph.num_nodes, components=len(sizes), largest_component=int(sizes.max()),
