@@ -30,7 +30,7 @@ def run_case(args, layout: str, name: str, graph, device) -> dict:
         embedding = neural_eigenmap(graph, device=device, progress=False, kernel="nontrivial", seed=0).embedding
     squares = embedding.astype(np.float64) ** 2
     participation = squares.sum(0) ** 2 / (squares ** 2).sum(0)
-    from graph_eigenmap.data.graph import components
+    from graph_eigenmap.data.components import components
 
     component = components(graph)  # [n] component ids, isolated nodes their own
     sizes = np.bincount(component)

@@ -39,7 +39,7 @@ from graph_eigenmap.reorder import sort_outputs
 from graph_eigenmap.config import TrainConfig
 from graph_eigenmap.inference import (BACKBONE_MAX_BYTES, all_node_inputs, embed_nodes, embed_to_files,
                                      keeps_outputs_on_device, permute_columns, streams_outputs)
-from graph_eigenmap.sparse_features import as_model_input
+from graph_eigenmap.data.sparse import as_model_input
 from graph_eigenmap.train import full_kernel, train
 
 ORDER_TOLERANCE = 0.01

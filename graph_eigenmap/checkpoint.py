@@ -15,7 +15,7 @@ from pathlib import Path
 
 import torch
 
-from graph_eigenmap.artifacts import atomic_write
+from graph_eigenmap.files import atomic_write
 from graph_eigenmap.data.graph import Graph
 from graph_eigenmap.errors import GraphEigenmapError
 

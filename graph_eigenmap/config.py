@@ -13,7 +13,7 @@ from graph_eigenmap.data.graph import Graph
 from graph_eigenmap.errors import GraphEigenmapError
 from graph_eigenmap.feature_store import FEATURE_STORAGES, resolve_feature_storage
 from graph_eigenmap.inputs import parse_inputs
-from graph_eigenmap.sparse_features import is_sparse
+from graph_eigenmap.data.sparse import is_sparse
 
 KERNELS = ("adjacency", "gcn", "shifted", "nontrivial")
 DEFAULT_LR = {"adamw": 3e-3, "lars": 0.3, "sgd": 0.2}
@@ -51,7 +51,7 @@ class TrainConfig:
             (benchmarks/results/representation_sweep/: 64 outputs, 100 % labels, valid 82.2 %
             against 79.1 % for ``"features"``); the SVD for wide features on the raw `.npz` graphs
             (:data:`DEFAULT_WIDE_INPUTS`). Narrower sparse features kept sparse (too large to densify,
-            :mod:`graph_eigenmap.sparse_features`) take ``"features"``: their propagation would be dense;
+            :mod:`graph_eigenmap.data.sparse`) take ``"features"``: their propagation would be dense;
             so do features whose K + 1 propagated copies would not fit in a quarter of the host's
             available memory (papers100M's: 227 GB).
         kernel: ``"adjacency"`` (D^-1/2 A D^-1/2, default), ``"gcn"`` (with self-loops),
@@ -93,7 +93,7 @@ class TrainConfig:
             gradient through the drawn nodes: the same gradient (exactly for the full graph, in
             expectation when sampling) for a fraction of the work, since sampled neighbours are
             embedded forward-only and the full graph needs no backward sparse product (see
-            :func:`graph_eigenmap.objective.neuralef_loss`). None (default): on, except for the
+            :func:`graph_eigenmap.objectives.neuralef.neuralef_loss`). None (default): on, except for the
             identity table with a sampling estimator, where the two-sided gradient also moves the
             rows of the neighbours a step reads (on the 340-node SBM of tests/test_training.py
             it found the 2nd and 3rd eigenvectors to cosines 0.96 / 0.91 against 0.86 / 0.81

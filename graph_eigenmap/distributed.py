@@ -6,7 +6,7 @@ Each rank holds the graph and the model, draws its own seeds, and the ranks make
 * the two places where NeuralEF couples the drawn nodes are averaged over ranks with a differentiable
   all-reduce (:func:`mean_over_ranks`): the L2-BN mean squares
   (:class:`graph_eigenmap.models.L2BatchNorm`) and the ``[k, k]`` estimate of R
-  (:func:`graph_eigenmap.objective.neuralef_loss`); the nontrivial kernel's component sums are
+  (:func:`graph_eigenmap.objectives.neuralef.neuralef_loss`); the nontrivial kernel's component sums are
   averaged too (without gradient).
 
 Why the gradients come out right: with every rank drawing b seeds, R over N·b seeds is the mean of the

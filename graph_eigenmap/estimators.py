@@ -2,7 +2,7 @@
 
 Each estimator draws the nodes a step embeds (``draw``) and, from ψ at those nodes, returns
 ``(A, C)``, two ``[b, k]`` matrices with R ≈ (AᵀC + CᵀA) / (2b) unbiased
-(:func:`graph_eigenmap.objective.estimate_r`):
+(:func:`graph_eigenmap.objectives.estimate_r`):
 
 * :class:`FullGraphEstimator`: every node, C = ĀΨ by one sparse-dense product. Exact.
 * :class:`RowBatchEstimator`: C = ĀΨ exact from a pass over all n nodes without autograd, A at b
@@ -15,7 +15,7 @@ Each estimator draws the nodes a step embeds (``draw``) and, from ψ at those no
   Ā[I, J]; C = (n/|J|) Ā[I, J] ψ(J). Unbiased, but few nonzeros fall in a block of a sparse
   graph, so its variance is high.
 
-With the one-sided gradient (:func:`graph_eigenmap.objective.neuralef_loss`, the default for MLPs)
+With the one-sided gradient (:func:`graph_eigenmap.objectives.neuralef.neuralef_loss`, the default for MLPs)
 only the rows A reads (``Draw.num_a_rows``) need autograd: the sampled estimator's neighbours and
 the block estimator's J are embedded forward-only, and the full graph's C = ĀΨ is a plain product
 of detached Ψ.
@@ -59,7 +59,7 @@ class Draw:
             the L2-BN statistics.
         num_stat_rows: see above.
         num_a_rows: the first rows, which A reads; the rest only feed C, so with a one-sided
-            gradient (:func:`graph_eigenmap.objective.neuralef_loss`) they need no autograd.
+            gradient (:func:`graph_eigenmap.objectives.neuralef.neuralef_loss`) they need no autograd.
         pairs: estimator-specific index tensors (neighbour weights, block pairs).
     """
 

@@ -16,7 +16,7 @@
 Inputs go to the device a block of rows at a time, cast on the way (:func:`graph_eigenmap.transfer.to_device`):
 no full half-precision or page-locked copy is ever made on the host.
 
-Sparse inputs (:mod:`graph_eigenmap.sparse_features`) keep their float32 CSR values in every mode.
+Sparse inputs (:mod:`graph_eigenmap.data.sparse`) keep their float32 CSR values in every mode.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from graph_eigenmap.sparse_features import as_model_input, take_rows
+from graph_eigenmap.data.sparse import as_model_input, take_rows
 from graph_eigenmap.transfer import to_device
 
 FEATURE_STORAGES = ("auto", "float32", "bfloat16", "float16", "host")

@@ -11,7 +11,7 @@ import torch
 from graph_eigenmap.config import TrainConfig
 from graph_eigenmap.data.graph import Graph
 from graph_eigenmap.models import NeuralEigenfunctions
-from graph_eigenmap.sparse_features import as_model_input, take_rows
+from graph_eigenmap.data.sparse import as_model_input, take_rows
 
 
 @torch.no_grad()

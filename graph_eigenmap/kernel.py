@@ -22,7 +22,9 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from graph_eigenmap.data.graph import Graph, components, row_blocks
+from graph_eigenmap.data.components import components
+from graph_eigenmap.data.graph import Graph
+from graph_eigenmap.data.sparse import row_blocks, to_torch_csr
 
 
 @dataclass(frozen=True)
@@ -151,21 +153,6 @@ def normalized_adjacency(
     if shift:
         kernel = ((kernel + sp.eye(n, dtype=np.float32, format="csr")) * 0.5).tocsr()
     return kernel
-
-
-def to_torch_csr(matrix: sp.spmatrix, *, device: str | torch.device = "cpu", dtype=torch.float32) -> torch.Tensor:
-    """A scipy sparse matrix as a ``torch.sparse_csr_tensor`` on ``device`` (int64 indices)."""
-    csr = sp.csr_matrix(matrix)
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
-        return torch.sparse_csr_tensor(
-            torch.from_numpy(csr.indptr.astype(np.int64)),
-            torch.from_numpy(csr.indices.astype(np.int64)),
-            torch.from_numpy(csr.data.astype(np.float32)),
-            size=csr.shape,
-            dtype=dtype,
-            check_invariants=False,
-        ).to(device)
 
 
 @dataclass(frozen=True, eq=False)

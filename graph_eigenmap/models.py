@@ -15,7 +15,7 @@ import scipy.sparse as sp
 import torch
 from torch import nn
 
-from graph_eigenmap.sparse_features import take_rows
+from graph_eigenmap.data.sparse import take_rows
 
 
 class L2BatchNorm(nn.Module):
@@ -84,7 +84,7 @@ class MLPBackbone(nn.Module):
 
     Inputs are scaled per feature with statistics of the training graph (buffers set by
     :meth:`fit_standardization`, saved with the weights). The input may be a dense ``[b, d]`` tensor
-    or a ``torch.sparse_csr_tensor`` (wide sparse features, :mod:`graph_eigenmap.sparse_features`):
+    or a ``torch.sparse_csr_tensor`` (wide sparse features, :mod:`graph_eigenmap.data.sparse`):
     then the first layer is one sparse-dense product with the scaling folded into its weights,
     ((x − μ)·s) Wᵀ + b = x (s·W)ᵀ + (b − (μ·s) Wᵀ), in float32, and x is never densified.
     """

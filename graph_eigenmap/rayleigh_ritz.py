@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from graph_eigenmap.models import NeuralEigenfunctions
-from graph_eigenmap.sparse_features import take_rows
+from graph_eigenmap.data.sparse import take_rows
 
 
 @torch.no_grad()

@@ -9,7 +9,8 @@ import scipy.sparse as sp
 
 from graph_eigenmap.data import load_graph
 from graph_eigenmap.data.cache import read_graph_cache, write_graph_cache
-from graph_eigenmap.data.graph import build_graph, components
+from graph_eigenmap.data.components import components
+from graph_eigenmap.data.graph import build_graph
 
 
 def _assert_same(a, b):

@@ -214,7 +214,7 @@ def test_versions_are_read_without_importing_torch_geometric():
 
 
 def test_atomic_write_leaves_the_old_file_and_no_temporary_on_failure(tmp_path):
-    from graph_eigenmap.artifacts import atomic_write
+    from graph_eigenmap.files import atomic_write
 
     target = tmp_path / "old.bin"
     target.write_bytes(b"old")

@@ -57,7 +57,7 @@ def test_components_by_propagation_on_a_long_path():
 
 
 def test_components_of_a_graph_beyond_scipy_use_propagation(monkeypatch):
-    import graph_eigenmap.data.graph as graph_module
+    import graph_eigenmap.data.components as graph_module
 
     adjacency = _random_adjacency(2000, 1500, seed=1)
     reference = graph_module.components(adjacency)
@@ -277,7 +277,7 @@ def test_the_surplus_of_a_large_draw_is_dropped_uniformly(monkeypatch):
 
 
 def test_row_blocks_cover_every_row_once_with_bounded_entries():
-    from graph_eigenmap.data.graph import row_blocks
+    from graph_eigenmap.data.sparse import row_blocks
 
     indptr = np.array([0, 0, 0, 5, 6, 20, 21])  # empty rows first, one row of 14 entries
     assert row_blocks(indptr, 4) == [(0, 2), (2, 4), (4, 5), (5, 6)]

@@ -9,7 +9,8 @@ from graph_eigenmap.data import csbm
 from graph_eigenmap.estimators import BlockEstimator, FullGraphEstimator, NeighborSampledEstimator, RowBatchEstimator
 from graph_eigenmap.kernel import normalized_adjacency
 from graph_eigenmap.models import L2BatchNorm
-from graph_eigenmap.objective import estimate_r, neuralef_loss
+from graph_eigenmap.objectives import estimate_r
+from graph_eigenmap.objectives.neuralef import neuralef_loss
 
 
 def _mean_r(estimator, psi, draws, seed=0):

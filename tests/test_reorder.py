@@ -6,7 +6,7 @@ import torch
 
 from graph_eigenmap.kernel import normalized_adjacency, to_torch_csr
 from graph_eigenmap.models import EmbeddingTable, MLPBackbone, NeuralEigenfunctions
-from graph_eigenmap.objective import neuralef_loss
+from graph_eigenmap.objectives.neuralef import neuralef_loss
 from graph_eigenmap.reorder import exact_quotients, reorder_outputs
 
 

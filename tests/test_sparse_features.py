@@ -27,7 +27,7 @@ def _graph(dense_features: bool, n: int = 400, d: int = 300):
 
 
 def test_take_rows_of_a_sparse_tensor_equals_dense_indexing():
-    from graph_eigenmap.sparse_features import as_model_input, take_rows
+    from graph_eigenmap.data.sparse import as_model_input, take_rows
 
     x = sp.random(60, 25, density=0.2, format="csr", dtype=np.float32, random_state=2)
     sparse, dense = as_model_input(x), torch.from_numpy(x.toarray())
@@ -55,7 +55,7 @@ def test_scaling_of_sparse_features_equals_the_dense_one(kind):
 
 def test_mlp_on_a_sparse_batch_gives_the_dense_outputs_and_gradients():
     from graph_eigenmap.models import MLPBackbone
-    from graph_eigenmap.sparse_features import as_model_input
+    from graph_eigenmap.data.sparse import as_model_input
 
     x = sp.random(60, 25, density=0.2, format="csr", dtype=np.float32, random_state=3)
     x.data -= 0.2
@@ -76,7 +76,7 @@ def test_mlp_on_a_sparse_batch_gives_the_dense_outputs_and_gradients():
 
 
 def test_build_graph_keeps_sparse_features_sparse_only_when_too_large(monkeypatch):
-    import graph_eigenmap.sparse_features as sparse_features
+    import graph_eigenmap.data.sparse as sparse_features
 
     assert isinstance(_graph(dense_features=None).features, np.ndarray)  # 400 x 300 floats: far below the limit
     monkeypatch.setattr(sparse_features, "DENSE_FEATURES_MAX_BYTES", 1000)
@@ -87,7 +87,7 @@ def test_build_graph_keeps_sparse_features_sparse_only_when_too_large(monkeypatc
 
 
 def test_npz_features_stay_sparse_when_too_large(tmp_path, monkeypatch):
-    import graph_eigenmap.sparse_features as sparse_features
+    import graph_eigenmap.data.sparse as sparse_features
     from graph_eigenmap.data import load_graph
 
     adjacency = sp.random(50, 50, density=0.1, format="csr", random_state=4)
@@ -151,7 +151,7 @@ def test_bench_compare_says_which_groups_need_dense_features(tmp_path):
 def test_cli_embeds_new_nodes_from_a_sparse_npz(tmp_path, monkeypatch):
     from typer.testing import CliRunner
 
-    import graph_eigenmap.sparse_features as sparse_features
+    import graph_eigenmap.data.sparse as sparse_features
     from graph_eigenmap_cli.main import app
 
     monkeypatch.setattr(sparse_features, "DENSE_FEATURES_MAX_BYTES", 1000)

@@ -24,7 +24,7 @@ from graph_eigenmap.errors import GraphEigenmapError
 from graph_eigenmap.protocol import MethodResult, RunPrediction, score_runs, train_subset
 from graph_eigenmap.kernel import normalized_adjacency, to_torch_csr
 from graph_eigenmap.scaling import fit_scaling
-from graph_eigenmap.sparse_features import dense_features
+from graph_eigenmap.data.sparse import dense_features
 
 
 class GCN(nn.Module):

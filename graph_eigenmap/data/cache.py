@@ -28,7 +28,8 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
-from graph_eigenmap.data.graph import CleaningReport, Graph, Derived, components
+from graph_eigenmap.data.components import components
+from graph_eigenmap.data.graph import CleaningReport, Derived, Graph
 
 MAPPED = ("indptr", "indices", "data", "features", "features_indptr", "features_indices", "features_data")
 """Arrays memory-mapped when read (the rest are small and read whole)."""

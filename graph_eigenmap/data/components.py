@@ -1,4 +1,5 @@
-"""Connected components of graphs too large for scipy: label propagation with pointer jumping, in torch.
+"""Connected components: :func:`components` of any graph, by scipy or, for graphs too large for scipy, by label
+propagation with pointer jumping in torch (:func:`components_by_propagation`).
 
 scipy's ``connected_components`` copies the adjacency to float64 and works with 32-bit indices, which a
 graph of 3.2 billion stored entries (ogbn-papers100M's shape) does not fit. :func:`components_by_propagation`
@@ -10,12 +11,34 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 import torch
+from scipy.sparse.csgraph import connected_components
 
-from graph_eigenmap.data.graph import row_blocks
+from graph_eigenmap.data.graph import Graph, derived
+from graph_eigenmap.data.sparse import row_blocks
 from graph_eigenmap.transfer import to_device
 
 BLOCK_ENTRIES = 1 << 28
 """Stored entries handled at once (their row and column ids as int64: 4 GiB)."""
+SCIPY_COMPONENTS_MAX_ENTRIES = 2**31 - 1
+"""Stored entries up to which :func:`components` uses scipy."""
+
+
+def components(graph: Graph | sp.spmatrix) -> np.ndarray:
+    """``[n]`` int64 connected-component id of each node (an isolated node is a component of its own).
+
+    For a :class:`Graph` computed once and kept in ``graph.extra`` (and in its cache, :mod:`graph_eigenmap.data.cache`).
+    The adjacency is symmetric, so its strongly connected components are its components: scipy finds
+    them without the transposed copy its undirected search makes (on ogbn-products' shape, 2 cores:
+    9.5 s against 17.6 s). Graphs of more than :data:`SCIPY_COMPONENTS_MAX_ENTRIES` stored entries
+    (beyond scipy's 32-bit indices) go to :func:`components_by_propagation`,
+    on a GPU when torch sees one.
+    """
+    if not isinstance(graph, Graph):
+        matrix = sp.csr_matrix(graph)
+        if matrix.nnz > SCIPY_COMPONENTS_MAX_ENTRIES:
+            return components_by_propagation(matrix, "cuda" if torch.cuda.is_available() else "cpu")
+        return connected_components(matrix, directed=True, connection="strong")[1].astype(np.int64)
+    return derived(graph, "components", (graph.adjacency,), lambda: components(graph.adjacency))
 
 
 @torch.no_grad()

@@ -13,14 +13,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.sparse as sp
 import torch
-from scipy.sparse.csgraph import connected_components
 
 from graph_eigenmap.errors import DataError
-from graph_eigenmap.sparse_features import keep_sparse
+from graph_eigenmap.data.sparse import keep_sparse
 
 SPLIT_NAMES = ("train", "valid", "test")
-SCIPY_COMPONENTS_MAX_ENTRIES = 2**31 - 1
-"""Stored entries up to which :func:`components` uses scipy."""
 
 
 @dataclass(frozen=True)
@@ -49,7 +46,7 @@ class Graph:
         adjacency: ``[n, n]`` scipy CSR, symmetric, empty diagonal, float32 weights (1.0 for
             unweighted graphs). Row ``i`` lists the neighbours of node ``i``.
         features: ``[n, d]`` float32 node features: a dense array, or a scipy CSR matrix when they are
-            sparse and their dense matrix would be too large (:func:`graph_eigenmap.sparse_features.keep_sparse`);
+            sparse and their dense matrix would be too large (:func:`graph_eigenmap.data.sparse.keep_sparse`);
             ``None`` for a graph without features.
         labels: ``[n]`` int64 class of each node, ``-1`` where unknown.
         split: ``{"train", "valid", "test"}`` -> int64 node ids (may be empty arrays).
@@ -131,7 +128,7 @@ def build_graph(
         split_seed: seed of the split made when ``split`` is None.
         dense_features: for scipy-sparse ``features``: True densifies them, False keeps them sparse
             (CSR), None (default) keeps them sparse only when the dense matrix would exceed
-            :data:`graph_eigenmap.sparse_features.DENSE_FEATURES_MAX_BYTES`.
+            :data:`graph_eigenmap.data.sparse.DENSE_FEATURES_MAX_BYTES`.
 
     Raises:
         DataError: with a one-line message naming the problem and the fix.
@@ -165,26 +162,6 @@ def build_graph(
         cleaning=cleaning,
         synthetic=synthetic,
     )
-
-
-def components(graph: Graph | sp.spmatrix) -> np.ndarray:
-    """``[n]`` int64 connected-component id of each node (an isolated node is a component of its own).
-
-    For a :class:`Graph` computed once and kept in ``graph.extra`` (and in its cache, :mod:`graph_eigenmap.data.cache`).
-    The adjacency is symmetric, so its strongly connected components are its components: scipy finds
-    them without the transposed copy its undirected search makes (on ogbn-products' shape, 2 cores:
-    9.5 s against 17.6 s). Graphs of more than :data:`SCIPY_COMPONENTS_MAX_ENTRIES` stored entries
-    (beyond scipy's 32-bit indices) go to :func:`graph_eigenmap.data.components.components_by_propagation`,
-    on a GPU when torch sees one.
-    """
-    if not isinstance(graph, Graph):
-        matrix = sp.csr_matrix(graph)
-        if matrix.nnz > SCIPY_COMPONENTS_MAX_ENTRIES:
-            from graph_eigenmap.data.components import components_by_propagation
-
-            return components_by_propagation(matrix, "cuda" if torch.cuda.is_available() else "cpu")
-        return connected_components(matrix, directed=True, connection="strong")[1].astype(np.int64)
-    return derived(graph, "components", (graph.adjacency,), lambda: components(graph.adjacency))
 
 
 @dataclass
@@ -303,17 +280,6 @@ def csr_from_sorted_keys(keys: torch.Tensor, weight: torch.Tensor, num_nodes: in
         (weight.float().cpu().numpy(), cols.cpu().numpy(), indptr.to(index_dtype).cpu().numpy()),
         shape=(n, n),
     )
-
-
-def row_blocks(indptr: np.ndarray, block_entries: int) -> list[tuple[int, int]]:
-    """``[(first, last), ...]``: consecutive row ranges covering all rows of a CSR matrix with ``indptr``, each
-    holding about ``block_entries`` stored entries (a range starts at the row holding entry j·block_entries;
-    one row longer than that is a block of its own)."""
-    indptr = np.asarray(indptr)
-    n = len(indptr) - 1
-    starts = np.searchsorted(indptr, np.arange(0, indptr[-1], block_entries), side="right") - 1
-    bounds = np.unique(np.r_[0, starts, n])
-    return [(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:])]
 
 
 def random_split(num_nodes: int, *, seed: int = 0, fractions=(0.1, 0.1)) -> dict[str, np.ndarray]:

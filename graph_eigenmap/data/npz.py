@@ -2,7 +2,7 @@
 
 Keys read: ``adj_data, adj_indices, adj_indptr, adj_shape`` (CSR adjacency), optionally
 ``attr_data, attr_indices, attr_indptr, attr_shape`` (CSR features: densified to float32 unless too large, see
-:mod:`graph_eigenmap.sparse_features`) or a
+:mod:`graph_eigenmap.data.sparse`) or a
 dense ``attr_matrix``, and ``labels``. Files are opened with ``allow_pickle=False``: a file that
 needs pickles is refused. No split is stored, so :func:`~graph_eigenmap.data.graph.random_split`
 makes the seeded 10/10/80 one.

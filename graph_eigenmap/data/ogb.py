@@ -39,7 +39,8 @@ from pathlib import Path
 import numpy as np
 
 from graph_eigenmap.data.cache import read_graph_cache, write_graph_cache
-from graph_eigenmap.data.graph import Graph, build_graph, components
+from graph_eigenmap.data.components import components
+from graph_eigenmap.data.graph import Graph, build_graph
 from graph_eigenmap.errors import DataError, DatasetUnavailableError
 
 REQUIRED_RAW_FILES = ("edge.csv.gz", "num-node-list.csv.gz", "num-edge-list.csv.gz", "node-label.csv.gz")

@@ -26,7 +26,8 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from graph_eigenmap.data.graph import CleaningReport, Graph, csr_from_sorted_keys, random_split, row_blocks
+from graph_eigenmap.data.graph import CleaningReport, Graph, csr_from_sorted_keys, random_split
+from graph_eigenmap.data.sparse import row_blocks
 from graph_eigenmap.errors import DataError
 
 DEFAULTS = dict(

@@ -48,7 +48,8 @@ import scipy.sparse as sp
 import torch
 
 from graph_eigenmap.api import embed_features, neural_eigenmap
-from graph_eigenmap.artifacts import environment, save_json
+from graph_eigenmap.artifacts import environment
+from graph_eigenmap.files import save_json
 from graph_eigenmap.baselines.laplacian_eigenmap import laplacian_eigenmap
 from graph_eigenmap.baselines.supervised import supervised_runs
 from graph_eigenmap.data.graph import Graph, induced_subgraph
@@ -58,7 +59,7 @@ from graph_eigenmap.evaluation.cost import test_time_cost
 from graph_eigenmap.evaluation.probe import probe_runs
 from graph_eigenmap.protocol import score_runs
 from graph_eigenmap.evaluation.truncation import plot_truncation, truncation_curve
-from graph_eigenmap.sparse_features import dense_features
+from graph_eigenmap.data.sparse import dense_features
 
 METHOD_GROUPS = {
     "features": "linear probe on the node features, and + C&S",

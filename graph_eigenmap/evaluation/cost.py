@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from graph_eigenmap.baselines.supervised import GCN, gcn_adjacency, standardized_features
-from graph_eigenmap.sparse_features import dense_features
+from graph_eigenmap.data.sparse import dense_features
 
 
 def median_seconds(function, repeats: int = 10, device=None) -> float:

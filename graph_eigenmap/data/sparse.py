@@ -1,4 +1,7 @@
-"""Wide, sparse node features that are never densified: rows of a CSR matrix, on the host or the device.
+"""Sparse matrices as the data layer holds them: scipy CSR to torch (:func:`to_torch_csr`), row blocks of a large
+CSR matrix (:func:`row_blocks`), and wide sparse node features that are never densified.
+
+Sparse features: rows of a CSR matrix, on the host or the device.
 
 Raw features are often a bag of words: thousands of columns, mostly zero (6,805 columns for coauthor_cs,
 about 0.9 % of them non-zero per node). When the dense ``[n, d]`` float32 matrix would not fit
@@ -14,13 +17,42 @@ in a few tensor operations (on the device where the tensor is).
 from __future__ import annotations
 
 import os
+import warnings
 
 import numpy as np
 import scipy.sparse as sp
 import torch
 
+from graph_eigenmap.errors import GraphEigenmapError
+
 DENSE_FEATURES_MAX_BYTES = int(os.environ.get("GRAPH_EIGENMAP_DENSE_FEATURES_MAX_BYTES", 4 * 2**30))
 """Sparse features whose dense float32 matrix would exceed this (4 GiB unless the variable says) stay sparse."""
+
+
+def to_torch_csr(matrix: sp.spmatrix, *, device: str | torch.device = "cpu", dtype=torch.float32) -> torch.Tensor:
+    """A scipy sparse matrix as a ``torch.sparse_csr_tensor`` on ``device`` (int64 indices)."""
+    csr = sp.csr_matrix(matrix)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
+        return torch.sparse_csr_tensor(
+            torch.from_numpy(csr.indptr.astype(np.int64)),
+            torch.from_numpy(csr.indices.astype(np.int64)),
+            torch.from_numpy(csr.data.astype(np.float32)),
+            size=csr.shape,
+            dtype=dtype,
+            check_invariants=False,
+        ).to(device)
+
+
+def row_blocks(indptr: np.ndarray, block_entries: int) -> list[tuple[int, int]]:
+    """``[(first, last), ...]``: consecutive row ranges covering all rows of a CSR matrix with ``indptr``, each
+    holding about ``block_entries`` stored entries (a range starts at the row holding entry j·block_entries;
+    one row longer than that is a block of its own)."""
+    indptr = np.asarray(indptr)
+    n = len(indptr) - 1
+    starts = np.searchsorted(indptr, np.arange(0, indptr[-1], block_entries), side="right") - 1
+    bounds = np.unique(np.r_[0, starts, n])
+    return [(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:])]
 
 
 def keep_sparse(features, dense_features: bool | None = None) -> bool:
@@ -36,8 +68,6 @@ def keep_sparse(features, dense_features: bool | None = None) -> bool:
 def dense_features(graph, what: str) -> np.ndarray:
     """``graph.features`` as the dense ``[n, d]`` array that ``what`` needs; one-line error when they are kept sparse."""
     if sp.issparse(graph.features):
-        from graph_eigenmap.errors import GraphEigenmapError
-
         raise GraphEigenmapError(f"{what} needs dense node features, but {graph.name}'s {graph.num_nodes:,} x "
                                  f"{graph.num_features:,} features are kept sparse (their dense matrix would exceed "
                                  f"{DENSE_FEATURES_MAX_BYTES / 2**30:g} GiB); use Neural Eigenmap with "
@@ -53,8 +83,6 @@ def is_sparse(x) -> bool:
 def as_model_input(features) -> torch.Tensor:
     """``[n, d]`` features as what the model reads: a dense float32 tensor, or a float32 sparse CSR tensor."""
     if sp.issparse(features):
-        from graph_eigenmap.kernel import to_torch_csr
-
         return to_torch_csr(features)
     return torch.from_numpy(np.ascontiguousarray(features, dtype=np.float32))
 
@@ -88,8 +116,6 @@ def take_rows(x: torch.Tensor, rows) -> torch.Tensor:
 
 
 def _csr(crow: torch.Tensor, col: torch.Tensor, val: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    import warnings
-
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
         return torch.sparse_csr_tensor(crow, col, val, size=size, check_invariants=False)

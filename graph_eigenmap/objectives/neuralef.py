@@ -1,8 +1,6 @@
-"""The NeuralEF objective on an estimate of R = (1/n) Ψᵀ Ā Ψ.
+"""The NeuralEF objective (Deng, Shi, Zhu, ICML 2022), registered as ``"neuralef"``.
 
-Every estimator (:mod:`graph_eigenmap.estimators`) returns two ``[b, k]`` matrices A and C such
-that R ≈ (AᵀC + CᵀA) / (2b): A holds ψ at b uniformly drawn nodes and C an unbiased estimate of
-(ĀΨ) at those nodes, scaled so that the formula holds. From them:
+From the estimator's A and C (:mod:`graph_eigenmap.objectives`), R ≈ (AᵀC + CᵀA) / (2b) and
 
     loss = − Σ_j R_jj + α Σ_{i<j} R̂_ij²
 
@@ -25,11 +23,7 @@ from __future__ import annotations
 
 import torch
 
-
-def estimate_r(a: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
-    """``[k, k]`` symmetric estimate (AᵀC + CᵀA) / (2b) of R, from ``a``, ``c``: ``[b, k]``."""
-    m = a.T @ c
-    return (m + m.T) / (2 * a.shape[0])
+from graph_eigenmap.objectives import estimate_r
 
 
 def neuralef_loss(a: torch.Tensor, c: torch.Tensor, *, alpha: float = 1.0, stop_gradient: bool = True,
