@@ -34,7 +34,9 @@ from pathlib import Path
 
 from compare_shared import dataset_path  # the shared graphs' paths in each layout
 from representation_sweep import probe  # the OGB-protocol probe's valid and test accuracy of one reading
-from shared_cases import case_arguments  # --data, --out, --device, --layouts, --datasets, --steps, --parallel, --threads
+from shared_cases import (
+    case_arguments,  # --data, --out, --device, --layouts, --datasets, --steps, --parallel, --threads
+)
 
 CAPACITIES = ((256, 2), (512, 2), (1024, 2), (256, 3), (512, 3))
 """(width, depth) of the MLP; the first is the library's default."""
@@ -54,7 +56,7 @@ READINGS = {"eigenfunctions_100": (1.0, 1, None), "eigenfunctions_10": (0.1, 3, 
 def measure(graph, options: dict, device, steps: int | None, seed: int = 0) -> dict:
     """One fit of ``options`` read by the probes of :data:`READINGS`, the backbone probe and the order check."""
     from graph_eigenmap import neural_eigenmap
-    from graph_eigenmap.api import order_violations
+    from graph_eigenmap.fit_outputs import order_violations
 
     start = time.perf_counter()
     with warnings.catch_warnings():
@@ -74,7 +76,7 @@ def run_job(args: argparse.Namespace, job: tuple[str, str, int, int]) -> str:
     import torch
 
     from graph_eigenmap import load_graph
-    from graph_eigenmap.api import resolve_device
+    from graph_eigenmap.transfer import resolve_device
 
     layout, name, width, depth = job
     torch.set_num_threads(args.threads)

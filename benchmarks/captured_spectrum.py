@@ -26,8 +26,8 @@ from pathlib import Path
 import torch
 
 from graph_eigenmap import load_graph, neural_eigenmap, normalized_adjacency
-from graph_eigenmap.api import order_violations
 from graph_eigenmap.baselines import top_eigenpairs
+from graph_eigenmap.fit_outputs import order_violations
 from graph_eigenmap.metrics import captured_spectrum
 
 ROOT = Path(__file__).resolve().parents[1]

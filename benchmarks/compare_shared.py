@@ -38,8 +38,8 @@ def run_one(args: argparse.Namespace, name: str) -> str:
     import torch
 
     from graph_eigenmap import load_graph
-    from graph_eigenmap.api import resolve_device
     from graph_eigenmap.evaluation.compare import compare
+    from graph_eigenmap.transfer import resolve_device
 
     torch.set_num_threads(args.threads)
     out = Path(args.out) / name

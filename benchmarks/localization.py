@@ -14,7 +14,6 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
-
 from shared_cases import case_arguments, run_cases, write_report  # one process per graph × layout, the report
 
 BLOCKS = ((0, 8), (8, 16), (16, 32), (32, 64))

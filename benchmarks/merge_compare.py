@@ -20,8 +20,8 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from graph_eigenmap.files import atomic_write  # noqa: E402
 from graph_eigenmap.evaluation.compare import to_markdown  # noqa: E402
+from graph_eigenmap.files import atomic_write  # noqa: E402
 
 AGREE = ("dataset", "num_nodes", "k", "runs", "label_ratios")
 PER_PART = {"neural_eigenmap_fits": "one (seed 0) for every run"}

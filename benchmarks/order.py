@@ -23,17 +23,16 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from compare_shared import DATASETS, dataset_path  # the shared graphs and their paths in each layout
 
 from graph_eigenmap import load_graph, neural_eigenmap
-from graph_eigenmap.api import order_violations
 from graph_eigenmap.evaluation.truncation import truncation_curve
+from graph_eigenmap.fit_outputs import order_violations
+from graph_eigenmap.inference import embed_nodes
+from graph_eigenmap.inputs import model_input_graph
+from graph_eigenmap.kernel import full_kernel
 from graph_eigenmap.metrics import rayleigh_quotients
 from graph_eigenmap.rayleigh_ritz import rayleigh_ritz_head
-from graph_eigenmap.inference import embed_nodes
-from graph_eigenmap.train import full_kernel
-from graph_eigenmap.inputs import model_input_graph
-
-from compare_shared import DATASETS, dataset_path  # the shared graphs and their paths in each layout
 
 
 def summary(label: str, embedding: np.ndarray, eigenvalues: np.ndarray, quotients: np.ndarray, graph, device) -> dict:
@@ -54,7 +53,7 @@ def run_graph(graph, kernel_name: str, device: torch.device) -> list[dict]:
                         graph, device) | dict(fit_s=round(time.perf_counter() - start, 1)))
     model = copy.deepcopy(fitted.model)
     inputs = torch.from_numpy(model_input_graph(graph, fitted.config.inputs, device).features)
-    kernel = full_kernel(graph, fitted.config, device)
+    kernel = full_kernel(graph, fitted.config.kernel, device)
     start = time.perf_counter()
     ritz = rayleigh_ritz_head(model, inputs, kernel)
     seconds = time.perf_counter() - start

@@ -23,12 +23,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from helpers import scikit_learn_probe
 
 from graph_eigenmap import load_graph, neural_eigenmap
 from graph_eigenmap.baselines.laplacian_eigenmap import laplacian_eigenmap
 from graph_eigenmap.evaluation.probe import CS, evaluate_embeddings
 from graph_eigenmap.protocol import train_subset
-from helpers import scikit_learn_probe
 
 DATASETS = ("cora", "citeseer", "amazon_photo", "amazon_computers", "coauthor_cs")
 

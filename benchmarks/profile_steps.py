@@ -22,10 +22,10 @@ from pathlib import Path
 import torch
 from torch.profiler import ProfilerActivity, profile
 
+from graph_eigenmap.config import TrainConfig
 from graph_eigenmap.data import csbm
 from graph_eigenmap.data.synthetic import PRODUCTS_SHAPE
 from graph_eigenmap.evaluation.cost import median_seconds
-from graph_eigenmap.config import TrainConfig
 from graph_eigenmap.inference import embed_nodes
 from graph_eigenmap.train import train
 

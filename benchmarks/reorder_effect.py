@@ -39,8 +39,8 @@ def measure(graph, setting: str, device, steps: int | None) -> dict:
 
     import graph_eigenmap.train
     from graph_eigenmap import neural_eigenmap
-    from graph_eigenmap.api import order_violations
     from graph_eigenmap.evaluation import evaluate_embeddings
+    from graph_eigenmap.fit_outputs import order_violations
     from graph_eigenmap.reorder import REORDER_UNTIL
 
     options = dict(SETTINGS[setting])

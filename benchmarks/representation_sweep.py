@@ -45,7 +45,7 @@ def probe(x, graph, ratio: float, runs: int, device) -> dict:
 
 def read_head(head: str, embedding, quotients, graph, device) -> dict:
     """Order and probes of one reading ``[n, k]`` of a fit."""
-    from graph_eigenmap.api import order_violations
+    from graph_eigenmap.fit_outputs import order_violations
 
     violations = order_violations(quotients)
     return dict(head=head, rising_pairs=len(violations),
@@ -59,11 +59,11 @@ def run_setting(graph, inputs: str, kernel_name: str, device) -> list[dict]:
     import torch
 
     from graph_eigenmap import neural_eigenmap
+    from graph_eigenmap.inference import embed_nodes
     from graph_eigenmap.inputs import model_input_graph
+    from graph_eigenmap.kernel import full_kernel
     from graph_eigenmap.metrics import rayleigh_quotients
     from graph_eigenmap.rayleigh_ritz import rayleigh_ritz_head
-    from graph_eigenmap.inference import embed_nodes
-    from graph_eigenmap.train import full_kernel
 
     start = time.perf_counter()
     fitted = neural_eigenmap(graph, device=device, progress=False, kernel=kernel_name, inputs=inputs)
@@ -73,7 +73,7 @@ def run_setting(graph, inputs: str, kernel_name: str, device) -> list[dict]:
     rows = [base | read_head("trained", fitted.embedding, fitted.rayleigh_quotients, graph, device)]
     model = copy.deepcopy(fitted.model)
     model_inputs = torch.from_numpy(model_input_graph(graph, inputs, device).features)
-    kernel = full_kernel(graph, fitted.config, device)
+    kernel = full_kernel(graph, fitted.config.kernel, device)
     rayleigh_ritz_head(model, model_inputs, kernel)
     embedding, _ = embed_nodes(model, model_inputs, with_backbone=False)
     quotients = rayleigh_quotients(torch.from_numpy(embedding).to(device), kernel)
@@ -86,7 +86,7 @@ def run_case(args: argparse.Namespace, layout: str, name: str) -> str:
     import torch
 
     from graph_eigenmap import load_graph
-    from graph_eigenmap.api import resolve_device
+    from graph_eigenmap.transfer import resolve_device
 
     torch.set_num_threads(args.threads)
     device = resolve_device(args.device)

@@ -37,7 +37,7 @@ def _one_case(run_case, args: argparse.Namespace, job: tuple[str, str]) -> dict:
     import torch
 
     from graph_eigenmap import load_graph
-    from graph_eigenmap.api import resolve_device
+    from graph_eigenmap.transfer import resolve_device
 
     layout, name = job
     torch.set_num_threads(args.threads)

@@ -43,10 +43,10 @@ import torch
 from graph_eigenmap import normalized_adjacency, to_torch_csr
 from graph_eigenmap.baselines import chebyshev_eigenpairs
 from graph_eigenmap.baselines.supervised import GCN
+from graph_eigenmap.config import TrainConfig
 from graph_eigenmap.data import csbm
 from graph_eigenmap.data.synthetic import PRODUCTS_SHAPE
 from graph_eigenmap.evaluation.cost import gcn_on_nodes, median_seconds
-from graph_eigenmap.config import TrainConfig
 from graph_eigenmap.inference import embed_nodes
 from graph_eigenmap.train import train
 

@@ -1,6 +1,6 @@
 """Options shared by several commands, and the one error style of every command.
 
-This module imports neither torch nor ``graph_eigenmap`` (whose package imports torch): ``--help``,
+This module imports neither torch nor numpy (``graph_eigenmap.errors`` imports nothing): ``--help``,
 ``--version`` and option errors answer without them, in a fraction of a second. Each command
 imports what it needs when it runs.
 
@@ -18,11 +18,15 @@ import os
 import re
 import sys
 import traceback
+from importlib import metadata
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 from typer.core import TyperGroup
+
+from graph_eigenmap.config import train_options
+from graph_eigenmap.errors import GraphEigenmapError
 
 DEBUG_VARIABLE = "GRAPH_EIGENMAP_DEBUG"
 USAGE_EXIT_CODE = 2
@@ -87,8 +91,6 @@ def show_version(value: bool) -> None:
     """``--version``: the installed version from package metadata (imports nothing of the package)."""
     if not value:
         return
-    from importlib import metadata
-
     try:
         version = metadata.version(DISTRIBUTION)
     except metadata.PackageNotFoundError:
@@ -97,33 +99,45 @@ def show_version(value: bool) -> None:
     raise typer.Exit()
 
 
-def one_of(*allowed: str):
-    """An option callback that accepts only ``allowed`` (checked while parsing, so before any import or work)."""
-
-    def check(value):
-        if value is not None and value not in allowed:
-            raise typer.BadParameter(f"must be one of {', '.join(allowed)}; got {value!r}")
-        return value
-
-    return check
-
-
 def option_name(parameter: str) -> str:
     """The command-line option of a command parameter (Typer's default spelling)."""
     return "--" + parameter.replace("_", "-")
 
 
-def name_options(message: str, parameters) -> str:
-    """Replace quoted field names the command has as options (``'batch_size'``) by the option (``--batch-size``).
+LIBRARY_NAMES = {"save_backbone": "backbone", "out_dir": "out"}
+"""Library parameters whose command-line option has another name."""
 
-    Quoted values after ``got`` are left alone: they are what the user typed.
+
+def _switches(parameter: str) -> tuple[str, str]:
+    """The options that turn a boolean parameter on and off (``--reorder``, ``--no-reorder``)."""
+    declared = next((f.metadata["flags"] for f in train_options() if f.name == parameter and f.metadata["flags"]), None)
+    if declared:
+        on, off = declared.split("/")
+        return on, off
+    return option_name(parameter), "--no-" + parameter.replace("_", "-")
+
+
+def name_options(message: str, parameters) -> str:
+    """The library's references to its parameters, in backquotes, as the command's options.
+
+    ```batch_size``` becomes ``--batch-size``; ```inputs='features'``` becomes ``--inputs features``; a boolean
+    ```resume=True``` becomes ``--resume`` (False: ``--no-resume``). A reference to a parameter the command does not
+    have loses its backquotes only. Values outside backquotes (what the user typed, after "got") are left alone.
     """
     parameters = set(parameters)
 
     def swap(match: re.Match) -> str:
-        return option_name(match.group(1)) if match.group(1) in parameters else match.group(0)
+        name, value = match.group(1), match.group(2)
+        option = LIBRARY_NAMES.get(name, name)
+        if option not in parameters:
+            return match.group(0)[1:-1]
+        if value is None:
+            return option_name(option)
+        if value in ("True", "False"):
+            return _switches(option)[value == "False"]
+        return f"{option_name(option)} {value.strip(chr(39))}"
 
-    return re.sub(r"(?<!got )'([a-z][a-z0-9_]*)'", swap, message)
+    return re.sub(r"`([a-z][a-z0-9_]*)(?:=([^`]*))?`", swap, message)
 
 
 def friendly_errors(command):
@@ -132,8 +146,6 @@ def friendly_errors(command):
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
-        from graph_eigenmap.errors import GraphEigenmapError  # here, not at import: keeps --help fast
-
         try:
             return command(*args, **kwargs)
         except GraphEigenmapError as err:
@@ -149,9 +161,7 @@ def friendly_errors(command):
 
 def load_sparse_npz(path: Path):
     """A scipy sparse matrix saved by ``scipy.sparse.save_npz`` (no pickles), or a one-line GraphEigenmapError."""
-    import scipy.sparse as sp
-
-    from graph_eigenmap.errors import GraphEigenmapError
+    import scipy.sparse as sp  # deferred: scipy takes a second; --help answers without it
 
     try:
         return sp.load_npz(path)
@@ -163,9 +173,7 @@ def load_sparse_npz(path: Path):
 
 def load_npy(path: Path, what: str):
     """A .npy array without pickles, or a one-line GraphEigenmapError saying what is wrong with it."""
-    import numpy as np
-
-    from graph_eigenmap.errors import GraphEigenmapError
+    import numpy as np  # deferred: --help answers without numpy
 
     try:
         return np.load(path, allow_pickle=False)

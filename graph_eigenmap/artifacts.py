@@ -32,7 +32,9 @@ import torch
 
 from graph_eigenmap.errors import GraphEigenmapError
 from graph_eigenmap.files import TEMPORARY_SUFFIX, atomic_write, save_array, save_json
+from graph_eigenmap.inputs import KnownInputs
 from graph_eigenmap.models import NeuralEigenfunctions, build_model
+from graph_eigenmap.registry import parse_inputs
 
 EMBEDDINGS, BACKBONE, METADATA, WEIGHTS, MODEL_CONFIG = (
     "embeddings.npy", "backbone.npy", "metadata.json", "model.pt", "model.json")
@@ -40,6 +42,12 @@ KNOWN_INPUTS, KNOWN_DEGREES, INPUT_PROJECTION = "known_inputs.npy", "known_degre
 MODEL_KEYS = ("features", "k", "num_features", "num_nodes")
 """Keys every ``model.json`` holds; an MLP's also holds :data:`MLP_KEYS`."""
 MLP_KEYS = ("width", "depth", "residual", "norm", "dropout")
+
+
+def model_config(config, graph) -> dict:
+    """What :func:`load_model` needs to rebuild the network: the resolved configuration's fields (``inputs`` as a
+    string) and the graph's numbers of features and nodes, as ``model.json`` holds them."""
+    return dict(config.to_dict(), num_features=graph.num_features, num_nodes=graph.num_nodes)
 
 
 def save_fit(out_dir: str | Path, *, embedding: np.ndarray | None, backbone: np.ndarray | None,
@@ -104,7 +112,7 @@ def read_model_config(model_dir: str | Path) -> dict:
     missing = [name for name in (WEIGHTS, MODEL_CONFIG) if not (folder / name).is_file()]
     if missing:
         raise GraphEigenmapError(f"{folder} is not a fitted model folder (missing {', '.join(missing)}); "
-                                 "give the --out folder of `graph-eigenmap fit`.")
+                                 "give the output folder of a fit (`graph-eigenmap fit --out`, neural_eigenmap's out_dir).")
     path = folder / MODEL_CONFIG
     try:
         config = json.loads(path.read_text())
@@ -149,8 +157,6 @@ def load_model(model_dir: str | Path, *, device: str | torch.device = "cpu") -> 
 
 def load_known_inputs(model_dir: str | Path, inputs: str):
     """The :class:`~graph_eigenmap.inputs.KnownInputs` a model folder fitted with ``inputs`` (propagated, svd) holds."""
-    from graph_eigenmap.inputs import KnownInputs, parse_inputs
-
     folder, spec = Path(model_dir), parse_inputs(inputs)
     needed = ([KNOWN_INPUTS, KNOWN_DEGREES] if spec.hops else []) + ([INPUT_PROJECTION] if spec.rank else [])
     try:
@@ -159,7 +165,7 @@ def load_known_inputs(model_dir: str | Path, inputs: str):
         projection = np.load(folder / INPUT_PROJECTION, allow_pickle=False) if spec.rank else None
     except (OSError, ValueError) as err:
         raise GraphEigenmapError(f"{folder} lacks a readable {' / '.join(needed)} ({type(err).__name__}), which a model "
-                                 f"fitted with --inputs {inputs} needs for new nodes; refit it.") from None
+                                 f"fitted with `inputs={inputs!s}` needs for new nodes; refit it.") from None
     return KnownInputs(known, degrees, spec.hops, projection)
 
 

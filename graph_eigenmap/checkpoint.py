@@ -15,9 +15,10 @@ from pathlib import Path
 
 import torch
 
-from graph_eigenmap.files import atomic_write
+from graph_eigenmap.config import defaults
 from graph_eigenmap.data.graph import Graph
 from graph_eigenmap.errors import GraphEigenmapError
+from graph_eigenmap.files import atomic_write
 
 CHECKPOINT_NAME = "checkpoint.pt"
 IGNORED_KEYS = ("checkpoint_every", "compile")
@@ -60,11 +61,11 @@ def read_checkpoint(path: Path) -> dict:
             payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # noqa: BLE001 - torch's message suggests unsafe loading; never repeat it
         raise GraphEigenmapError(f"{path} cannot be read ({type(err).__name__}); it is damaged: delete it to "
-                                 "start over, or choose another --out.") from None
+                                 "start over, or choose another output folder.") from None
     needed = ("config", "graph", "model", "optimizer", "schedule", "sampler", "eigenvalues", "step", "history")
     if not isinstance(payload, dict) or any(key not in payload for key in needed):
         raise GraphEigenmapError(f"{path} is not a graph_eigenmap checkpoint; delete it to start over, "
-                                 "or choose another --out.")
+                                 "or choose another output folder.")
     return payload
 
 
@@ -73,22 +74,41 @@ def checkpoint_step(path: Path) -> int:
     return int(read_checkpoint(path)["step"])
 
 
+def resume_step(out_dir: str | Path, *, resume: bool, steps: int) -> int:
+    """The step a fit into ``out_dir`` starts from (0 without a checkpoint), checked before any work.
+
+    Raises:
+        GraphEigenmapError: a checkpoint there without ``resume``, or one that has taken more than ``steps``.
+    """
+    checkpoint = Path(out_dir) / CHECKPOINT_NAME
+    if not checkpoint.exists():
+        return 0
+    if not resume:
+        raise GraphEigenmapError(f"{checkpoint} exists from an earlier run; pass `resume=True` to continue it (a larger "
+                                 "`steps` extends it), or choose another `out_dir`.")
+    start = checkpoint_step(checkpoint)
+    if start > steps:
+        raise GraphEigenmapError(f"{checkpoint} has already taken {start} steps; give `steps={start}` or more to resume "
+                                 "it (more extends the run), or choose another `out_dir`.")
+    return start
+
+
 def load_checkpoint(path: Path, config, graph, model, optimizer, schedule, sampler, eigenvalues, state,
                     estimator) -> None:
     payload = read_checkpoint(path)
-    saved, done = payload["config"], int(payload["step"])
+    saved, done = dict(defaults(), **payload["config"]), int(payload["step"])  # an option added since: its default
     differences = [f"{key}: {saved.get(key)!r} there, {value!r} now" for key, value in config.to_dict().items()
                    if key not in (*IGNORED_KEYS, "steps") and saved.get(key) != value]
     if differences:
         raise GraphEigenmapError(
             f"{path} was made with a different configuration ({'; '.join(differences)}); "
-            "rerun with the same options or choose another --out."
+            "rerun with the same options or choose another output folder."
         )
     if config.steps < done:
-        raise GraphEigenmapError(f"{path} has already taken {done} steps; to resume it give --steps {done} or more "
-                                 "(more extends the run), or choose another --out.")
+        raise GraphEigenmapError(f"{path} has already taken {done} steps; to resume it give `steps={done}` or more "
+                                 "(more extends the run), or choose another output folder.")
     if payload["graph"] != graph_fingerprint(graph):
-        raise GraphEigenmapError(f"{path} was made on another graph ({payload['graph']}); choose another --out.")
+        raise GraphEigenmapError(f"{path} was made on another graph ({payload['graph']}); choose another output folder.")
     model.load_state_dict(payload["model"])
     optimizer.load_state_dict(payload["optimizer"])
     schedule.load_state_dict(payload["schedule"])

@@ -32,6 +32,8 @@ from dataclasses import dataclass
 
 import torch
 
+from graph_eigenmap.errors import GraphEigenmapError
+
 TIMEOUT_S = float(os.environ.get("GRAPH_EIGENMAP_DISTRIBUTED_TIMEOUT_S", 600))
 """Seconds a collective waits for the other ranks before the run fails."""
 
@@ -64,9 +66,17 @@ def ranks_from_environment() -> Ranks:
                  forced=os.environ.get("GRAPH_EIGENMAP_DISTRIBUTED") == "1")
 
 
+def check_process_count(nproc: int, device: torch.device) -> None:
+    """Fail before any work when ``nproc`` processes on ``device`` cannot each have a GPU of their own."""
+    if nproc > 1 and device.type == "cuda" and nproc > torch.cuda.device_count():
+        raise GraphEigenmapError(f"`nproc={nproc}` needs {nproc} GPUs (one per process); torch sees "
+                                 f"{torch.cuda.device_count()}. Give `nproc={torch.cuda.device_count()}` or "
+                                 "`device='cpu'`.")
+
+
 def start(ranks: Ranks, device: torch.device) -> torch.device:
     """Join the process group (if not joined yet) and return this rank's device (``cuda:LOCAL_RANK`` on GPUs)."""
-    import torch.distributed as dist
+    import torch.distributed as dist  # deferred: only data-parallel runs need it
 
     if device.type == "cuda":
         device = torch.device("cuda", ranks.local_rank)
@@ -116,7 +126,7 @@ def launch(nproc: int, target, *args) -> None:
 
     A rank that fails ends the others (``torch.multiprocessing`` terminates them) and this call raises.
     """
-    import torch.multiprocessing as mp
+    import torch.multiprocessing as mp  # deferred: only data-parallel runs need it
 
     os.environ.setdefault("MASTER_ADDR", "127.0.0.1")
     os.environ["MASTER_PORT"] = str(free_port())

@@ -20,7 +20,8 @@ only the rows A reads (``Draw.num_a_rows``) need autograd: the sampled estimator
 the block estimator's J are embedded forward-only, and the full graph's C = ĀΨ is a plain product
 of detached Ψ.
 
-The sampler is plain PyTorch on a CSR graph held on the model's device (no torch-sparse, no pyg-lib).
+Each is registered by name in :data:`graph_eigenmap.registry.ESTIMATORS` and built from a configuration by its
+``from_config``; :func:`make_estimator` picks it. The sampler is plain PyTorch on a CSR graph held on the model's device (no torch-sparse, no pyg-lib).
 The kernel variants of :mod:`graph_eigenmap.kernel` are supported: pass the adjacency the
 kernel normalizes (A, or A + I for GCN normalization), ``shift=True`` for (I + Ā)/2, and the
 graph's trivial eigenvectors (``trivial=``) for the nontrivial kernel Ā' = Ā − Σ_c u_c u_cᵀ:
@@ -45,8 +46,15 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from graph_eigenmap.kernel import (DeflatedKernel, RowBlockKernel, TrivialEigenvectors, normalized_adjacency,
-                                   to_torch_csr)
+from graph_eigenmap.config import TrainConfig
+from graph_eigenmap.kernel import (
+    DeflatedKernel,
+    RowBlockKernel,
+    TrivialEigenvectors,
+    normalized_adjacency,
+    to_torch_csr,
+)
+from graph_eigenmap.registry import ESTIMATORS
 from graph_eigenmap.transfer import to_device
 
 
@@ -61,12 +69,14 @@ class Draw:
         num_a_rows: the first rows, which A reads; the rest only feed C, so with a one-sided
             gradient (:func:`graph_eigenmap.objectives.neuralef.neuralef_loss`) they need no autograd.
         pairs: estimator-specific index tensors (neighbour weights, block pairs).
+        every_node: the draw is every node in order (the full graph): the model reads all inputs, no gather.
     """
 
     node_ids: torch.Tensor
     num_stat_rows: int
     num_a_rows: int
     pairs: tuple = ()
+    every_node: bool = False
 
 
 class _GraphOnDevice:
@@ -137,8 +147,12 @@ class FullGraphEstimator:
             self.kernel = DeflatedKernel(self.kernel, trivial)
         self.all_ids = torch.arange(self.num_nodes, device=device)
 
+    @classmethod
+    def from_config(cls, adjacency: sp.csr_matrix, config: TrainConfig, **common) -> "FullGraphEstimator":
+        return cls(adjacency, **common)
+
     def draw(self, generator: torch.Generator) -> Draw:
-        return Draw(self.all_ids, self.num_nodes, self.num_nodes)
+        return Draw(self.all_ids, self.num_nodes, self.num_nodes, every_node=True)
 
     def estimate(self, psi: torch.Tensor, draw: Draw, c_has_gradient: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
         """``psi``: ``[n, k]`` -> ``(Ψ, ĀΨ)``; without ``c_has_gradient`` no backward product is recorded."""
@@ -167,6 +181,10 @@ class RowBatchEstimator(FullGraphEstimator):
                  trivial: TrivialEigenvectors | None = None, device="cpu"):
         super().__init__(adjacency, shift=shift, trivial=trivial, device=device)
         self.batch_size = batch_size
+
+    @classmethod
+    def from_config(cls, adjacency: sp.csr_matrix, config: TrainConfig, **common) -> "RowBatchEstimator":
+        return cls(adjacency, batch_size=config.batch_size, **common)
 
     def draw(self, generator: torch.Generator) -> Draw:
         rows = torch.randint(self.num_nodes, (self.batch_size,), generator=generator, device=self.all_ids.device)
@@ -202,6 +220,10 @@ class NeighborSampledEstimator:
         self.fanout = fanout
         self.shift = shift
         self.component_sums = None if trivial is None else ComponentSums(trivial, device)
+
+    @classmethod
+    def from_config(cls, adjacency: sp.csr_matrix, config: TrainConfig, **common) -> "NeighborSampledEstimator":
+        return cls(adjacency, batch_size=config.batch_size, fanout=config.fanout, **common)
 
     def draw(self, generator: torch.Generator) -> Draw:
         g, b, f = self.graph, self.batch_size, self.fanout
@@ -253,6 +275,10 @@ class BlockEstimator:
         self.batch_size = batch_size
         self.shift = shift
         self.component_sums = None if trivial is None else ComponentSums(trivial, device)
+
+    @classmethod
+    def from_config(cls, adjacency: sp.csr_matrix, config: TrainConfig, **common) -> "BlockEstimator":
+        return cls(adjacency, batch_size=config.batch_size, **common)
 
     def draw(self, generator: torch.Generator) -> Draw:
         g, b = self.graph, self.batch_size
@@ -325,19 +351,9 @@ def _shifted(a: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
     return 0.5 * (a + c)
 
 
-def make_estimator(name: str, adjacency: sp.csr_matrix, *, batch_size: int, fanout: int, shift: bool, device,
+def make_estimator(config: TrainConfig, adjacency: sp.csr_matrix, *, shift: bool, device,
                    trivial: TrivialEigenvectors | None = None):
-    """``"full"``, ``"rows"``, ``"sampled"`` or ``"block"`` on the adjacency the kernel normalizes.
-
-    ``trivial``: remove these eigenvectors from the kernel (the nontrivial kernel, see the module docstring).
-    """
-    if name == "full":
-        return FullGraphEstimator(adjacency, shift=shift, trivial=trivial, device=device)
-    if name == "rows":
-        return RowBatchEstimator(adjacency, batch_size=batch_size, shift=shift, trivial=trivial, device=device)
-    if name == "sampled":
-        return NeighborSampledEstimator(adjacency, batch_size=batch_size, fanout=fanout, shift=shift, trivial=trivial,
-                                        device=device)
-    if name == "block":
-        return BlockEstimator(adjacency, batch_size=batch_size, shift=shift, trivial=trivial, device=device)
-    raise ValueError(f"estimator must be 'full', 'rows', 'sampled' or 'block', got {name!r}")
+    """The estimator ``config.estimator`` names (:data:`graph_eigenmap.registry.ESTIMATORS`) on the adjacency the
+    kernel normalizes, with the kernel's ``shift`` and, for the nontrivial kernel, the ``trivial`` eigenvectors to
+    remove (see the module docstring)."""
+    return ESTIMATORS.load(config.estimator).from_config(adjacency, config, shift=shift, trivial=trivial, device=device)

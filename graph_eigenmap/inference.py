@@ -6,12 +6,16 @@ import os
 from pathlib import Path
 
 import numpy as np
+import scipy.sparse as sp
 import torch
 
+from graph_eigenmap.artifacts import load_known_inputs, load_model
 from graph_eigenmap.config import TrainConfig
 from graph_eigenmap.data.graph import Graph
-from graph_eigenmap.models import NeuralEigenfunctions
 from graph_eigenmap.data.sparse import as_model_input, take_rows
+from graph_eigenmap.errors import GraphEigenmapError
+from graph_eigenmap.models import NeuralEigenfunctions
+from graph_eigenmap.registry import parse_inputs
 
 
 @torch.no_grad()
@@ -43,9 +47,44 @@ def embed_nodes(model: NeuralEigenfunctions, inputs: torch.Tensor, *, chunk_size
     return psi, (torch.cat(backbones).numpy() if with_backbone else None)
 
 
+def embed_features(model: NeuralEigenfunctions, features, feature_mode: str,
+                   with_backbone: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
+    """Embed new nodes from their model inputs: ``[m, d]`` (dense, or scipy sparse) -> float32 ``([m, k], [m, h] or
+    None)``, after checking them against the model (``feature_mode``: the fit's ``features``)."""
+    if feature_mode == "identity":
+        raise GraphEigenmapError("this model was fitted with identity features (one free vector per training "
+                                 "node); it cannot embed new nodes. Refit with node features to embed new nodes.")
+    x = sp.csr_matrix(features, dtype=np.float32) if sp.issparse(features) else np.asarray(features)
+    expected = model.backbone.in_features
+    if x.ndim != 2 or x.shape[1] != expected:
+        raise GraphEigenmapError(f"features must have shape [m, {expected}] (the width the model was fitted on); "
+                                 f"got {list(x.shape)}.")
+    if not np.isfinite(x.data if sp.issparse(x) else x).all():
+        raise GraphEigenmapError("features hold NaN or inf; impute or drop those rows first.")
+    return embed_nodes(model, as_model_input(x), with_backbone=with_backbone)
+
+
+def embed_with_saved_model(model_dir: str | Path, features, edges=None, *, device: str | torch.device = "cpu",
+                           with_backbone: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
+    """Embed new nodes with a model folder written by a fit: ``[m, d]`` features (and, for a model fitted with
+    ``propagated:K`` inputs, ``[2, E]`` edges to known nodes) -> float32 ``([m, k], [m, h] or None)``.
+
+    Raises:
+        GraphEigenmapError: a damaged folder, features of the wrong width, or edges missing where they are needed.
+    """
+    network, config = load_model(model_dir, device=device)
+    spec = parse_inputs(config.get("inputs", "features"))
+    if spec.hops and edges is None:
+        raise GraphEigenmapError(f"{model_dir} was fitted with `inputs={spec}`: pass the new nodes' edges to known "
+                                 "nodes, `edges` ([2, E] integers).")
+    if spec.name != "features":
+        features = load_known_inputs(model_dir, spec).new_node_inputs(features, edges if spec.hops else None)
+    return embed_features(network, features, config["features"], with_backbone=with_backbone)
+
+
 def all_node_inputs(graph: Graph, config: TrainConfig) -> torch.Tensor:
     """The model's inputs for every node: features ``[n, d]`` (dense, or sparse CSR) or ids ``[n]``."""
-    if config.features == "identity":
+    if config.identity:
         return torch.arange(graph.num_nodes)
     return as_model_input(graph.features)
 

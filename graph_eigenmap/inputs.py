@@ -22,48 +22,17 @@ at or within 1.2 points of it (``benchmarks/results/compare_current/vs_gcn.md``)
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
 import torch
 
+from graph_eigenmap.data.graph import Graph, derived
 from graph_eigenmap.errors import GraphEigenmapError
-
-
-@dataclass(frozen=True)
-class InputSpec:
-    """A parsed ``inputs`` option: ``hops`` = K of ``propagated:K`` (0: the features themselves) and ``rank`` = D of
-    ``svd:D`` (the features first reduced to D columns by truncated SVD; 0: not reduced)."""
-
-    hops: int = 0
-    rank: int = 0
-
-    @property
-    def name(self) -> str:
-        parts = ([f"svd:{self.rank}"] if self.rank else []) + ([f"propagated:{self.hops}"] if self.hops else [])
-        return "+".join(parts) or "features"
-
-
-INPUTS_GRAMMAR = ("'features', 'propagated:K' (K in 1..10), 'svd:D' (D >= 1) or 'svd:D+propagated:K' "
-                  "(e.g. svd:100+propagated:3)")
-
-
-def parse_inputs(text: str) -> InputSpec:
-    """``"features"``, ``"propagated:K"``, ``"svd:D"`` or ``"svd:D+propagated:K"`` -> :class:`InputSpec`; else one line."""
-    if text == "features":
-        return InputSpec()
-    values = {}
-    for part in str(text).split("+"):
-        kind, _, number = part.partition(":")
-        if kind not in ("svd", "propagated") or kind in values or not number.isdigit():
-            values = None
-            break
-        values[kind] = int(number)
-    order_ok = values and list(values) in (["propagated"], ["svd"], ["svd", "propagated"])
-    if order_ok and 1 <= values.get("propagated", 1) <= 10 and values.get("svd", 1) >= 1:
-        return InputSpec(hops=values.get("propagated", 0), rank=values.get("svd", 0))
-    raise GraphEigenmapError(f"--inputs must be {INPUTS_GRAMMAR}; got {text!r}.")
+from graph_eigenmap.kernel import normalized_adjacency, to_torch_csr
+from graph_eigenmap.registry import InputSpec, parse_inputs
 
 
 def reduce_features(features, rank: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -72,11 +41,11 @@ def reduce_features(features, rank: int, seed: int = 0) -> tuple[np.ndarray, np.
 
     A new node's reduced features are its features times V, so the model reads the same columns for it.
     """
-    from sklearn.decomposition import TruncatedSVD
+    from sklearn.decomposition import TruncatedSVD  # deferred: scikit-learn takes seconds to import
 
     n, d = features.shape
     if not 1 <= rank < min(n, d):
-        raise GraphEigenmapError(f"--inputs svd:{rank} needs 1 <= D < min(nodes, features) = {min(n, d)}; "
+        raise GraphEigenmapError(f"`inputs=svd:{rank}` needs 1 <= D < min(nodes, features) = {min(n, d)}; "
                                  "choose a smaller D.")
     svd = TruncatedSVD(rank, algorithm="randomized", random_state=seed).fit(features)
     projection = np.ascontiguousarray(svd.components_.T, dtype=np.float32)
@@ -95,8 +64,6 @@ def propagate(features: np.ndarray, adjacency: sp.spmatrix, hops: int, *, device
     The products run on ``device`` (a GPU at ogbn-products' size), ``chunk_columns`` feature columns
     at a time so that wide raw features never need K + 1 copies on the device.
     """
-    from graph_eigenmap.kernel import normalized_adjacency, to_torch_csr
-
     kernel = to_torch_csr(normalized_adjacency(adjacency, self_loops=True), device=device)
     n, d = features.shape
     out = np.empty((n, (hops + 1) * d), dtype=np.float32)
@@ -151,16 +118,12 @@ def _check_edges(edges, m: int, n: int) -> tuple[np.ndarray, np.ndarray]:
     return new, old
 
 
-def model_input_graph(graph, inputs: str, device: str | torch.device = "cpu"):
+def model_input_graph(graph: Graph, inputs: InputSpec | str, device: str | torch.device = "cpu") -> Graph:
     """``graph`` with its features replaced by what the model reads (the graph itself for ``"features"``).
 
     The reduced and propagated features are computed once per graph, features and ``inputs`` value (kept in
     ``graph.extra``, :func:`~graph_eigenmap.data.graph.derived`).
     """
-    import dataclasses
-
-    from graph_eigenmap.data.graph import derived
-
     spec = parse_inputs(inputs)
     if spec.name == "features" or graph.features is None:
         return graph
@@ -173,10 +136,8 @@ def model_input_graph(graph, inputs: str, device: str | torch.device = "cpu"):
     return derived(graph, f"inputs:{spec.name}", (graph.features, graph.adjacency), compute)
 
 
-def input_projection(graph, rank: int) -> tuple[np.ndarray, np.ndarray]:
+def input_projection(graph: Graph, rank: int) -> tuple[np.ndarray, np.ndarray]:
     """:func:`reduce_features` of ``graph``'s features, computed once per graph and features."""
-    from graph_eigenmap.data.graph import derived
-
     return derived(graph, f"svd:{rank}", (graph.features,), lambda: reduce_features(graph.features, rank))
 
 

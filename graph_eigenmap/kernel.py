@@ -4,9 +4,10 @@
 component is √d restricted to that component, with eigenvalue 1. A node of degree 0 has no
 defined D^-1/2: it gets a zero row and column (eigenvalue 0), and the report counts it.
 
-Variants:
-    ``self_loops=True``: Ā = D̃^-1/2 (A + I) D̃^-1/2 with D̃ = D + I (GCN normalization).
-    ``shift=True``: (I + Ā) / 2, positive semi-definite, same eigenvectors.
+Variants (registered by name in :data:`graph_eigenmap.registry.KERNELS`; :func:`full_kernel` builds any of them):
+    ``self_loops=True``: Ā = D̃^-1/2 (A + I) D̃^-1/2 with D̃ = D + I (GCN normalization), ``"gcn"``.
+    ``shift=True``: (I + Ā) / 2, positive semi-definite, same eigenvectors, ``"shifted"``.
+    :class:`DeflatedKernel`: Ā without its trivial eigenvectors, ``"nontrivial"``.
 
 :func:`trivial_eigenvectors` gives those eigenvalue-1 vectors (one per component) and a projector
 that removes them from a block, for the "nontrivial" spectrum.
@@ -23,8 +24,9 @@ import scipy.sparse as sp
 import torch
 
 from graph_eigenmap.data.components import components
-from graph_eigenmap.data.graph import Graph
+from graph_eigenmap.data.graph import Graph, derived
 from graph_eigenmap.data.sparse import row_blocks, to_torch_csr
+from graph_eigenmap.registry import KERNELS
 
 
 @dataclass(frozen=True)
@@ -353,3 +355,22 @@ class RowBlockKernel:
         if self.shift:
             out = 0.5 * (columns + out)
         return out.reshape(x.shape)
+
+
+def kernel_adjacency(graph: Graph, kernel: str) -> sp.csr_matrix:
+    """The adjacency whose normalization is the kernel named ``kernel``: A, or A + I for a kernel with self-loops."""
+    if KERNELS[kernel].self_loops:
+        return (graph.adjacency + sp.eye(graph.num_nodes, dtype=graph.adjacency.dtype, format="csr")).tocsr()
+    return graph.adjacency
+
+
+def graph_trivial_eigenvectors(graph: Graph) -> TrivialEigenvectors:
+    """The graph's :func:`trivial_eigenvectors`, computed once per graph object."""
+    return derived(graph, "trivial_eigenvectors", (graph.adjacency,), lambda: trivial_eigenvectors(graph))
+
+
+def full_kernel(graph: Graph, kernel: str, device: str | torch.device):
+    """The ``[n, n]`` kernel named ``kernel`` on ``device``: a torch CSR matrix, or a :class:`DeflatedKernel`."""
+    choice = KERNELS[kernel]
+    matrix = to_torch_csr(normalized_adjacency(kernel_adjacency(graph, kernel), shift=choice.shift), device=device)
+    return DeflatedKernel(matrix, graph_trivial_eigenvectors(graph)) if choice.nontrivial else matrix

@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from graph_eigenmap.data.sparse import take_rows
+from graph_eigenmap.scaling import fit_scaling
 
 
 class L2BatchNorm(nn.Module):
@@ -118,8 +119,6 @@ class MLPBackbone(nn.Module):
         features of more than :data:`STATISTICS_MAX_ROWS` rows are summarized by that many rows
         drawn uniformly (:func:`statistics_rows`).
         """
-        from graph_eigenmap.scaling import fit_scaling
-
         scaling = fit_scaling(features if sp.issparse(features) else statistics_rows(torch.as_tensor(features)))
         self.input_mean.copy_(scaling.shift)
         self.input_scale.copy_(scaling.factor)

@@ -17,7 +17,7 @@ import torch
 
 def make_optimizer(model: torch.nn.Module, config, rows_per_step: int) -> torch.optim.Optimizer:
     decay, no_decay = [], []
-    for name, parameter in model.named_parameters():
+    for parameter in model.parameters():
         (no_decay if parameter.ndim <= 1 else decay).append(parameter)
     groups = [dict(params=decay, weight_decay=config.weight_decay),
               dict(params=no_decay, weight_decay=0.0, lars_exclude=True)]

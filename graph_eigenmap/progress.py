@@ -33,7 +33,7 @@ class ProgressBar:
         return self
 
     def _start(self) -> None:
-        from rich.console import Console
+        from rich.console import Console  # deferred: only a shown bar needs rich
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
         self.progress = Progress(TextColumn("fit"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),

@@ -16,6 +16,9 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import torch
 
+from graph_eigenmap.data.ogb import ogb_master
+from graph_eigenmap.errors import GraphEigenmapError
+
 
 @dataclass
 class MethodResult:
@@ -48,8 +51,6 @@ class MethodResult:
 def train_subset(train: np.ndarray, label_ratio: float, seed: int) -> np.ndarray:
     """The training nodes of one run: all of ``train`` or a seeded fraction of it."""
     if not 0 < label_ratio <= 1:
-        from graph_eigenmap.errors import GraphEigenmapError
-
         raise GraphEigenmapError(f"label ratio must lie in (0, 1]; got {label_ratio}.")
     if label_ratio == 1:
         return np.sort(train)
@@ -61,9 +62,7 @@ class Accuracy:
     """``ogb.nodeproppred.Evaluator`` for a graph: accuracy of predicted classes on given nodes."""
 
     def __init__(self, graph):
-        from ogb.nodeproppred import Evaluator
-
-        from graph_eigenmap.data.ogb import ogb_master
+        from ogb.nodeproppred import Evaluator  # deferred: ogb imports torch_geometric, seconds
 
         name = graph.name if graph.name in ogb_master() else "ogbn-arxiv"
         self.evaluator = Evaluator(name)

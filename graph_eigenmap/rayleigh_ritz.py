@@ -18,8 +18,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from graph_eigenmap.models import NeuralEigenfunctions
 from graph_eigenmap.data.sparse import take_rows
+from graph_eigenmap.errors import GraphEigenmapError
+from graph_eigenmap.models import NeuralEigenfunctions
 
 
 @torch.no_grad()
@@ -51,10 +52,8 @@ def rayleigh_ritz_head(model: NeuralEigenfunctions, inputs: torch.Tensor, kernel
     keep = values > relative_floor * values.max()
     whitening = vectors[:, keep] / values[keep].sqrt()  # [h + 1, r]: whiteningᵀ gram whitening = I
     if whitening.shape[1] < model.k:
-        from graph_eigenmap.errors import GraphEigenmapError
-
         raise GraphEigenmapError(f"the backbone features span {whitening.shape[1]} dimensions, fewer than k = {model.k}; "
-                                 "lower --k or widen the network (--width).")
+                                 "lower `k` or widen the network (`width`).")
     ritz, rotation = torch.linalg.eigh(whitening.T @ product @ whitening)
     order = torch.argsort(ritz, descending=True)[:model.k]
     coefficients = (whitening @ rotation[:, order]).float()  # [h + 1, k], unit mean square outputs

@@ -35,9 +35,8 @@ class Choice:
     traits: dict = field(default_factory=dict)
 
     def load(self):
-        """The class or function ``target`` names (imported now, once)."""
-        module, _, attribute = self.target.partition(":")
-        return getattr(importlib.import_module(module), attribute)
+        """The class or function ``target`` names (its module imported on the first call)."""
+        return _import(self.target)
 
     def __getattr__(self, trait: str):
         """A trait by name: ``ESTIMATORS["rows"].holds_kernel``."""
@@ -47,15 +46,23 @@ class Choice:
             raise AttributeError(f"{self.name!r} has no trait {trait!r}") from None
 
 
+def _import(target: str):
+    """The attribute a ``"module:attribute"`` target names (the module is imported once, by Python's own cache)."""
+    module, _, attribute = target.partition(":")
+    return getattr(importlib.import_module(module), attribute)
+
+
 class Registry:
     """Choices of one kind, by name, in the order they were registered.
 
     Args:
         parameter: the option these choices are values of (``"estimator"``), for messages.
+        home: ``"module:attribute"`` of the code that acts on choices without a target of their own (the kernel
+            variants are built by :func:`graph_eigenmap.kernel.full_kernel` from their traits).
     """
 
-    def __init__(self, parameter: str):
-        self.parameter = parameter
+    def __init__(self, parameter: str, home: str | None = None):
+        self.parameter, self.home = parameter, home
         self._choices: dict[str, Choice] = {}
 
     def register(self, name: str, help: str, target: str | None = None, **traits) -> Choice:
@@ -95,17 +102,17 @@ step multiplies by the whole kernel, so every node's inputs are read each step a
 ESTIMATORS.register("full", "every node each step, C = ĀΨ by one sparse product: exact",
                     "graph_eigenmap.estimators:FullGraphEstimator",
                     holds_kernel=True, draws_nodes=False, one_sided_only=False)
-ESTIMATORS.register("rows", "exact ĀΨ without autograd, the gradient through --batch-size rows drawn uniformly",
+ESTIMATORS.register("rows", "exact ĀΨ without autograd, the gradient through batch_size rows drawn uniformly",
                     "graph_eigenmap.estimators:RowBatchEstimator",
                     holds_kernel=True, draws_nodes=True, one_sided_only=True)
-ESTIMATORS.register("sampled", "--batch-size uniform seeds and --fanout neighbours each: for graphs that do not fit",
+ESTIMATORS.register("sampled", "batch_size uniform seeds and fanout neighbours each: for graphs that do not fit",
                     "graph_eigenmap.estimators:NeighborSampledEstimator",
                     holds_kernel=False, draws_nodes=True, one_sided_only=False)
 ESTIMATORS.register("block", "the reference's two uniform batches I, J and the block Ā[I, J]",
                     "graph_eigenmap.estimators:BlockEstimator",
                     holds_kernel=False, draws_nodes=True, one_sided_only=False)
 
-KERNELS = Registry("kernel")
+KERNELS = Registry("kernel", home="graph_eigenmap.kernel:full_kernel")
 """Which operator's top eigenfunctions are learned (:mod:`graph_eigenmap.kernel`). Traits: ``self_loops`` (A + I
 is normalized), ``shift`` ((I + Ā)/2), ``nontrivial`` (each component's trivial eigenvector removed), ``formula``
 (as recorded in metadata.json)."""
@@ -125,13 +132,13 @@ Each target is a function ``loss(a, c, *, alpha, stop_gradient, c_has_gradient, 
 OBJECTIVES.register("neuralef", "NeuralEF: −Σ R_jj + α Σ_{i<j} R̂_ij², ordered by stop-gradient (Deng et al. 2022)",
                     "graph_eigenmap.objectives.neuralef:neuralef_loss")
 
-OPTIMIZERS = Registry("optimizer")
+OPTIMIZERS = Registry("optimizer", home="graph_eigenmap.optim:make_optimizer")
 """The optimizer of the network's parameters (:mod:`graph_eigenmap.optim`). Trait ``lr``: its default rate."""
 OPTIMIZERS.register("adamw", "AdamW (the default for an MLP)", lr=3e-3)
 OPTIMIZERS.register("lars", "SGD with momentum and a layer-wise trust ratio (the reference's)", lr=0.3)
 OPTIMIZERS.register("sgd", "plain SGD with a per-row rate (the default for the identity table)", lr=0.2)
 
-INPUT_PARTS = Registry("inputs")
+INPUT_PARTS = Registry("inputs", home="graph_eigenmap.inputs:model_input_graph")
 """The parts an ``inputs`` value is made of (:class:`InputSpec`, :mod:`graph_eigenmap.inputs`): ``features``
 alone, or ``svd:D`` and ``propagated:K`` joined by ``+`` in that order. Traits: the part's number and its range."""
 INPUT_PARTS.register("features", "the node's own features: a new node needs nothing else")
@@ -151,9 +158,11 @@ INPUTS_GRAMMAR = (f"'features', {_part_grammar(INPUT_PARTS['propagated'])}, {_pa
 """What an ``inputs`` value may be, in words (from :data:`INPUT_PARTS`)."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class InputSpec:
     """What the model reads for each node, parsed once from an ``inputs`` value (:func:`parse_inputs`).
+
+    A spec equals another with the same numbers and the string of its :attr:`name` (``spec == "propagated:3"``).
 
     Attributes:
         hops: K of ``propagated:K`` (0: not propagated).
@@ -171,6 +180,14 @@ class InputSpec:
 
     def __str__(self) -> str:
         return self.name
+
+    def __eq__(self, other) -> bool:
+        if isinstance(other, str):
+            return self.name == other
+        return isinstance(other, InputSpec) and (self.hops, self.rank) == (other.hops, other.rank)
+
+    def __hash__(self) -> int:
+        return hash(self.name)
 
     def width(self, num_features: int) -> int:
         """Columns the model reads for ``num_features`` feature columns: (K + 1) · (D or d)."""
@@ -199,3 +216,18 @@ def parse_inputs(text) -> InputSpec:
 
 def _in_range(part: Choice, value: int) -> bool:
     return value >= part.low and (part.high is None or value <= part.high)
+
+
+def choices_markdown() -> str:
+    """Every registered choice as Markdown tables, one per registry (``docs/architecture.md`` holds this text;
+    ``python -m graph_eigenmap.registry`` prints it)."""
+    sections = []
+    for registry in (ESTIMATORS, KERNELS, OBJECTIVES, OPTIMIZERS, INPUT_PARTS):
+        rows = [f"| `{choice.name}` | {choice.help} | `{choice.target or registry.home}` |" for choice in registry]
+        sections.append("\n".join([f"`{registry.parameter}`:", "", "| name | what it is | code |", "|---|---|---|",
+                                   *rows]))
+    return "\n\n".join(sections) + "\n"
+
+
+if __name__ == "__main__":
+    print(choices_markdown(), end="")

@@ -47,9 +47,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from graph_eigenmap.data.sparse import take_rows
 from graph_eigenmap.metrics import rayleigh_quotients
 from graph_eigenmap.models import EmbeddingTable, NeuralEigenfunctions
-from graph_eigenmap.data.sparse import take_rows
 
 REORDER_EVERY = 25
 """Steps between checks of the output order (``TrainConfig.reorder``); each check syncs with the device."""

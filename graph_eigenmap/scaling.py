@@ -23,6 +23,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
+from graph_eigenmap.data.sparse import column_statistics
 from graph_eigenmap.errors import GraphEigenmapError
 
 SCALINGS = ("auto", "standard", "maxabs", "none")
@@ -57,8 +58,6 @@ def fit_scaling(x_train, kind: str = "auto", blocks=None) -> Scaling:
     if blocks is not None:
         return _fit_blocks(x_train, kind, [int(width) for width in blocks])
     if sp.issparse(x_train):
-        from graph_eigenmap.data.sparse import column_statistics
-
         mean, std, top, zeros, non_negative = (torch.as_tensor(v) if isinstance(v, np.ndarray) else v
                                                for v in column_statistics(x_train))
     else:

@@ -1,11 +1,11 @@
-"""Training NeuralEF: the loop that learns the top-k eigenfunctions of a graph's kernel.
+"""Training: the loop that learns the top-k eigenfunctions of a graph's kernel.
 
-One step: the estimator draws nodes, the model embeds them, the estimator gives the ``[k, k]``
-estimates of ΨᵀΨ and ΨᵀĀΨ, the NeuralEF loss (:mod:`graph_eigenmap.objective`) is minimized by the
-optimizer (:mod:`graph_eigenmap.optim`), the eigenvalue estimates are averaged and, early on, the
-outputs are reordered (:mod:`graph_eigenmap.reorder`). The configuration lives in
-:mod:`graph_eigenmap.config`, checkpoints in :mod:`graph_eigenmap.checkpoint`, and evaluating the
-trained model on all nodes in :mod:`graph_eigenmap.inference`.
+One step: the estimator draws nodes, the model embeds them, the estimator gives the ``[b, k]`` A and C
+whose product estimates R = ΨᵀĀΨ / n, the objective (:mod:`graph_eigenmap.objectives`, by name) is minimized by
+the optimizer (:mod:`graph_eigenmap.optim`), the eigenvalue estimates are averaged and, early on, the outputs are
+reordered (:mod:`graph_eigenmap.reorder`). The options and their automatic choices live in
+:mod:`graph_eigenmap.config` and :mod:`graph_eigenmap.recipe`, checkpoints in :mod:`graph_eigenmap.checkpoint`,
+and what a finished run writes in :mod:`graph_eigenmap.fit_outputs`.
 """
 
 from __future__ import annotations
@@ -18,27 +18,26 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import scipy.sparse as sp
 import torch
+from torch.nn.parallel import DistributedDataParallel
 
-from graph_eigenmap.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
 from graph_eigenmap import distributed
+from graph_eigenmap.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
 from graph_eigenmap.config import TrainConfig
+from graph_eigenmap.data.graph import Graph
 from graph_eigenmap.distributed import Ranks
-from graph_eigenmap.data.graph import Graph, derived
 from graph_eigenmap.errors import GraphEigenmapError, TrainingDivergedError
 from graph_eigenmap.estimators import make_estimator
+from graph_eigenmap.feature_store import FeatureStore
 from graph_eigenmap.inputs import model_input_graph
-from graph_eigenmap.kernel import (
-    DeflatedKernel, TrivialEigenvectors, normalized_adjacency, to_torch_csr, trivial_eigenvectors,
-)
+from graph_eigenmap.kernel import TrivialEigenvectors, full_kernel, graph_trivial_eigenvectors, kernel_adjacency
 from graph_eigenmap.models import NeuralEigenfunctions, build_model
-from graph_eigenmap.objective import neuralef_loss
 from graph_eigenmap.optim import make_optimizer, warmup_cosine
 from graph_eigenmap.progress import ProgressBar
 from graph_eigenmap.rayleigh_ritz import rayleigh_ritz_head
+from graph_eigenmap.recipe import resolve
+from graph_eigenmap.registry import ESTIMATORS, KERNELS, OBJECTIVES
 from graph_eigenmap.reorder import EXACT_ORDER_MAX_NODES, REORDER_EVERY, REORDER_UNTIL, exact_quotients, reorder_outputs
-from graph_eigenmap.feature_store import FeatureStore
 
 EIGENVALUE_MOMENTUM = 0.95
 
@@ -69,36 +68,40 @@ class TrainResult:
     reorders: int = 0
 
 
-def graph_trivial_eigenvectors(graph: Graph) -> TrivialEigenvectors:
-    """The graph's :func:`~graph_eigenmap.kernel.trivial_eigenvectors`, computed once per graph object."""
-    return derived(graph, "trivial_eigenvectors", (graph.adjacency,), lambda: trivial_eigenvectors(graph))
-
-
-def _warn_about_components(trivial: TrivialEigenvectors, config: TrainConfig) -> None:
-    """Warn when the top-k eigenfunctions of the kernel would be component indicators."""
-    if config.kernel in ("adjacency", "shifted") and trivial.count >= config.k:
-        warnings.warn(f"the graph has {trivial.count:,} connected components with edges, at least k = {config.k}: the "
-                      "top-k eigenfunctions of D^-1/2 A D^-1/2 are then indicators of components, which say nothing "
-                      "about nodes within a component. Use --kernel nontrivial (kernel='nontrivial') to remove them.",
-                      ComponentWarning, stacklevel=3)
-
-
 class ComponentWarning(UserWarning):
     """The kernel's top eigenfunctions would be component indicators."""
 
 
-def full_kernel(graph: Graph, config: TrainConfig, device: torch.device):
-    """The ``[n, n]`` kernel of ``config.kernel`` on ``device``, as a torch CSR matrix or a DeflatedKernel."""
-    kernel = to_torch_csr(normalized_adjacency(kernel_adjacency(graph, config.kernel), shift=config.kernel == "shifted"),
-                          device=device)
-    return DeflatedKernel(kernel, graph_trivial_eigenvectors(graph)) if config.kernel == "nontrivial" else kernel
+def _warn_about_components(trivial: TrivialEigenvectors, config: TrainConfig) -> None:
+    """Warn when the top-k eigenfunctions of the kernel would be component indicators."""
+    kernel = KERNELS[config.kernel]
+    if not kernel.nontrivial and not kernel.self_loops and trivial.count >= config.k:
+        warnings.warn(f"the graph has {trivial.count:,} connected components with edges, at least k = {config.k}: the "
+                      "top-k eigenfunctions of D^-1/2 A D^-1/2 are then indicators of components, which say nothing "
+                      "about nodes within a component. Use `kernel='nontrivial'` to remove them.",
+                      ComponentWarning, stacklevel=3)
 
 
-def kernel_adjacency(graph: Graph, kernel: str) -> sp.csr_matrix:
-    """The adjacency whose normalization is the kernel: A, or A + I for ``"gcn"``."""
-    if kernel == "gcn":
-        return (graph.adjacency + sp.eye(graph.num_nodes, dtype=graph.adjacency.dtype, format="csr")).tocsr()
-    return graph.adjacency
+@dataclass
+class _Run:
+    """Everything one training run holds, built by :func:`_start_run` and saved in checkpoints."""
+
+    graph: Graph
+    config: TrainConfig
+    model: NeuralEigenfunctions
+    optimizer: torch.optim.Optimizer
+    schedule: torch.optim.lr_scheduler.LambdaLR
+    estimator: object
+    sampler: torch.Generator
+    inputs: FeatureStore | None
+    trivial: TrivialEigenvectors
+    eigenvalues: torch.Tensor
+    state: dict
+
+    def checkpoint_parts(self) -> tuple:
+        """What :func:`~graph_eigenmap.checkpoint.save_checkpoint` and ``load_checkpoint`` read and fill."""
+        return (self.config, self.graph, self.model, self.optimizer, self.schedule, self.sampler, self.eigenvalues,
+                self.state, self.estimator)
 
 
 def train(
@@ -132,76 +135,93 @@ def train(
     device = torch.device(device)
     if ranks.active:
         device = distributed.start(ranks, device)
-    config = config.resolved(graph, device)
-    if ranks.active and config.estimator == "full":
-        raise GraphEigenmapError("training on several processes needs an estimator that draws nodes (the full-graph "
-                                 "one would repeat the same step on every rank); use --estimator sampled, block or rows.")
-    if config.features == "input":
-        graph = model_input_graph(graph, config.inputs, device)
-    trivial = graph_trivial_eigenvectors(graph)
-    _warn_about_components(trivial, config)
-    estimator = make_estimator(config.estimator, kernel_adjacency(graph, config.kernel), batch_size=config.batch_size,
-                               fanout=config.fanout, shift=config.kernel == "shifted", device=device,
-                               trivial=trivial if config.kernel == "nontrivial" else None)
-    init_generator = torch.Generator().manual_seed(config.seed)
-    model = build_model(config, graph.num_features, graph.num_nodes, generator=init_generator, features=graph.features)
-    model = model.to(device)
-    if config.compile:
-        model.compile_network()
-    inputs = None if config.features == "identity" else FeatureStore(graph.features, device, config.feature_storage)
-    optimizer = make_optimizer(model, config, rows_per_step=graph.num_nodes if config.estimator == "full" else config.batch_size)
-    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine(config.steps, config.warmup))
-    sampler = torch.Generator(device=device).manual_seed(_sampler_seed(config.seed, ranks, 0))
-    eigenvalues = torch.zeros(config.k, device=device)
-    state = dict(step=0, history=[])
-
+    config = resolve(config, graph, device)
+    if ranks.active and not ESTIMATORS[config.estimator].draws_nodes:
+        raise GraphEigenmapError(f"training on several processes needs an estimator that draws nodes (the "
+                                 f"{config.estimator} one would repeat the same step on every rank); use "
+                                 "`estimator='sampled'`, 'block' or 'rows'.")
+    run = _start_run(graph, config, device, ranks)
     checkpoint = Path(checkpoint_dir) / CHECKPOINT_NAME if checkpoint_dir else None
     if checkpoint is not None and checkpoint.exists():
-        if not resume:
-            raise GraphEigenmapError(
-                f"{checkpoint} exists from an earlier run; pass --resume to continue it, or choose another --out."
-            )
-        load_checkpoint(checkpoint, config, graph, model, optimizer, schedule, sampler, eigenvalues, state, estimator)
-        if ranks.active:  # the checkpoint holds rank 0's draws: each rank continues with its own
-            sampler.manual_seed(_sampler_seed(config.seed, ranks, state["step"]))
-    network = _data_parallel(model, estimator, ranks, device)
-    reduce = distributed.mean_over_ranks if ranks.active else None
-    saves = checkpoint is not None and ranks.main
-
-    use_bf16 = config.bf16 and device.type == "cuda"
+        _resume_run(run, checkpoint, resume, ranks)
     if device.type == "cuda":  # the fit's metadata reports the peak of training and embedding (peak_gpu_gib)
         torch.cuda.reset_peak_memory_stats(device)
     start = time.perf_counter()
-    model.train()
+    _train_steps(run, ranks, progress, log_every, start, checkpoint if ranks.main else None)
+    run.model.eval()
+    kernel = _measuring_kernel(run.graph, config, run.estimator, run.trivial)
+    eigenvalues = run.eigenvalues
+    if config.rayleigh_ritz and run.inputs is not None and ranks.main:
+        if kernel is None:
+            kernel = full_kernel(run.graph, config.kernel, device)
+        eigenvalues = torch.from_numpy(rayleigh_ritz_head(run.model, run.inputs.inputs, kernel))
+    return TrainResult(run.model, config, eigenvalues.cpu().numpy().astype(np.float64), run.state["step"],
+                       time.perf_counter() - start, run.state["history"], kernel, run.state.get("reorders", 0))
+
+
+def _start_run(graph: Graph, config: TrainConfig, device: torch.device, ranks: Ranks) -> _Run:
+    """The model (seeded), its inputs, the estimator, optimizer, schedule and sampler of a fresh run."""
+    if not config.identity:
+        graph = model_input_graph(graph, config.inputs, device)
+    trivial = graph_trivial_eigenvectors(graph)
+    _warn_about_components(trivial, config)
+    kernel = KERNELS[config.kernel]
+    estimator = make_estimator(config, kernel_adjacency(graph, config.kernel), shift=kernel.shift, device=device,
+                               trivial=trivial if kernel.nontrivial else None)
+    model = build_model(config, graph.num_features, graph.num_nodes, generator=torch.Generator().manual_seed(config.seed),
+                        features=graph.features).to(device)
+    if config.compile:
+        model.compile_network()
+    inputs = None if config.identity else FeatureStore(graph.features, device, config.feature_storage)
+    rows_per_step = config.batch_size if ESTIMATORS[config.estimator].draws_nodes else graph.num_nodes
+    optimizer = make_optimizer(model, config, rows_per_step=rows_per_step)
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine(config.steps, config.warmup))
+    sampler = torch.Generator(device=device).manual_seed(_sampler_seed(config.seed, ranks, 0))
+    return _Run(graph, config, model, optimizer, schedule, estimator, sampler, inputs, trivial,
+                torch.zeros(config.k, device=device), dict(step=0, history=[]))
+
+
+def _resume_run(run: _Run, checkpoint: Path, resume: bool, ranks: Ranks) -> None:
+    """Load ``checkpoint`` into ``run`` (``resume`` must ask for it)."""
+    if not resume:
+        raise GraphEigenmapError(f"{checkpoint} exists from an earlier run; pass `resume=True` to continue it, or "
+                                 "choose another output folder.")
+    load_checkpoint(checkpoint, *run.checkpoint_parts())
+    if ranks.active:  # the checkpoint holds rank 0's draws: each rank continues with its own
+        run.sampler.manual_seed(_sampler_seed(run.config.seed, ranks, run.state["step"]))
+
+
+def _train_steps(run: _Run, ranks: Ranks, progress: bool | None, log_every: int, start: float,
+                 checkpoint: Path | None) -> None:
+    """Steps from the run's current one to ``config.steps``, with logging, reordering and checkpoints."""
+    config, state = run.config, run.state
+    network = _data_parallel(run.model, run.estimator, ranks, run.eigenvalues.device)
+    reduce = distributed.mean_over_ranks if ranks.active else None
+    use_bf16 = config.bf16 and run.eigenvalues.device.type == "cuda"
+    run.model.train()
     with ProgressBar(progress if ranks.main else False, config.steps, state["step"]) as bar:
         for step in range(state["step"], config.steps):
-            draw = estimator.draw(sampler)
-            loss, r = train_step(network, optimizer, estimator, draw, inputs, config, use_bf16=use_bf16, reduce=reduce)
-            schedule.step()
+            draw = run.estimator.draw(run.sampler)
+            loss, r = train_step(network, run.optimizer, run.estimator, draw, run.inputs, config, use_bf16=use_bf16,
+                                 reduce=reduce)
+            run.schedule.step()
             diag = torch.diagonal(r)
-            eigenvalues.copy_(diag if step == 0 else EIGENVALUE_MOMENTUM * eigenvalues + (1 - EIGENVALUE_MOMENTUM) * diag)
+            run.eigenvalues.copy_(diag if step == 0 else
+                                  EIGENVALUE_MOMENTUM * run.eigenvalues + (1 - EIGENVALUE_MOMENTUM) * diag)
             state["step"] = step + 1
-            if _reorder_due(config, step + 1) and reorder_outputs(model, optimizer, eigenvalues,
-                                                                  key=_order_key(model, estimator, inputs, reduce)):
+            if _reorder_due(config, step + 1) and reorder_outputs(
+                    run.model, run.optimizer, run.eigenvalues, key=_order_key(run.model, run.estimator, run.inputs, reduce)):
                 state["reorders"] = state.get("reorders", 0) + 1
             if (step + 1) % log_every == 0 or step + 1 == config.steps:
                 value = float(loss.detach())
                 if not math.isfinite(value):
                     raise TrainingDivergedError(step + 1, value, config.lr)
-                state["history"].append((step + 1, time.perf_counter() - start, value, float(eigenvalues[0])))
-                bar.update(step + 1, value, eigenvalues)
-            if saves and config.checkpoint_every and (step + 1) % config.checkpoint_every == 0:
-                save_checkpoint(checkpoint, config, graph, model, optimizer, schedule, sampler, eigenvalues, state, estimator)
-    if saves and state["step"] % max(config.checkpoint_every, 1) != 0:
-        save_checkpoint(checkpoint, config, graph, model, optimizer, schedule, sampler, eigenvalues, state, estimator)
-    model.eval()
-    kernel = _measuring_kernel(graph, config, estimator, trivial)
-    if config.rayleigh_ritz and inputs is not None and ranks.main:
-        if kernel is None:
-            kernel = full_kernel(graph, config, device)
-        eigenvalues = torch.from_numpy(rayleigh_ritz_head(model, inputs.inputs, kernel))
-    return TrainResult(model, config, eigenvalues.cpu().numpy().astype(np.float64), state["step"],
-                       time.perf_counter() - start, state["history"], kernel, state.get("reorders", 0))
+                state["history"].append((step + 1, time.perf_counter() - start, value, float(run.eigenvalues[0])))
+                bar.update(step + 1, value, run.eigenvalues)
+            if checkpoint is not None and config.checkpoint_every and (step + 1) % config.checkpoint_every == 0:
+                save_checkpoint(checkpoint, *run.checkpoint_parts())
+    if checkpoint is not None and state["step"] % max(config.checkpoint_every, 1) != 0:
+        save_checkpoint(checkpoint, *run.checkpoint_parts())
 
 
 ROW_BLOCK_KERNEL_MIN_ENTRIES = 1 << 30
@@ -215,14 +235,16 @@ def _measuring_kernel(graph: Graph, config: TrainConfig, estimator, trivial: Tri
     lean product over its arrays for large graphs, or None (the caller builds :func:`full_kernel`)."""
     kernel = getattr(estimator, "kernel", None)
     if kernel is None and hasattr(estimator, "graph") and graph.adjacency.nnz >= ROW_BLOCK_KERNEL_MIN_ENTRIES:
-        kernel = estimator.graph.kernel(shift=config.kernel == "shifted",
-                                        trivial=trivial if config.kernel == "nontrivial" else None)
+        choice = KERNELS[config.kernel]
+        kernel = estimator.graph.kernel(shift=choice.shift, trivial=trivial if choice.nontrivial else None)
     return kernel
 
 
 def train_step(network, optimizer: torch.optim.Optimizer, estimator, draw, inputs, config: TrainConfig, *,
                use_bf16: bool = False, reduce=None) -> tuple[torch.Tensor, torch.Tensor]:
     """One optimizer step on the nodes of ``draw``; returns ``(loss, [k, k] R estimate)``, both detached.
+
+    The loss is the objective ``config.objective`` names (:data:`graph_eigenmap.registry.OBJECTIVES`).
 
     Args:
         network: the model, or its :class:`~torch.nn.parallel.DistributedDataParallel` wrapper.
@@ -232,12 +254,13 @@ def train_step(network, optimizer: torch.optim.Optimizer, estimator, draw, input
     if inputs is None:
         x = draw.node_ids
     else:  # the full graph embeds every node in order: no gather
-        x = inputs.all() if estimator.name == "full" else inputs.rows(draw.node_ids)
+        x = inputs.all() if draw.every_node else inputs.rows(draw.node_ids)
     device = draw.node_ids.device
     with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
         psi = network(x, draw.num_stat_rows, draw.num_a_rows if config.one_sided_gradient else None)
     a, c = estimator.estimate(psi, draw, c_has_gradient=not config.one_sided_gradient)
-    loss, r = neuralef_loss(a, c, alpha=config.alpha, stop_gradient=config.stop_gradient,
+    objective = OBJECTIVES.load(config.objective)
+    loss, r = objective(a, c, alpha=config.alpha, stop_gradient=config.stop_gradient,
                             c_has_gradient=not config.one_sided_gradient, reduce=reduce)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
@@ -249,8 +272,6 @@ def _data_parallel(model: NeuralEigenfunctions, estimator, ranks: Ranks, device:
     """``model`` itself for one process; else its DDP wrapper, with L2-BN and component sums averaged over ranks."""
     if not ranks.active:
         return model
-    from torch.nn.parallel import DistributedDataParallel
-
     model.norm.reduce = distributed.mean_over_ranks
     if getattr(estimator, "component_sums", None) is not None:
         estimator.component_sums.reduce_ = distributed.mean_over_ranks_

@@ -1,4 +1,5 @@
-"""Copying a large host array to a device in pieces, cast on the way, with bounded extra host memory.
+"""Devices: the one a run asks for (:func:`resolve_device`), and copying a large host array to it in pieces, cast on
+the way, with bounded extra host memory (:func:`to_device`).
 
 ``tensor.to("cuda", torch.bfloat16)`` on papers100M's 111M × 128 float32 features would first make a
 28 GB half-precision copy on the host (or a 57 GB pinned one), on a machine that holds the features
@@ -11,8 +12,27 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from graph_eigenmap.errors import GraphEigenmapError
+
 BLOCK_BYTES = 256 * 2**20
 """Bytes of one staged block (per buffer; two buffers)."""
+
+
+def resolve_device(device: str | torch.device) -> torch.device:
+    """``"auto"`` (a GPU when torch sees one), ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ... as a torch device.
+
+    Raises:
+        GraphEigenmapError: a GPU asked for where torch sees none.
+    """
+    if str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(device)
+    except RuntimeError:
+        raise GraphEigenmapError(f"`device` must be auto, cpu, cuda or cuda:N; got {str(device)!r}.") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise GraphEigenmapError(f"`device={device}` asks for a GPU but torch sees none; use `device='cpu'`.")
+    return device
 
 
 def to_device(array: np.ndarray | torch.Tensor, device: str | torch.device, dtype: torch.dtype | None = None, *,

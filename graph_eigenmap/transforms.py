@@ -26,8 +26,6 @@ Example:
 
 from __future__ import annotations
 
-import dataclasses
-
 import torch
 
 try:
@@ -36,10 +34,10 @@ try:
 except ImportError as err:  # pragma: no cover - torch_geometric is a dependency; this guards broken installs
     raise ImportError("graph_eigenmap.transforms needs torch_geometric: pip install torch-geometric.") from err
 
-from graph_eigenmap.api import _unknown_params_message, neural_eigenmap
-from graph_eigenmap.distributed import Ranks
-from graph_eigenmap.config import TrainConfig
+from graph_eigenmap.api import neural_eigenmap, unknown_params_message
+from graph_eigenmap.config import defaults
 from graph_eigenmap.data import from_pyg
+from graph_eigenmap.distributed import Ranks
 from graph_eigenmap.errors import GraphEigenmapError
 
 
@@ -69,11 +67,10 @@ class AddNeuralEigenmapPE(BaseTransform):
 
     def __init__(self, k: int, attr_name: str | None = "neural_eigenmap_pe", *, device: str = "auto",
                  progress: bool | None = None, **options) -> None:
-        valid = [f.name for f in dataclasses.fields(TrainConfig) if f.name != "k"]
+        valid = [name for name in defaults() if name != "k"]
         unknown = {name: value for name, value in options.items() if name not in valid}
         if unknown:
-            raise GraphEigenmapError(_unknown_params_message(unknown, valid).replace("NeuralEigenmap",
-                                                                                      "AddNeuralEigenmapPE"))
+            raise GraphEigenmapError(unknown_params_message(unknown, valid, type(self).__name__))
         self.k = k
         self.attr_name = attr_name
         self.device = device

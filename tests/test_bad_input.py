@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from helpers import toy_arrays, write_npz, write_ogb_folder
 from typer.testing import CliRunner
 
 from graph_eigenmap_cli.main import app
-from helpers import toy_arrays, write_npz, write_ogb_folder
 
 runner = CliRunner()
 SMALL = "csbm:num_nodes=300,num_edges=1500,num_classes=3,num_features=8"
@@ -248,7 +248,7 @@ def test_diverged_run_says_what_happened_and_the_retry_works_without_deleting(tm
 
 
 def test_diverged_resume_keeps_the_checkpoint_and_says_so(tmp_path, monkeypatch):
-    import graph_eigenmap.train as training
+    import graph_eigenmap.objectives.neuralef as training
 
     run = _fitted_model(tmp_path / "run")  # 10 healthy steps, checkpoint kept
     before = tree(run)

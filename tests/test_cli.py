@@ -6,11 +6,11 @@ import json
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from helpers import toy_arrays, write_npz, write_ogb_folder
 from typer.testing import CliRunner
 
 from graph_eigenmap.data import ogb as ogb_loader
 from graph_eigenmap_cli.main import app
-from helpers import toy_arrays, write_npz, write_ogb_folder
 
 runner = CliRunner()
 

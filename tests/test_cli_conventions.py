@@ -11,11 +11,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from helpers import toy_arrays, write_ogb_folder
 from typer.testing import CliRunner
 
 from graph_eigenmap_cli.common import name_options
 from graph_eigenmap_cli.main import app, label_ratio_text
-from helpers import toy_arrays, write_ogb_folder
 
 runner = CliRunner()
 SMALL = "csbm:num_nodes=300,num_edges=1500,num_classes=3,num_features=8"
@@ -41,8 +41,8 @@ for args in (["--help"], ["--version"], ["fit", "--help"], ["embed", "--help"], 
         app(args, prog_name="graph-eigenmap")
     except SystemExit:
         pass
-heavy = sorted(m for m in ("torch", "graph_eigenmap", "numpy", "scipy", "pandas", "ogb", "torch_geometric", "rich")
-               if m in sys.modules)
+heavy = sorted(m for m in ("torch", "numpy", "scipy", "pandas", "ogb", "torch_geometric", "rich", "graph_eigenmap.api",
+                           "graph_eigenmap.data") if m in sys.modules)
 print("HEAVY", heavy, file=sys.stderr)
 """
 
@@ -85,15 +85,24 @@ def test_library_checks_name_the_option_not_the_field(tmp_path):
     line = result.stderr.strip()
     assert line.startswith("error: --k must be an int in [1, 300]") and "'k'" not in line, line
     result = invoke("fit", "--dataset", SMALL, "--out", tmp_path / "run", *FAST, "--lr", 0, "--quiet")
-    assert result.exit_code == 2 and "--lr must be > 0" in result.stderr, result.stderr
+    assert result.exit_code == 2 and "'--lr': must be a number > 0" in result.stderr, result.stderr  # while parsing
+    result = invoke("fit", "--dataset", SMALL, "--out", tmp_path / "run", "--k", 4, "--width", 16, "--device", "cpu",
+                    "--features", "identity", "--inputs", "propagated:2", "--quiet")
+    assert result.exit_code == 2 and "error: --inputs propagated:2 needs node features; drop it for --features " \
+        "identity." in result.stderr, result.stderr  # a library check: the values it names become options
     assert not (tmp_path / "run").exists()
 
 
 def test_name_options_leaves_values_and_unknown_names_alone():
-    parameters = ["k", "batch_size", "fanout", "features"]
-    assert name_options("'batch_size' must be >= 2 and 'fanout' >= 1", parameters) == "--batch-size must be >= 2 and --fanout >= 1"
-    assert name_options("'features' must be auto; got 'features'", parameters) == "--features must be auto; got 'features'"
-    assert name_options("'warmup' must lie in [0, 1)", parameters) == "'warmup' must lie in [0, 1)"
+    parameters = ["k", "batch_size", "fanout", "features", "inputs", "resume", "one_sided_gradient", "backbone"]
+    assert name_options("`batch_size` must be >= 2 and `fanout` >= 1", parameters) == "--batch-size must be >= 2 and --fanout >= 1"
+    assert name_options("`inputs` must be 'features', 'propagated:K'; got 'features'", parameters) == \
+        "--inputs must be 'features', 'propagated:K'; got 'features'"  # a value is never made a flag
+    assert name_options("use `inputs='features'` or `inputs=svd:100`", parameters) == "use --inputs features or --inputs svd:100"
+    assert name_options("pass `resume=True`; `one_sided_gradient=True`", parameters) == \
+        "pass --resume; --one-sided-gradient"
+    assert name_options("`save_backbone=False`", parameters) == "--no-backbone"
+    assert name_options("`warmup` must lie in [0, 1)", parameters) == "warmup must lie in [0, 1)"  # not an option here
 
 
 def test_progress_bar_goes_to_stderr(tmp_path, monkeypatch):

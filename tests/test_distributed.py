@@ -26,15 +26,15 @@ def _setup(batch_size: int, one_sided: bool):
     from graph_eigenmap.feature_store import FeatureStore
     from graph_eigenmap.models import build_model
     from graph_eigenmap.optim import make_optimizer
+    from graph_eigenmap.recipe import resolve
 
     graph = load_graph(GRAPH)
-    config = TrainConfig(k=6, width=32, estimator="sampled", batch_size=batch_size, fanout=FANOUT, inputs="features",
-                         one_sided_gradient=one_sided).resolved(graph, torch.device("cpu"))
+    config = resolve(TrainConfig(k=6, width=32, estimator="sampled", batch_size=batch_size, fanout=FANOUT, inputs="features",
+                         one_sided_gradient=one_sided), graph, torch.device("cpu"))
     model = build_model(config, graph.num_features, graph.num_nodes, generator=torch.Generator().manual_seed(0),
                         features=graph.features)
     optimizer = make_optimizer(model, config, rows_per_step=batch_size)
-    estimator = make_estimator("sampled", graph.adjacency, batch_size=batch_size, fanout=FANOUT, shift=False,
-                               device="cpu")
+    estimator = make_estimator(config, graph.adjacency, shift=False, device="cpu")
     return graph, config, model, optimizer, estimator, FeatureStore(graph.features, torch.device("cpu"), "float32")
 
 
@@ -113,11 +113,12 @@ def test_fit_on_two_processes_finds_the_spectrum_of_one_process_with_both_batche
 
 def _captured_by_fit_and_one_process(folder: Path) -> tuple[float, float]:
     """Captured spectrum of the fit written to ``folder`` and of one plain process with both ranks' seeds (512)."""
+    from scipy.sparse.linalg import eigsh
+
     from graph_eigenmap import load_graph, neural_eigenmap
     from graph_eigenmap.distributed import Ranks
     from graph_eigenmap.kernel import normalized_adjacency
     from graph_eigenmap.metrics import captured_spectrum
-    from scipy.sparse.linalg import eigsh
 
     graph = load_graph(GRAPH)
     one = neural_eigenmap(graph, k=6, steps=150, estimator="sampled", width=64, inputs="features",
@@ -191,6 +192,7 @@ def test_the_differentiable_all_reduce_hands_contiguous_tensors_to_the_backend(m
     """NCCL refuses non-contiguous tensors (gloo does not), and L2-BN's gradient reaches the all-reduce transposed."""
     import torch
     import torch.distributed as dist
+
     from graph_eigenmap.distributed import mean_over_ranks
 
     seen = []

@@ -11,8 +11,8 @@ from graph_eigenmap.baselines.supervised import supervised_baseline
 from graph_eigenmap.data import build_graph, load_graph
 from graph_eigenmap.errors import GraphEigenmapError
 from graph_eigenmap.evaluation import evaluate_embeddings
-from graph_eigenmap.protocol import train_subset
 from graph_eigenmap.evaluation.truncation import prefix_sizes
+from graph_eigenmap.protocol import train_subset
 from graph_eigenmap_cli.main import app
 
 

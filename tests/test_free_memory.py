@@ -6,8 +6,10 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from graph_eigenmap import config
-from graph_eigenmap.config import TrainConfig, host_available_memory
+from graph_eigenmap import host_memory
+from graph_eigenmap.config import TrainConfig
+from graph_eigenmap.host_memory import host_available_memory
+from graph_eigenmap.recipe import resolve
 
 GiB = 1 << 30
 
@@ -17,8 +19,8 @@ def host(tmp_path, monkeypatch):
     """A fake /proc/self and cgroup tree under tmp_path, psutil reporting 10 GiB available."""
     proc = tmp_path / "proc"
     proc.mkdir()
-    monkeypatch.setattr(config, "PROC_SELF", proc)
-    monkeypatch.setattr(config, "MEMINFO", tmp_path / "meminfo")
+    monkeypatch.setattr(host_memory, "PROC_SELF", proc)
+    monkeypatch.setattr(host_memory, "MEMINFO", tmp_path / "meminfo")
     monkeypatch.setitem(sys.modules, "psutil", SimpleNamespace(virtual_memory=lambda: SimpleNamespace(available=10 * GiB)))
 
     def write(path, text):
@@ -92,9 +94,9 @@ def test_auto_estimator_samples_when_the_cgroup_leaves_too_little_room(host):
 
     graph = load_graph("csbm:num_nodes=1000,num_edges=5000,num_features=8")
     cpu = torch.device("cpu")
-    assert TrainConfig(batch_size=256).resolved(graph, cpu).estimator == "rows"  # 10 GiB free
+    assert resolve(TrainConfig(batch_size=256), graph, cpu).estimator == "rows"  # 10 GiB free
     host.write("proc/cgroup", "0::/\n")
     host.write("proc/mountinfo", host.mount(2, "/", "cg2"))
     host.write("cg2/memory.max", f"{64 << 20}\n")
     host.write("cg2/memory.current", f"{60 << 20}\n")  # 4 MiB left: a full-graph step needs more than half of it
-    assert TrainConfig(batch_size=256).resolved(graph, cpu).estimator == "sampled"
+    assert resolve(TrainConfig(batch_size=256), graph, cpu).estimator == "sampled"

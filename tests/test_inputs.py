@@ -1,8 +1,8 @@
 """Propagated inputs [X, ÂX, …, Â^K X]: exact values, new nodes from their edges, the fit and embed paths."""
 
 import numpy as np
-import torch
 import pytest
+import torch
 from typer.testing import CliRunner
 
 from graph_eigenmap import NeuralEigenmap
@@ -59,7 +59,7 @@ def test_transform_with_edges_reproduces_the_embedding(graph):
 def test_bad_inputs_are_refused_in_one_line():
     assert parse_inputs("features").hops == 0 and parse_inputs("propagated:3").hops == 3
     for bad in ("propagated", "propagated:0", "propagated:x", "sign:2"):
-        with pytest.raises(GraphEigenmapError, match="--inputs"):
+        with pytest.raises(GraphEigenmapError, match="`inputs"):
             parse_inputs(bad)
     with pytest.raises(GraphEigenmapError, match="row 1"):
         propagate_new_nodes(np.zeros((1, 2)), np.array([[0], [99]]), np.zeros((5, 4)), np.ones(5), 1)
@@ -86,17 +86,18 @@ def test_cli_fit_and_embed_with_edges(graph, tmp_path):
 def test_auto_inputs_propagate_for_feature_mlps_and_not_for_the_identity_table():
     import torch
 
-    from graph_eigenmap.config import DEFAULT_PROPAGATED_INPUTS, DEFAULT_WIDE_INPUTS, TrainConfig
+    from graph_eigenmap.config import TrainConfig
     from graph_eigenmap.data import load_graph
+    from graph_eigenmap.recipe import DEFAULT_PROPAGATED_INPUTS, DEFAULT_WIDE_INPUTS, resolve
 
     graph = load_graph("csbm:num_nodes=300,num_edges=1500,num_features=8")
     cpu = torch.device("cpu")
     assert TrainConfig().inputs == "auto"
-    assert TrainConfig(k=4).resolved(graph, cpu).inputs == DEFAULT_PROPAGATED_INPUTS == "propagated:3"
-    assert TrainConfig(k=4, features="identity").resolved(graph, cpu).inputs == "features"
-    assert TrainConfig(k=4, inputs="features").resolved(graph, cpu).inputs == "features"
+    assert resolve(TrainConfig(k=4), graph, cpu).inputs == DEFAULT_PROPAGATED_INPUTS == "propagated:3"
+    assert resolve(TrainConfig(k=4, features="identity"), graph, cpu).inputs == "features"
+    assert resolve(TrainConfig(k=4, inputs="features"), graph, cpu).inputs == "features"
     wide = load_graph("csbm:num_nodes=300,num_edges=1500,num_features=256")  # a raw bag of words is reduced first
-    assert TrainConfig(k=4).resolved(wide, cpu).inputs == DEFAULT_WIDE_INPUTS == "svd:100+propagated:3"
+    assert resolve(TrainConfig(k=4), wide, cpu).inputs == DEFAULT_WIDE_INPUTS == "svd:100+propagated:3"
 
 
 def test_a_copy_with_other_features_gets_its_own_propagated_inputs():
@@ -118,7 +119,7 @@ def test_svd_inputs_parse_and_name_themselves():
     assert parse_inputs("svd:8") == InputSpec(hops=0, rank=8) and parse_inputs("svd:8").name == "svd:8"
     assert parse_inputs("svd:100+propagated:3").name == "svd:100+propagated:3"
     for bad in ("propagated:3+svd:100", "svd:0", "svd:x", "svd:4+svd:4", "svd:4+", "svd"):
-        with pytest.raises(GraphEigenmapError, match="--inputs"):
+        with pytest.raises(GraphEigenmapError, match="`inputs"):
             parse_inputs(bad)
 
 
@@ -164,6 +165,7 @@ def test_transform_of_svd_inputs_reproduces_the_embedding(graph, inputs, tmp_pat
 
 def test_an_svd_as_wide_as_the_features_is_refused_before_training(graph):
     from graph_eigenmap.config import TrainConfig
+    from graph_eigenmap.recipe import resolve
 
     with pytest.raises(GraphEigenmapError, match="choose D < 6"):
-        TrainConfig(k=4, inputs="svd:6").resolved(graph, torch.device("cpu"))
+        resolve(TrainConfig(k=4, inputs="svd:6"), graph, torch.device("cpu"))

@@ -98,8 +98,13 @@ def test_blocked_generation_builds_the_same_csr_and_valid_features(monkeypatch):
 @pytest.mark.parametrize("shift", [False, True])
 def test_row_block_kernel_equals_the_csr_kernel(weighted, shift):
     from graph_eigenmap.estimators import _GraphOnDevice
-    from graph_eigenmap.kernel import (DeflatedKernel, RowBlockKernel, normalized_adjacency, to_torch_csr,
-                                       trivial_eigenvectors)
+    from graph_eigenmap.kernel import (
+        DeflatedKernel,
+        RowBlockKernel,
+        normalized_adjacency,
+        to_torch_csr,
+        trivial_eigenvectors,
+    )
 
     adjacency = _random_adjacency(1500, 2000, seed=7, weighted=weighted)  # isolated nodes and several components
     x = torch.randn(1500, 5, generator=torch.Generator().manual_seed(0))
@@ -183,17 +188,18 @@ def test_feature_store_half_precision_rows_equal_the_rounded_features():
 
 
 def test_inputs_auto_are_the_features_when_their_propagation_would_not_fit(monkeypatch):
-    import graph_eigenmap.config as config_module
+    import graph_eigenmap.recipe as config_module
     from graph_eigenmap import load_graph
     from graph_eigenmap.config import TrainConfig
+    from graph_eigenmap.recipe import resolve
 
     graph = load_graph("csbm:num_nodes=500,num_edges=2000,num_features=10")  # propagated:3: 500 x 40 x 4 = 80,000 bytes
     cpu = torch.device("cpu")
     monkeypatch.setattr(config_module, "host_available_memory", lambda: 400_000)
-    assert TrainConfig(steps=1).resolved(graph, cpu).inputs == "propagated:3"
+    assert resolve(TrainConfig(steps=1), graph, cpu).inputs == "propagated:3"
     monkeypatch.setattr(config_module, "host_available_memory", lambda: 300_000)
-    assert TrainConfig(steps=1).resolved(graph, cpu).inputs == "features"
-    assert TrainConfig(steps=1, inputs="propagated:3").resolved(graph, cpu).inputs == "propagated:3"  # asked: kept
+    assert resolve(TrainConfig(steps=1), graph, cpu).inputs == "features"
+    assert resolve(TrainConfig(steps=1, inputs="propagated:3"), graph, cpu).inputs == "propagated:3"  # asked: kept
 
 
 def test_generation_device(monkeypatch):
@@ -210,7 +216,7 @@ def test_generation_device(monkeypatch):
 
 
 def test_a_fit_leaves_out_a_backbone_too_large_to_write(tmp_path, monkeypatch, capsys):
-    import graph_eigenmap.api as api
+    import graph_eigenmap.fit_outputs as api
     import graph_eigenmap.inference as inference
     from graph_eigenmap import load_graph, neural_eigenmap
 
@@ -244,7 +250,7 @@ def test_row_sums_in_blocks_equal_scipy():
 
 
 def test_streamed_outputs_measured_and_sorted_from_the_device_copy(tmp_path, monkeypatch):
-    import graph_eigenmap.api as api
+    import graph_eigenmap.fit_outputs as api
     import graph_eigenmap.inference as inference
     from graph_eigenmap import load_graph, neural_eigenmap
 

@@ -5,11 +5,11 @@ import time
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from helpers import toy_arrays, write_npz, write_ogb_folder
 
 from graph_eigenmap.data import load_graph, load_npz, load_ogb_folder
 from graph_eigenmap.data import ogb as ogb_loader
 from graph_eigenmap.errors import DataError, DatasetUnavailableError
-from helpers import toy_arrays, write_npz, write_ogb_folder
 
 
 def test_any_ogb_layout_folder(tmp_path):

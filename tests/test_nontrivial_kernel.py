@@ -116,7 +116,7 @@ def test_sampled_training_on_the_nontrivial_kernel_nears_the_exact_eigenvalues(c
 
 def test_many_components_warn_and_the_nontrivial_kernel_does_not(components):
     graph, _, _ = components
-    with pytest.warns(ComponentWarning, match="--kernel nontrivial"):
+    with pytest.warns(ComponentWarning, match="`kernel=.nontrivial.`"):
         neural_eigenmap(graph, k=3, features="identity", steps=2, device="cpu")
     with warnings.catch_warnings():
         warnings.simplefilter("error", ComponentWarning)
@@ -132,7 +132,7 @@ def test_two_sided_gradient_with_sampling_is_refused_for_the_nontrivial_kernel(c
 
 
 def test_resume_restores_the_component_sums(components, tmp_path, monkeypatch):
-    import graph_eigenmap.train as train_module
+    import graph_eigenmap.objectives.neuralef as train_module
 
     graph, _, _ = components
     options = dict(k=3, features="identity", kernel="nontrivial", estimator="sampled", batch_size=64, device="cpu",

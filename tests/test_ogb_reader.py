@@ -11,11 +11,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import META, _write_csv_gz, toy_arrays, write_ogb_folder
 
 from graph_eigenmap.data import load_graph, load_ogb_folder
 from graph_eigenmap.data import ogb as ogb_loader
 from graph_eigenmap.errors import DataError, DatasetUnavailableError
-from helpers import META, _write_csv_gz, toy_arrays, write_ogb_folder
 
 
 def snapshot(folder: Path) -> dict:

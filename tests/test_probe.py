@@ -15,13 +15,13 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 import torch
-
 from conftest import DATASET_NAMES
+from helpers import scikit_learn_probe
+
 from graph_eigenmap.data import load_graph
 from graph_eigenmap.evaluation.probe import CS, TOL, ProbeConvergenceWarning, evaluate_embeddings, fit_probes
 from graph_eigenmap.protocol import train_subset
 from graph_eigenmap.scaling import fit_scaling
-from helpers import scikit_learn_probe
 
 AGREEMENT = 0.01  # one point of test accuracy
 

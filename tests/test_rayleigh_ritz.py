@@ -40,5 +40,5 @@ def test_rayleigh_ritz_beats_no_other_subspace_of_the_backbone(graph):
 
 
 def test_rayleigh_ritz_needs_an_mlp(graph):
-    with pytest.raises(GraphEigenmapError, match="rayleigh-ritz"):
+    with pytest.raises(GraphEigenmapError, match="`rayleigh_ritz` needs an MLP"):
         neural_eigenmap(graph, k=4, steps=2, features="identity", rayleigh_ritz=True, device="cpu")

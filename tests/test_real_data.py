@@ -6,10 +6,10 @@ Skipped with a reason where ../shared/data is absent.
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from conftest import DATASET_NAMES
 from scipy.sparse.csgraph import connected_components
 from scipy.sparse.linalg import eigsh
 
-from conftest import DATASET_NAMES
 from graph_eigenmap import graph_report, load_graph, normalized_adjacency
 
 LAYOUTS = ("ogb", "npz")
@@ -19,7 +19,7 @@ def _path(shared_data, name, layout):
     return shared_data / "ogb" / f"ogbn_{name}" if layout == "ogb" else shared_data / "npz" / f"{name}.npz"
 
 
-@pytest.fixture(scope="module", params=[(n, l) for n in DATASET_NAMES for l in LAYOUTS], ids=lambda p: f"{p[0]}-{p[1]}")
+@pytest.fixture(scope="module", params=[(n, layout) for n in DATASET_NAMES for layout in LAYOUTS], ids=lambda p: f"{p[0]}-{p[1]}")
 def loaded(request, shared_data):
     name, layout = request.param
     return name, layout, load_graph(_path(shared_data, name, layout))

@@ -108,8 +108,8 @@ def test_outputs_started_in_the_wrong_order_stay_there_unless_reordered():
 
 def test_the_recorded_last_sort_orders_quotients_model_and_saved_embedding_alike(tmp_path):
     from graph_eigenmap import load_graph, neural_eigenmap
-    from graph_eigenmap.api import order_violations
     from graph_eigenmap.artifacts import load_model
+    from graph_eigenmap.fit_outputs import order_violations
     from graph_eigenmap.inference import embed_nodes
 
     graph = load_graph("csbm:num_nodes=600,num_edges=3000,num_classes=4,num_features=16,seed=3")

@@ -134,7 +134,7 @@ def test_fit_refuses_ambiguous_inputs_with_the_fix(arrays):
         model.fit(from_scipy(adjacency), features=features)
     with pytest.raises(GraphEigenmapError, match=r"dense ndarray of shape \(200, 200\).*csr_array"):
         model.fit(adjacency.toarray())
-    with pytest.raises(GraphEigenmapError, match="'steps' must be >= 1"):  # checked in fit, not __init__
+    with pytest.raises(GraphEigenmapError, match="`steps` must be an int >= 1; got 0"):  # checked in fit, not __init__
         NeuralEigenmap(4, **dict(SMALL, steps=0)).fit(adjacency, features=features)
 
 

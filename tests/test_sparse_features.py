@@ -54,8 +54,8 @@ def test_scaling_of_sparse_features_equals_the_dense_one(kind):
 
 
 def test_mlp_on_a_sparse_batch_gives_the_dense_outputs_and_gradients():
-    from graph_eigenmap.models import MLPBackbone
     from graph_eigenmap.data.sparse import as_model_input
+    from graph_eigenmap.models import MLPBackbone
 
     x = sp.random(60, 25, density=0.2, format="csr", dtype=np.float32, random_state=3)
     x.data -= 0.2
@@ -123,9 +123,9 @@ def test_sparse_features_refuse_propagated_inputs_and_compile():
                            progress=False).config.inputs == "propagated:3"  # dense: auto propagates
     graph = _graph(dense_features=False)  # 300 columns: auto reduces them by SVD, then propagates the dense result
     assert neural_eigenmap(graph, k=4, steps=2, device="cpu", progress=False).config.inputs == "svd:100+propagated:3"
-    with pytest.raises(GraphEigenmapError, match="use --inputs features"):
+    with pytest.raises(GraphEigenmapError, match="use `inputs='features'`"):
         neural_eigenmap(graph, k=4, steps=2, inputs="propagated:2", device="cpu", progress=False)
-    with pytest.raises(GraphEigenmapError, match="drop --compile"):
+    with pytest.raises(GraphEigenmapError, match="use `compile=False`"):
         neural_eigenmap(graph, k=4, steps=2, compile=True, device="cpu", progress=False)
 
 
@@ -143,7 +143,7 @@ def test_new_nodes_with_sparse_features_embed_as_their_dense_rows():
 def test_bench_compare_says_which_groups_need_dense_features(tmp_path):
     from graph_eigenmap.evaluation.compare import compare
 
-    with pytest.raises(GraphEigenmapError, match="--methods features,gcn needs dense node features"):
+    with pytest.raises(GraphEigenmapError, match="`methods=features,gcn` needs dense node features"):
         compare(_graph(dense_features=False), out_dir=tmp_path, methods=["features", "ne", "gcn"], runs=1)
     assert not any(tmp_path.iterdir())  # refused before any work
 

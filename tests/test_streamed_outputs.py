@@ -10,7 +10,7 @@ import pytest
 
 @pytest.mark.parametrize("features", ["input", "identity"])
 def test_streamed_outputs_equal_the_in_memory_ones(tmp_path, monkeypatch, features):
-    import graph_eigenmap.api as api
+    import graph_eigenmap.fit_outputs as api
     import graph_eigenmap.inference as inference
     from graph_eigenmap import load_graph, neural_eigenmap
 
@@ -32,7 +32,7 @@ def test_streamed_outputs_equal_the_in_memory_ones(tmp_path, monkeypatch, featur
 
 
 def test_a_failure_while_streaming_leaves_no_partial_output(tmp_path, monkeypatch):
-    import graph_eigenmap.api as api
+    import graph_eigenmap.fit_outputs as api
     import graph_eigenmap.inference as inference
     from graph_eigenmap import load_graph, neural_eigenmap
 

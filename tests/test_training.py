@@ -8,11 +8,12 @@ import scipy.sparse as sp
 import torch
 
 from graph_eigenmap import NeuralEigenmap, neural_eigenmap
+from graph_eigenmap.config import TrainConfig
 from graph_eigenmap.data import from_scipy
 from graph_eigenmap.errors import GraphEigenmapError
 from graph_eigenmap.kernel import normalized_adjacency
 from graph_eigenmap.metrics import captured_spectrum, principal_angle_cosines
-from graph_eigenmap.config import TrainConfig
+from graph_eigenmap.recipe import resolve
 from graph_eigenmap.train import train
 
 
@@ -86,9 +87,9 @@ def test_bad_options_are_refused():
     from graph_eigenmap.data import load_graph
 
     graph = load_graph("csbm:num_nodes=100,num_edges=300")
-    with pytest.raises(GraphEigenmapError, match="'k' must be an int in \\[1, 100\\]"):
+    with pytest.raises(GraphEigenmapError, match="`k` must be an int in \\[1, 100\\]"):
         train(graph, TrainConfig(k=0))
-    with pytest.raises(GraphEigenmapError, match="'estimator'"):
+    with pytest.raises(GraphEigenmapError, match="`estimator`"):
         train(graph, TrainConfig(k=2, estimator="magic"))
 
 
@@ -108,12 +109,12 @@ def test_auto_estimator_and_the_rows_estimator_needs_the_one_sided_gradient():
 
     graph = load_graph("csbm:num_nodes=1000,num_edges=5000,num_features=8")
     cpu = torch.device("cpu")
-    assert TrainConfig(batch_size=256).resolved(graph, cpu).estimator == "rows"
-    assert TrainConfig(batch_size=512, one_sided_gradient=False).resolved(graph, cpu).estimator == "full"
-    assert TrainConfig(batch_size=600).resolved(graph, cpu).estimator == "full"  # fewer than 2 batches of nodes
-    assert TrainConfig(batch_size=256, features="identity").resolved(graph, cpu).estimator == "full"
+    assert resolve(TrainConfig(batch_size=256), graph, cpu).estimator == "rows"
+    assert resolve(TrainConfig(batch_size=512, one_sided_gradient=False), graph, cpu).estimator == "full"
+    assert resolve(TrainConfig(batch_size=600), graph, cpu).estimator == "full"  # fewer than 2 batches of nodes
+    assert resolve(TrainConfig(batch_size=256, features="identity"), graph, cpu).estimator == "full"
     with pytest.raises(GraphEigenmapError, match="one-sided"):
-        TrainConfig(estimator="rows", one_sided_gradient=False).resolved(graph, cpu)
+        resolve(TrainConfig(estimator="rows", one_sided_gradient=False), graph, cpu)
 
 
 def test_rows_estimator_finds_the_mlp_eigenfunctions_like_the_full_graph():
@@ -128,7 +129,7 @@ def test_rows_estimator_finds_the_mlp_eigenfunctions_like_the_full_graph():
 
 def test_one_sided_default_is_off_only_for_the_identity_table_when_sampling(sbm):
     graph, _, _ = sbm
-    resolved = [TrainConfig(features=f, estimator=e).resolved(graph, torch.device("cpu")).one_sided_gradient
+    resolved = [resolve(TrainConfig(features=f, estimator=e), graph, torch.device("cpu")).one_sided_gradient
                 for f, e in [("identity", "sampled"), ("identity", "block"), ("identity", "full")]]
     assert resolved == [False, False, True]
 

@@ -152,7 +152,8 @@ def _block_top(block, want, dense_limit, rng, tol, trivial_u=None):
     try:
         values, vectors = eigsh(operator, k=want, which="LA", v0=v0, tol=tol, ncv=min(size, max(2 * want + 1, 20)))
     except ArpackNoConvergence:
-        warnings.warn(f"ARPACK did not converge for a component of {size} nodes; falling back to LOBPCG", RuntimeWarning)
+        warnings.warn(f"ARPACK did not converge for a component of {size} nodes; falling back to LOBPCG", RuntimeWarning,
+                      stacklevel=2)
         start = _complement(rng.normal(size=(size, want)), trivial_u)
         values, vectors = lobpcg(operator, start, largest=True, tol=1e-6, maxiter=2000)
     ordering = np.argsort(-values)
@@ -241,7 +242,7 @@ def chebyshev_eigenpairs(kernel, k: int, *, oversample: int = 32, degree: int = 
     block = project(torch.randn(n, width, generator=generator, device=kernel.device))
     block, _ = torch.linalg.qr(block)
     residual = float("inf")
-    for iteration in range(1, max_iterations + 1):
+    for iteration in range(1, max_iterations + 1):  # noqa: B007 - the count is reported after the loop
         values, block, residuals = _rayleigh_ritz(kernel, block)
         residual = float(residuals[:k].max())
         if residual < tol:
@@ -250,7 +251,7 @@ def chebyshev_eigenpairs(kernel, k: int, *, oversample: int = 32, degree: int = 
         block, _ = torch.linalg.qr(block)
     else:
         warnings.warn(f"Chebyshev subspace iteration stopped after {max_iterations} rounds with residual "
-                      f"{residual:.2e} > tol {tol:.0e}", RuntimeWarning)
+                      f"{residual:.2e} > tol {tol:.0e}", RuntimeWarning, stacklevel=2)
     vectors = block[:, :k]
     return values[:k].double().cpu().numpy(), vectors, dict(iterations=iteration, max_residual=residual)
 

@@ -20,11 +20,11 @@ import torch
 from torch import nn
 
 from graph_eigenmap.data.graph import Graph
-from graph_eigenmap.errors import GraphEigenmapError
-from graph_eigenmap.protocol import MethodResult, RunPrediction, score_runs, train_subset
-from graph_eigenmap.kernel import normalized_adjacency, to_torch_csr
-from graph_eigenmap.scaling import fit_scaling
 from graph_eigenmap.data.sparse import dense_features
+from graph_eigenmap.errors import GraphEigenmapError
+from graph_eigenmap.kernel import normalized_adjacency, to_torch_csr
+from graph_eigenmap.protocol import MethodResult, RunPrediction, score_runs, train_subset
+from graph_eigenmap.scaling import fit_scaling
 
 
 class GCN(nn.Module):
@@ -32,7 +32,7 @@ class GCN(nn.Module):
 
     def __init__(self, in_features: int, hidden: int, classes: int, layers: int = 3, dropout: float = 0.5):
         super().__init__()
-        from torch_geometric.nn import GCNConv
+        from torch_geometric.nn import GCNConv  # deferred: torch_geometric takes seconds to import
 
         sizes = [in_features] + [hidden] * (layers - 1) + [classes]
         self.convs = nn.ModuleList(GCNConv(a, b, normalize=False) for a, b in zip(sizes[:-1], sizes[1:]))

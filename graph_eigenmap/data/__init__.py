@@ -26,7 +26,7 @@ from graph_eigenmap.data.synthetic import PRESETS, csbm
 from graph_eigenmap.errors import DataError
 
 ACCEPTED_FORMS = (
-    "csbm[:key=value,...], csbm-products, csbm-papers100m, an OGB name such as ogbn-arxiv (with --root), "
+    "csbm[:key=value,...], csbm-products, csbm-papers100m, an OGB name such as ogbn-arxiv (with `root`), "
     "a folder in OGB node-property layout, or a gnn-benchmark .npz file"
 )
 

@@ -14,8 +14,8 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from graph_eigenmap.errors import DataError
 from graph_eigenmap.data.sparse import keep_sparse
+from graph_eigenmap.errors import DataError
 
 SPLIT_NAMES = ("train", "valid", "test")
 

@@ -63,9 +63,9 @@ def ogb_master() -> dict[str, dict]:
     Read from ogb's ``nodeproppred/master.csv`` without importing ``ogb.nodeproppred`` (which imports
     torch_geometric, seconds of start-up).
     """
-    import importlib.util
+    import importlib.util  # deferred: with pandas, only for the OGB layout
 
-    import pandas as pd
+    import pandas as pd  # deferred: pandas takes a second to import
 
     spec = importlib.util.find_spec("ogb")
     if spec is None or spec.origin is None:
@@ -170,7 +170,10 @@ def _read_raw(folder: Path, meta: dict, split_dir: Path, name: str) -> Graph:
     if not _is_binary(meta):
         _check_not_empty(raw, name)
     try:
-        from ogb.io.read_graph_raw import read_binary_graph_raw, read_csv_graph_raw
+        from ogb.io.read_graph_raw import (  # deferred: ogb imports torch_geometric
+            read_binary_graph_raw,
+            read_csv_graph_raw,
+        )
     except ImportError:
         raise DataError(f"reading {folder} needs the ogb package; pip install ogb.") from None
     try:
@@ -206,7 +209,7 @@ def _read_raw(folder: Path, meta: dict, split_dir: Path, name: str) -> Graph:
 
 def _read_csv(path: Path, *, empty_ok: bool = False) -> np.ndarray:
     """A header-less ``.csv.gz`` as ogb reads it (pandas), ``[rows, columns]``; an empty file as ``[0, 1]``."""
-    import pandas as pd
+    import pandas as pd  # deferred: pandas takes a second to import
 
     try:
         return pd.read_csv(path, compression="gzip", header=None).values
@@ -304,7 +307,7 @@ def _check_download_possible(name: str, meta: dict, root: Path, folder: Path) ->
         f"{name} is not in {folder} and cannot be downloaded from {url} ({reason}); on a machine "
         f"with network, download that zip, unzip it and rename its folder {meta['download_name']}/ to {folder} "
         f"(so that {folder}/raw/{REQUIRED_BINARY_FILES[0] if _is_binary(meta) else REQUIRED_RAW_FILES[0]} and "
-        f"{folder}/RELEASE_v{meta['version']}.txt exist), or give --root the folder that holds {folder.name}/."
+        f"{folder}/RELEASE_v{meta['version']}.txt exist), or give `root` the folder that holds {folder.name}/."
     )
 
 
@@ -322,7 +325,7 @@ def _download(name: str, meta: dict, root: Path, folder: Path) -> None:
     except OSError as err:
         if created:
             shutil.rmtree(created[-1], ignore_errors=True)
-        raise DataError(f"cannot download {name} into {root} ({err.strerror or type(err).__name__}); give --root a "
+        raise DataError(f"cannot download {name} into {root} ({err.strerror or type(err).__name__}); give `root` a "
                         "folder you can write to.") from None
     complete = False
     try:

@@ -47,19 +47,20 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from graph_eigenmap.api import embed_features, neural_eigenmap
+from graph_eigenmap.api import neural_eigenmap
 from graph_eigenmap.artifacts import environment
-from graph_eigenmap.files import save_json
 from graph_eigenmap.baselines.laplacian_eigenmap import laplacian_eigenmap
 from graph_eigenmap.baselines.supervised import supervised_runs
 from graph_eigenmap.data.graph import Graph, induced_subgraph
+from graph_eigenmap.data.sparse import dense_features
 from graph_eigenmap.errors import GraphEigenmapError
 from graph_eigenmap.evaluation.correct_and_smooth import CorrectAndSmooth
 from graph_eigenmap.evaluation.cost import test_time_cost
 from graph_eigenmap.evaluation.probe import probe_runs
-from graph_eigenmap.protocol import score_runs
 from graph_eigenmap.evaluation.truncation import plot_truncation, truncation_curve
-from graph_eigenmap.data.sparse import dense_features
+from graph_eigenmap.files import save_json
+from graph_eigenmap.inference import embed_features
+from graph_eigenmap.protocol import score_runs
 
 METHOD_GROUPS = {
     "features": "linear probe on the node features, and + C&S",
@@ -86,6 +87,17 @@ SVD_GROUPS = ("ne-svd", "ne-svd-propagated")
 CS_SUFFIX = " + C&S"
 
 
+def parse_label_ratios(text: str) -> tuple[float, ...]:
+    """``"1,0.1,0.01"`` -> ``(1.0, 0.1, 0.01)``: fractions of the train labels, each in (0, 1]."""
+    try:
+        ratios = tuple(float(r) for r in text.split(","))
+    except ValueError:
+        raise GraphEigenmapError(f"`label_ratios` must be comma-separated numbers such as 1,0.1,0.01; got {text!r}.") from None
+    if not all(0 < r <= 1 for r in ratios):
+        raise GraphEigenmapError(f"`label_ratios` must lie in (0, 1] (fractions of the train labels); got {text!r}.")
+    return ratios
+
+
 def parse_methods(text: str | None) -> list[str]:
     """``"ne,gcn"`` -> ``["ne", "gcn"]``; None or ``"all"`` -> every group. Unknown names raise."""
     if text is None or text.strip() == "all":
@@ -93,7 +105,7 @@ def parse_methods(text: str | None) -> list[str]:
     names = [name.strip() for name in text.split(",") if name.strip()]
     unknown = [name for name in names if name not in METHOD_GROUPS]
     if unknown or not names:
-        raise GraphEigenmapError(f"--methods takes a comma-separated list of {', '.join(METHOD_GROUPS)} (or all); "
+        raise GraphEigenmapError(f"`methods` takes a comma-separated list of {', '.join(METHOD_GROUPS)} (or all); "
                                  f"got {text!r}.")
     return names
 
@@ -221,12 +233,12 @@ def compare(graph: Graph, *, out_dir: str | Path, methods=None, label_ratios=(1.
     reduced = [m for m in methods if m in SVD_GROUPS]
     if reduced and graph.num_features <= SVD_RANK:  # nothing to reduce
         if explicit:
-            raise GraphEigenmapError(f"--methods {','.join(reduced)} reduce the features to {SVD_RANK} columns, and "
+            raise GraphEigenmapError(f"`methods={','.join(reduced)}` reduce the features to {SVD_RANK} columns, and "
                                      f"{graph.name} has {graph.num_features}; drop them.")
         methods = [m for m in methods if m not in SVD_GROUPS]
     needs_dense = [m for m in methods if m in DENSE_FEATURE_GROUPS]
     if needs_dense and sp.issparse(graph.features):
-        dense_features(graph, f"--methods {','.join(needs_dense)}")
+        dense_features(graph, f"`methods={','.join(needs_dense)}`")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     session = _Comparison(graph, k, torch.device(device), dict(fit_options or {}), runs, log, propagation_hops,

@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 from graph_eigenmap.data.graph import Graph
+from graph_eigenmap.data.sparse import to_torch_csr
 from graph_eigenmap.protocol import RunPrediction
 
 
@@ -52,8 +53,6 @@ class CorrectAndSmooth:
 
     def __init__(self, graph: Graph, device: str | torch.device = "cpu",
                  settings: CorrectAndSmoothSettings = CorrectAndSmoothSettings()):
-        from graph_eigenmap.kernel import to_torch_csr
-
         self.settings = settings
         adjacency = graph.adjacency.copy()
         adjacency.data = np.ones_like(adjacency.data)
@@ -64,7 +63,7 @@ class CorrectAndSmooth:
     @torch.no_grad()
     def __call__(self, run: RunPrediction) -> RunPrediction:
         """The run's ``[n, C]`` probabilities corrected and smoothed with the α pair best on valid (ties: the first)."""
-        from torch_geometric.nn.models import CorrectAndSmooth as PygCorrectAndSmooth
+        from torch_geometric.nn.models import CorrectAndSmooth as PygCorrectAndSmooth  # deferred: seconds to import
 
         probabilities = run.scores.to(self.adjacency.device, torch.float32)
         train = torch.from_numpy(run.train).to(self.adjacency.device)

@@ -20,6 +20,7 @@ import torch
 
 from graph_eigenmap.baselines.supervised import GCN, gcn_adjacency, standardized_features
 from graph_eigenmap.data.sparse import dense_features
+from graph_eigenmap.inputs import gcn_degrees, propagate, propagate_new_nodes
 
 
 def median_seconds(function, repeats: int = 10, device=None) -> float:
@@ -88,8 +89,6 @@ def test_time_cost(graph, ne_model, *, device="cpu", hidden=256, layers=3, propa
 
 def _propagated_costs(graph, model, hops: int, weight: torch.Tensor, test: torch.Tensor, node: int, device) -> dict:
     """Neural Eigenmap with propagated inputs: all test nodes (propagation included) and one new node."""
-    from graph_eigenmap.inputs import gcn_degrees, propagate, propagate_new_nodes
-
     model = model.to(device).eval()
     known = propagate(graph.features, graph.adjacency, hops, device=device)  # stored by a server, like GCN's graph
     degrees = gcn_degrees(graph.adjacency)
@@ -131,7 +130,7 @@ def gcn_on_nodes(gcn, edge_index: torch.Tensor, num_nodes: int, features: torch.
         degree: ``[n]`` full-graph degrees plus one (the self-loop), kept with the graph by a
             server; None counts them from ``edge_index`` on every call.
     """
-    from torch_geometric.utils import k_hop_subgraph
+    from torch_geometric.utils import k_hop_subgraph  # deferred: torch_geometric takes seconds to import
 
     subset, sub_edges, mapping, _ = k_hop_subgraph(nodes, layers, edge_index, relabel_nodes=True, num_nodes=num_nodes)
     if degree is None:

@@ -36,6 +36,7 @@ import torch
 
 from graph_eigenmap.data.graph import Graph
 from graph_eigenmap.errors import GraphEigenmapError
+from graph_eigenmap.evaluation.correct_and_smooth import CorrectAndSmooth
 from graph_eigenmap.protocol import MethodResult, RunPrediction, score_runs, train_subset
 from graph_eigenmap.scaling import fit_scaling
 
@@ -268,6 +269,26 @@ def evaluate_embeddings(embeddings: np.ndarray | torch.Tensor, graph: Graph, *, 
     predictions = probe_runs(embeddings, graph, label_ratio=label_ratio, runs=runs, device=device, Cs=Cs,
                              scaling=scaling, blocks=blocks)
     return score_runs(predictions, graph, method=method, label_ratio=label_ratio, runs=runs)[0]
+
+
+def evaluate_representation(x: np.ndarray, graph: Graph, *, label_ratio: float = 1.0, runs: int = 10,
+                            device: str | torch.device = "cpu", correct_and_smooth: bool = False,
+                            method: str = "representation") -> dict:
+    """The probe's test and valid accuracy of an ``[n, d]`` representation over ``runs`` seeds, and with
+    ``correct_and_smooth`` the probe post-processed by C&S (:mod:`graph_eigenmap.evaluation.correct_and_smooth`).
+
+    Returns:
+        The probe's :class:`~graph_eigenmap.protocol.MethodResult` as a dict (``method``, per-run accuracies, means)
+        with ``dataset`` and ``synthetic``, and under ``"correct_and_smooth"`` the post-processed row and its settings.
+    """
+    predictions = probe_runs(x, graph, label_ratio=label_ratio, runs=runs, device=device)
+    smoother = CorrectAndSmooth(graph, device) if correct_and_smooth else None
+    result, smoothed = score_runs(predictions, graph, method=method, label_ratio=label_ratio, runs=runs,
+                                  postprocess=smoother, postprocessed_method=f"{method} + C&S")
+    payload = dict(result.to_dict(), dataset=graph.name, synthetic=graph.synthetic)
+    if smoothed is not None:
+        payload["correct_and_smooth"] = dict(smoothed.to_dict(), settings=smoother.settings.to_dict())
+    return payload
 
 
 def _as_tensor(x, device) -> torch.Tensor:

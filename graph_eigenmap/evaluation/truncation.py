@@ -32,10 +32,10 @@ def truncation_curve(embedding: np.ndarray, graph, *, label_ratio: float = 1.0, 
 
 def plot_truncation(curves: dict[str, list[dict]], path, title: str) -> None:
     """One line per variant (e.g. stop-gradient, no stop-gradient), accuracy against m (log scale), as PNG."""
-    import matplotlib
+    import matplotlib  # deferred: matplotlib takes a second to import, and only plots need it
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # deferred: as above
 
     figure, axes = plt.subplots(figsize=(5, 3.5), dpi=120)
     for label, rows in curves.items():
