@@ -34,13 +34,16 @@ DISTRIBUTION = "graph-eigenmap"
 
 DatasetArg = Annotated[
     str,
-    typer.Argument(help="Dataset: csbm[:key=value,...], csbm-products, ogbn-NAME (with --root), an OGB-layout folder, or a .npz file."),
+    typer.Argument(help="Dataset: csbm[:key=value,...], csbm-products, ogbn-NAME (with --root), an OGB-layout folder, "
+                        "or a .npz file."),
 ]
 DatasetOpt = Annotated[
     str,
-    typer.Option("--dataset", "-d", help="Dataset: csbm[:key=value,...], csbm-products, ogbn-NAME (with --root), an OGB-layout folder, or a .npz file."),
+    typer.Option("--dataset", "-d", help="Dataset: csbm[:key=value,...], csbm-products, ogbn-NAME (with --root), "
+                                         "an OGB-layout folder, or a .npz file."),
 ]
-RootOpt = Annotated[Optional[Path], typer.Option(help="Folder that holds (or will hold) OGB datasets, for ogbn-* names.")]
+RootOpt = Annotated[Optional[Path], typer.Option(
+    help="Folder that holds (or will hold) OGB datasets, for ogbn-* names.")]
 CacheOpt = Annotated[Optional[Path], typer.Option(
     help="Cache for graphs read from OGB layout (default $GRAPH_EIGENMAP_CACHE or ~/.cache/graph_eigenmap).")]
 SplitSeedOpt = Annotated[int, typer.Option(help="Seed of the 10/10/80 split for sources without one (.npz).")]
@@ -166,9 +169,11 @@ def load_sparse_npz(path: Path):
     try:
         return sp.load_npz(path)
     except FileNotFoundError:
-        raise GraphEigenmapError(f"no such file: {path}; give node features [m, d] as .npy or scipy sparse .npz.") from None
+        raise GraphEigenmapError(f"no such file: {path}; give node features [m, d] as .npy or scipy "
+                                 "sparse .npz.") from None
     except (ValueError, OSError, EOFError, KeyError) as err:
-        raise GraphEigenmapError(f"{path} is not a scipy sparse .npz of node features (scipy.sparse.save_npz; {err}).") from None
+        raise GraphEigenmapError(f"{path} is not a scipy sparse .npz of node features "
+                                 f"(scipy.sparse.save_npz; {err}).") from None
 
 
 def load_npy(path: Path, what: str):

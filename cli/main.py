@@ -83,12 +83,14 @@ def info(
 @friendly_errors
 @with_train_options()
 def fit(
-    out: Annotated[Path, typer.Option(help="Output folder: embeddings.npy, backbone.npy, metadata.json, model.pt, checkpoints.")],
+    out: Annotated[Path, typer.Option(
+        help="Output folder: embeddings.npy, backbone.npy, metadata.json, model.pt, checkpoints.")],
     dataset: DatasetOpt = "csbm",
     backbone: Annotated[Optional[bool], typer.Option(
         "--backbone/--no-backbone", help="Write backbone.npy (the [n, width] penultimate features). Default: "
                                          "unless it would exceed 16 GiB.")] = None,
-    resume: Annotated[bool, typer.Option(help="Continue the checkpoint in --out (a larger --steps extends it).")] = False,
+    resume: Annotated[bool, typer.Option(
+        help="Continue the checkpoint in --out (a larger --steps extends it).")] = False,
     quiet: Annotated[bool, typer.Option(help="No progress bar or summary.")] = False,
     nproc: Annotated[int, typer.Option(
         min=1, help="Train on this many processes of this host that make each step together (data-parallel, "
@@ -184,19 +186,23 @@ def _diverged_message(err, out: Path, kept_checkpoint: Path | None) -> str:
     if kept_checkpoint is None:
         return f"{what}; nothing was kept in {out}: rerun the same command with a lower learning rate, such as {lower}."
     return (f"{what}; {kept_checkpoint} (kept) resumes into the same divergence and --resume cannot change --lr: "
-            f"choose another --out (or delete {kept_checkpoint}) and rerun with a lower learning rate, such as {lower}.")
+            f"choose another --out (or delete {kept_checkpoint}) and rerun with a lower learning rate, "
+            f"such as {lower}.")
 
 
 @app.command()
 @friendly_errors
 def embed(
     model: Annotated[Path, typer.Option(help="Folder written by `graph-eigenmap fit`.")],
-    features: Annotated[Path, typer.Option(help="Node features, a float .npy file [m, d], or a scipy sparse .npz (scipy.sparse.save_npz) for wide sparse features.")],
+    features: Annotated[Path, typer.Option(
+        help="Node features, a float .npy file [m, d], or a scipy sparse .npz (scipy.sparse.save_npz) for wide "
+             "sparse features.")],
     out: Annotated[Path, typer.Option(help="Where to write the float32 [m, k] embeddings (.npy).")],
     edges: Annotated[Optional[Path], typer.Option(
-        help="For a model fitted with --inputs propagated:K or svd:D+propagated:K: the new nodes' edges to training-graph nodes, an "
-             "integer .npy [2, E] (row 0: new node 0..m-1, row 1: known node id).")] = None,
-    backbone: Annotated[Optional[Path], typer.Option(help="Also write the [m, h] backbone features here (.npy).")] = None,
+        help="For a model fitted with --inputs propagated:K or svd:D+propagated:K: the new nodes' edges to "
+             "training-graph nodes, an integer .npy [2, E] (row 0: new node 0..m-1, row 1: known node id).")] = None,
+    backbone: Annotated[Optional[Path], typer.Option(
+        help="Also write the [m, h] backbone features here (.npy).")] = None,
     device: DeviceOpt = "auto",
 ) -> None:
     """Embed new nodes: from their features alone, or with their edges to known nodes (propagated inputs).
@@ -232,10 +238,12 @@ def embed(
 def evaluate(
     embeddings: Annotated[Path, typer.Option(help="Node representations, a .npy array [n, d] (row i = node i).")],
     dataset: DatasetOpt = "csbm",
-    label_ratio: Annotated[float, typer.Option(help="Fraction of the train split used, in (0, 1]: 1, 0.1, 0.01, ...")] = 1.0,
+    label_ratio: Annotated[float, typer.Option(
+        help="Fraction of the train split used, in (0, 1]: 1, 0.1, 0.01, ...")] = 1.0,
     runs: Annotated[int, typer.Option(min=1, help="Seeds 0..runs-1.")] = 10,
     correct_and_smooth: Annotated[bool, typer.Option(
-        "--correct-and-smooth", help="Also post-process the probe with Correct & Smooth (PyG; needs the graph).")] = False,
+        "--correct-and-smooth", help="Also post-process the probe with Correct & Smooth "
+                                     "(PyG; needs the graph).")] = False,
     output: Annotated[Optional[Path], typer.Option(help="Write the result JSON here.")] = None,
     device: DeviceOpt = "auto",
     root: RootOpt = None,
@@ -250,7 +258,7 @@ def evaluate(
     \b
     Example:
         graph-eigenmap evaluate --embeddings runs/cs/backbone.npy -d ../shared/data/ogb/ogbn_coauthor_cs --label-ratio 0.1
-    """
+    """  # noqa: E501 (example commands stay on one line)
     from graph_eigenmap.data import load_graph  # deferred: the library imports torch (see the module)
     from graph_eigenmap.errors import GraphEigenmapError
     from graph_eigenmap.evaluation import evaluate_representation
@@ -305,11 +313,13 @@ def bench_compare(
         help="Comma-separated method groups to run: features, le, le-nontrivial, ne, ne-nontrivial, ne-propagated, "
              "ne-svd, ne-svd-propagated, ne-features, ne-nontrivial-features, ne-inductive, gcn, mlp, truncation, cost "
              "(default: all).")] = "all",
-    propagation_hops: Annotated[int, typer.Option(min=1, help="K of the ne-propagated group's inputs [X, ÂX, ..., Â^K X].")] = 3,
+    propagation_hops: Annotated[int, typer.Option(
+        min=1, help="K of the ne-propagated group's inputs [X, ÂX, ..., Â^K X].")] = 3,
     truncation_runs: Annotated[int, typer.Option(min=1, help="Seeds per point of the truncation curves.")] = 3,
     fit_per_run: Annotated[bool, typer.Option("--fit-per-run", help="Fit each Neural Eigenmap variant once per run "
         "(seed r for run r) instead of one fit for every run, so the spread includes the fit's.")] = False,
-    max_epochs: Annotated[int, typer.Option(min=1, help="Most epochs of the supervised GCN and MLP (they stop early on valid).")] = 500,
+    max_epochs: Annotated[int, typer.Option(
+        min=1, help="Most epochs of the supervised GCN and MLP (they stop early on valid).")] = 500,
     device: DeviceOpt = "auto",
     root: RootOpt = None,
     cache_dir: CacheOpt = None,
@@ -327,7 +337,7 @@ def bench_compare(
         graph-eigenmap bench compare -d ../shared/data/ogb/ogbn_cora --out results/cora
         graph-eigenmap bench compare -d ../shared/data/npz/cora.npz --methods ne,le-nontrivial,gcn --out results/cora_npz
         graph-eigenmap bench compare -d ogbn-products --root ~/ogb --out results/products --estimator sampled --steps 20000
-    """
+    """  # noqa: E501 (example commands stay on one line)
     from graph_eigenmap.data import load_graph  # deferred: the library imports torch (see the module)
     from graph_eigenmap.evaluation.compare import compare, parse_label_ratios, parse_methods
     from graph_eigenmap.files import check_output_folder, removed_on_failure
@@ -343,9 +353,9 @@ def bench_compare(
         graph = load_graph(dataset, root=root, cache_dir=cache_dir, split_seed=split_seed)
         if device.type == "cpu":
             keep_freed_host_memory()
-        compare(graph, out_dir=out, methods=None if methods in (None, "all") else chosen, label_ratios=ratios, runs=runs,
-                k=k, device=device, fit_options=options, truncation_runs=truncation_runs, max_epochs=max_epochs,
-                propagation_hops=propagation_hops, fit_per_run=fit_per_run, command=command,
+        compare(graph, out_dir=out, methods=None if methods in (None, "all") else chosen, label_ratios=ratios,
+                runs=runs, k=k, device=device, fit_options=options, truncation_runs=truncation_runs,
+                max_epochs=max_epochs, propagation_hops=propagation_hops, fit_per_run=fit_per_run, command=command,
                 log=lambda message: typer.echo(message, err=True))
     typer.echo((out / "compare.md").read_text())
 

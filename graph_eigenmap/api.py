@@ -98,7 +98,8 @@ def neural_eigenmap_on_processes(nproc: int, graph_spec, *, load_options: dict |
         last = [line for line in str(err).strip().splitlines() if line.strip()][-1]
         raise GraphEigenmapError(f"a training process failed: {last.split(': ', 1)[-1]}") from None
     except mp.ProcessExitedException as err:
-        raise GraphEigenmapError(f"a training process ended without finishing ({err}); the run did not complete.") from None
+        raise GraphEigenmapError(f"a training process ended without finishing ({err}); "
+                                 "the run did not complete.") from None
 
 
 def _fit_rank(ranks: Ranks, graph_spec, load_options: dict, fit_options: dict) -> None:
@@ -280,8 +281,10 @@ def _estimator_signature() -> inspect.Signature:
     hyperparameters as scikit-learn reads them, made from the one declaration of the options."""
     keyword = inspect.Parameter.KEYWORD_ONLY
     parameters = [inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD),
-                  inspect.Parameter("k", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=defaults()["k"], annotation=int)]
-    parameters += [inspect.Parameter(name, keyword, default=default) for name, default in defaults().items() if name != "k"]
+                  inspect.Parameter("k", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=defaults()["k"],
+                                    annotation=int)]
+    parameters += [inspect.Parameter(name, keyword, default=default)
+                   for name, default in defaults().items() if name != "k"]
     parameters.append(inspect.Parameter("device", keyword, default="auto", annotation=str))
     return inspect.Signature(parameters)
 

@@ -112,7 +112,8 @@ def read_model_config(model_dir: str | Path) -> dict:
     missing = [name for name in (WEIGHTS, MODEL_CONFIG) if not (folder / name).is_file()]
     if missing:
         raise GraphEigenmapError(f"{folder} is not a fitted model folder (missing {', '.join(missing)}); "
-                                 "give the output folder of a fit (`graph-eigenmap fit --out`, neural_eigenmap's out_dir).")
+                                 "give the output folder of a fit (`graph-eigenmap fit --out`, "
+                                 "neural_eigenmap's out_dir).")
     path = folder / MODEL_CONFIG
     try:
         config = json.loads(path.read_text())
@@ -164,8 +165,8 @@ def load_known_inputs(model_dir: str | Path, inputs: str):
         degrees = np.load(folder / KNOWN_DEGREES, allow_pickle=False) if spec.hops else None
         projection = np.load(folder / INPUT_PROJECTION, allow_pickle=False) if spec.rank else None
     except (OSError, ValueError) as err:
-        raise GraphEigenmapError(f"{folder} lacks a readable {' / '.join(needed)} ({type(err).__name__}), which a model "
-                                 f"fitted with `inputs={inputs!s}` needs for new nodes; refit it.") from None
+        raise GraphEigenmapError(f"{folder} lacks a readable {' / '.join(needed)} ({type(err).__name__}), which a "
+                                 f"model fitted with `inputs={inputs!s}` needs for new nodes; refit it.") from None
     return KnownInputs(known, degrees, spec.hops, projection)
 
 

@@ -84,12 +84,12 @@ def resume_step(out_dir: str | Path, *, resume: bool, steps: int) -> int:
     if not checkpoint.exists():
         return 0
     if not resume:
-        raise GraphEigenmapError(f"{checkpoint} exists from an earlier run; pass `resume=True` to continue it (a larger "
-                                 "`steps` extends it), or choose another `out_dir`.")
+        raise GraphEigenmapError(f"{checkpoint} exists from an earlier run; pass `resume=True` to continue it (a "
+                                 "larger `steps` extends it), or choose another `out_dir`.")
     start = checkpoint_step(checkpoint)
     if start > steps:
-        raise GraphEigenmapError(f"{checkpoint} has already taken {start} steps; give `steps={start}` or more to resume "
-                                 "it (more extends the run), or choose another `out_dir`.")
+        raise GraphEigenmapError(f"{checkpoint} has already taken {start} steps; give `steps={start}` or more to "
+                                 "resume it (more extends the run), or choose another `out_dir`.")
     return start
 
 
@@ -108,7 +108,8 @@ def load_checkpoint(path: Path, config, graph, model, optimizer, schedule, sampl
         raise GraphEigenmapError(f"{path} has already taken {done} steps; to resume it give `steps={done}` or more "
                                  "(more extends the run), or choose another output folder.")
     if payload["graph"] != graph_fingerprint(graph):
-        raise GraphEigenmapError(f"{path} was made on another graph ({payload['graph']}); choose another output folder.")
+        raise GraphEigenmapError(f"{path} was made on another graph ({payload['graph']}); "
+                                 "choose another output folder.")
     model.load_state_dict(payload["model"])
     optimizer.load_state_dict(payload["optimizer"])
     schedule.load_state_dict(payload["schedule"])

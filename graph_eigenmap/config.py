@@ -149,7 +149,8 @@ class TrainConfig:
     k: int = option(64, "Number of eigenfunctions.", Interval(int, 1, "num_nodes"))
     features: str = option(
         "auto", "auto (node features if the graph has them, else identity), input (an MLP on the node features) or "
-                "identity (a free vector per node: a scalable, exact Laplacian Eigenmap).", OneOf(FEATURE_MODES, extra=()))
+                "identity (a free vector per node: a scalable, exact Laplacian Eigenmap).",
+        OneOf(FEATURE_MODES, extra=()))
     width: int = option(256, "MLP width. With inputs='features' on graphs of thousands to tens of thousands of nodes, "
                              "1024 probes better on valid (benchmarks/results/capacity_sweep).", Interval(int, 1))
     depth: int = option(2, "MLP linear layers before the k outputs.", Interval(int, 1))
@@ -162,33 +163,36 @@ class TrainConfig:
     inputs: str | InputSpec = option(
         "auto", "What the MLP reads: auto (propagated:3 for an MLP on node features when they fit in a quarter of host "
                 "memory; svd:100+propagated:3 for 256 feature columns or more), features (a new node needs nothing "
-                "else), propagated:K ([X, ÂX, ..., Â^K X]; new nodes then need their edges), svd:D or svd:D+propagated:K "
-                "(the features first reduced to D columns by truncated SVD).", Inputs())
+                "else), propagated:K ([X, ÂX, ..., Â^K X]; new nodes then need their edges), svd:D or "
+                "svd:D+propagated:K (the features first reduced to D columns by truncated SVD).", Inputs())
     objective: str = option("neuralef", "The loss: " + "; ".join(f"{c.name} ({c.help})" for c in OBJECTIVES) + ".",
                             OneOf(OBJECTIVES, extra=()))
     estimator: str = option(
         "auto", "How a step estimates ΨᵀĀΨ: auto (rows or full when the graph fits in half the free device memory, "
                 "else sampled); " + "; ".join(f"{c.name} ({c.help})" for c in ESTIMATORS) + ".", OneOf(ESTIMATORS))
-    batch_size: int = option(4096, "Rows with gradient (rows) or seed nodes (sampled, block) per step.", Interval(int, 2))
+    batch_size: int = option(4096, "Rows with gradient (rows) or seed nodes (sampled, block) per step.",
+                             Interval(int, 2))
     fanout: int = option(8, "Neighbours drawn per seed (sampled).", Interval(int, 1))
     steps: int = option(500, "Optimizer steps in all; with resume, more than the checkpoint's extends the run.",
                         Interval(int, 1))
     optimizer: str = option("auto", "auto (AdamW for an MLP, SGD for identity), " + ", ".join(OPTIMIZERS.names()) + ".",
                             OneOf(OPTIMIZERS))
     lr: float | None = option(None, "Learning rate; None: the optimizer's default (" + ", ".join(
-        f"{c.name} {c.lr:g}" for c in OPTIMIZERS) + "); SGD's is per row.", Interval(float, 0, closed="neither", none=True))
+        f"{c.name} {c.lr:g}" for c in OPTIMIZERS) + "); SGD's is per row.",
+        Interval(float, 0, closed="neither", none=True))
     weight_decay: float = option(0.0, "Decoupled weight decay.", Interval(float, 0))
     warmup: float = option(0.05, "Fraction of the steps of linear learning-rate warm-up, in [0, 1).",
                            Interval(float, 0, 1, closed="left"))
     alpha: float = option(1.0, "Weight of the orthogonality penalty.", Interval(float, 0))
-    reorder: bool = option(True, "With stop-gradient, permute the outputs into eigenvalue order during the first 95% of "
-                                 "training whenever they are not (outputs in the wrong order sit at a saddle).", Flag())
+    reorder: bool = option(True, "With stop-gradient, permute the outputs into eigenvalue order during the first "
+                                 "95% of training whenever they are not (outputs in the wrong order sit at a saddle).",
+                           Flag())
     stop_gradient: bool = option(True, "Ordered eigenfunctions (on) or only their span (off).", Flag())
-    rayleigh_ritz: bool = option(False, "After training, solve the output layer by Rayleigh-Ritz on the backbone's span: "
-                                        "outputs exactly ordered.", Flag())
+    rayleigh_ritz: bool = option(False, "After training, solve the output layer by Rayleigh-Ritz on the backbone's "
+                                        "span: outputs exactly ordered.", Flag())
     one_sided_gradient: bool | None = option(
-        None, "Estimate ĀΨ without autograd and double the gradient through the drawn nodes (same gradient, less work). "
-              "None: one-sided, except for identity features with a sampling estimator.", Flag(none=True),
+        None, "Estimate ĀΨ without autograd and double the gradient through the drawn nodes (same gradient, less "
+              "work). None: one-sided, except for identity features with a sampling estimator.", Flag(none=True),
         flags="--one-sided-gradient/--two-sided-gradient")
     seed: int = option(0, "Random seed of the initialization and the sampler.", Interval(int))
     bf16: bool = option(True, "bfloat16 autocast on a GPU (ignored on a CPU).", Flag())
@@ -197,8 +201,8 @@ class TrainConfig:
     checkpoint_every: int = option(200, "Steps between checkpoints (0: none).", Interval(int, 0))
     feature_storage: str = option(
         "auto", "Where the MLP's inputs live while training: on the device (float32, or bfloat16/float16 in half the "
-                "bytes) or in host memory (rows copied each step; sampled and block estimators). auto: float32 when they "
-                "fit in a quarter of the device's free memory, else bfloat16 when that fits in half, else host.",
+                "bytes) or in host memory (rows copied each step; sampled and block estimators). auto: float32 when "
+                "they fit in a quarter of the device's free memory, else bfloat16 when that fits in half, else host.",
         OneOf(FEATURE_STORAGES, extra=()))
 
     def __post_init__(self):

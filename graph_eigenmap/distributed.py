@@ -1,4 +1,5 @@
-"""Data-parallel NeuralEF over several processes with ``torch.distributed``: one step of N ranks × b seeds is one step of N·b.
+"""Data-parallel NeuralEF over several processes with ``torch.distributed``: one step of N ranks × b seeds is one
+step of N·b.
 
 Each rank holds the graph and the model, draws its own seeds, and the ranks make one step together:
 

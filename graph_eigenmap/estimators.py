@@ -21,7 +21,8 @@ the block estimator's J are embedded forward-only, and the full graph's C = ĀΨ
 of detached Ψ.
 
 Each is registered by name in :data:`graph_eigenmap.registry.ESTIMATORS` and built from a configuration by its
-``from_config``; :func:`make_estimator` picks it. The sampler is plain PyTorch on a CSR graph held on the model's device (no torch-sparse, no pyg-lib).
+``from_config``; :func:`make_estimator` picks it. The sampler is plain PyTorch on a CSR graph held on the model's
+device (no torch-sparse, no pyg-lib).
 The kernel variants of :mod:`graph_eigenmap.kernel` are supported: pass the adjacency the
 kernel normalizes (A, or A + I for GCN normalization), ``shift=True`` for (I + Ā)/2, and the
 graph's trivial eigenvectors (``trivial=``) for the nontrivial kernel Ā' = Ā − Σ_c u_c u_cᵀ:
@@ -190,7 +191,8 @@ class RowBatchEstimator(FullGraphEstimator):
         rows = torch.randint(self.num_nodes, (self.batch_size,), generator=generator, device=self.all_ids.device)
         return Draw(torch.cat([rows, self.all_ids]), self.batch_size, self.batch_size, (rows,))
 
-    def estimate(self, psi: torch.Tensor, draw: Draw, c_has_gradient: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    def estimate(self, psi: torch.Tensor, draw: Draw,
+                 c_has_gradient: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
         """``psi``: ``[b + n, k]`` (the rows, then every node) -> ``([b, k]`` A, ``[b, k]`` C``)``."""
         if c_has_gradient:
             raise ValueError("the row-batch estimator works with the one-sided gradient only")
@@ -234,9 +236,11 @@ class NeighborSampledEstimator:
             offset = (u * g.count[seeds, None]).long().clamp(max=(g.count[seeds, None] - 1).clamp(min=0))
             entry = start[:, None] + offset
         else:  # draw ∝ weight: inverse CDF within the row
-            low = torch.where(start > 0, g.cum_weights[(start - 1).clamp(min=0)], torch.zeros_like(start, dtype=torch.float64))
+            low = torch.where(start > 0, g.cum_weights[(start - 1).clamp(min=0)],
+                              torch.zeros_like(start, dtype=torch.float64))
             target = low[:, None] + u.double() * g.degree[seeds, None].double()
-            entry = torch.searchsorted(g.cum_weights, target).clamp(min=start[:, None], max=(g.indptr[seeds + 1] - 1).clamp(min=0)[:, None])
+            entry = torch.searchsorted(g.cum_weights, target).clamp(min=start[:, None],
+                                                                    max=(g.indptr[seeds + 1] - 1).clamp(min=0)[:, None])
         has_neighbours = g.count[seeds] > 0
         entry = torch.where(has_neighbours[:, None], entry, torch.zeros_like(entry))
         neighbours = g.indices[entry].long() if g.indices.numel() else seeds[:, None].expand(b, f)
@@ -293,7 +297,8 @@ class BlockEstimator:
         pair_row = torch.repeat_interleave(position, hits)
         pair_entry = torch.repeat_interleave(entry, hits)
         first = torch.repeat_interleave(low, hits)
-        rank = torch.arange(pair_row.numel(), device=g.device) - torch.repeat_interleave(torch.cumsum(hits, 0) - hits, hits)
+        rank = (torch.arange(pair_row.numel(), device=g.device)
+                - torch.repeat_interleave(torch.cumsum(hits, 0) - hits, hits))
         pair_col = cols_order[first + rank]
         rows_src, cols_dst = rows[pair_row], cols[pair_col]
         value = g.inv_sqrt_degree[rows_src] * g.inv_sqrt_degree[cols_dst]

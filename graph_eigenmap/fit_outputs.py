@@ -99,7 +99,8 @@ def finish_fit(graph: Graph, trained: TrainResult, *, out_dir: str | Path | None
         embedding, backbone, quotients, kept = _embed_and_measure(trained.model, all_node_inputs(model_graph, config),
                                                                   kernel, files, writes_backbone)
         in_training = order_violations(quotients)
-        order = sort_outputs(trained.model, quotients, ORDER_TOLERANCE) if config.stop_gradient and config.reorder else None
+        order = (sort_outputs(trained.model, quotients, ORDER_TOLERANCE) if config.stop_gradient and config.reorder
+                 else None)
         if order is not None:  # the recorded last step (graph_eigenmap.reorder): outputs by descending quotient
             embedding, quotients = permute_columns(embedding, order, source=kept), quotients[order]
             trained.eigenvalues = trained.eigenvalues[order]
@@ -158,7 +159,8 @@ def _writes_backbone(asked: bool | None, num_nodes: int, model: NeuralEigenfunct
 
 
 def _peak_gpu_gib(device: torch.device) -> float | None:
-    """GiB torch allocated at most on ``device`` since training started (:func:`~graph_eigenmap.train.train` resets it)."""
+    """GiB torch allocated at most on ``device`` since training started (:func:`~graph_eigenmap.train.train` resets
+    it)."""
     return round(torch.cuda.max_memory_allocated(device) / 2**30, 2) if device.type == "cuda" else None
 
 
@@ -176,7 +178,8 @@ def fit_metadata(graph: Graph, trained: TrainResult, quotients: np.ndarray, devi
         order_violations=order_violations(quotients),
         seed=config.seed, steps=trained.steps, reorders=trained.reorders, wall_time_s=round(wall_time, 3),
         training_time_s=round(trained.wall_time_s, 3),
-        device=torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu ({torch.get_num_threads()} threads)",
+        device=(torch.cuda.get_device_name(device) if device.type == "cuda"
+                else f"cpu ({torch.get_num_threads()} threads)"),
         date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         versions=environment(), config=config.to_dict(),
     )

@@ -130,7 +130,8 @@ def _cgroup_room() -> int | None:
 
 
 def _memory_mounts(mountinfo: list[str]) -> list[tuple[int, str, Path]]:
-    """``(version, root in the hierarchy, mount point)`` of the cgroup v2 and v1 memory mounts in /proc/self/mountinfo."""
+    """``(version, root in the hierarchy, mount point)`` of the cgroup v2 and v1 memory mounts in
+    /proc/self/mountinfo."""
     mounts = []
     for line in mountinfo:
         fields = line.split()

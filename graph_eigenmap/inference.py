@@ -104,7 +104,8 @@ BACKBONE_MAX_BYTES = int(os.environ.get("GRAPH_EIGENMAP_BACKBONE_MAX_BYTES", 16 
 
 @torch.no_grad()
 def embed_to_files(model: NeuralEigenfunctions, inputs: torch.Tensor, embedding_path: Path, backbone_path: Path | None,
-                   *, chunk_size: int = 1 << 18, keep: torch.Tensor | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+                   *, chunk_size: int = 1 << 18,
+                   keep: torch.Tensor | None = None) -> tuple[np.ndarray, np.ndarray | None]:
     """Embed every row of ``inputs`` into ``.npy`` files, chunk by chunk, never holding all rows in memory.
 
     Args:

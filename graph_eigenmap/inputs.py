@@ -37,7 +37,8 @@ from graph_eigenmap.registry import InputSpec, parse_inputs
 
 def reduce_features(features, rank: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Truncated SVD of ``[n, d]`` features (dense or sparse, not centred, as for bag-of-words):
-    ``([n, D]`` float32 reduced features X V, ``[d, D]`` float32 projection V``)`` (scikit-learn's randomized solver, seeded).
+    ``([n, D]`` float32 reduced features X V, ``[d, D]`` float32 projection V``)`` (scikit-learn's randomized
+    solver, seeded).
 
     A new node's reduced features are its features times V, so the model reads the same columns for it.
     """

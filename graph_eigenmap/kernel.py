@@ -77,7 +77,8 @@ class KernelReport:
             f"undirected edges   {self.num_edges:,}",
             f"features           {self.num_features}",
             f"classes            {self.num_classes}",
-            f"split              train {self.split_sizes[0]:,} / valid {self.split_sizes[1]:,} / test {self.split_sizes[2]:,}",
+            f"split              train {self.split_sizes[0]:,} / valid {self.split_sizes[1]:,} / "
+            f"test {self.split_sizes[2]:,}",
             f"input edge entries {self.input_edges:,}",
             f"self-loops dropped {self.self_loops_dropped:,}",
             f"duplicates merged  {self.duplicates_merged:,}",

@@ -23,7 +23,8 @@ def rayleigh_quotients(embedding, kernel) -> np.ndarray:
 
 
 def rayleigh_quotients_by_columns(embedding, kernel, device, *, columns: int = 16) -> np.ndarray:
-    """:func:`rayleigh_quotients` of an ``[n, k]`` host (or memory-mapped) array or tensor, ``columns`` columns at a time on ``device``.
+    """:func:`rayleigh_quotients` of an ``[n, k]`` host (or memory-mapped) array or tensor, ``columns`` columns at a
+    time on ``device``.
 
     Only ``[n, columns]`` of the embedding is worked on at once (papers100M's 111M nodes × 64 outputs
     would be 28 GB in one piece, and the product as much again); ``kernel`` is the ``[n, n]`` kernel there.
@@ -34,7 +35,8 @@ def rayleigh_quotients_by_columns(embedding, kernel, device, *, columns: int = 1
         if isinstance(embedding, torch.Tensor):
             block = embedding[:, begin:begin + columns].to(device=device, dtype=torch.float32).contiguous()
         else:
-            block = torch.from_numpy(np.ascontiguousarray(embedding[:, begin:begin + columns], dtype=np.float32)).to(device)
+            block = torch.from_numpy(np.ascontiguousarray(embedding[:, begin:begin + columns],
+                                                          dtype=np.float32)).to(device)
         numerator.append((block * (kernel @ block)).sum(0, dtype=torch.float64))
         denominator.append(block.pow(2).sum(0, dtype=torch.float64))
     return (torch.cat(numerator) / torch.cat(denominator).clamp(min=1e-300)).cpu().numpy()

@@ -34,7 +34,8 @@ class L2BatchNorm(nn.Module):
         self.eps = eps
         self.register_buffer("running_rms", torch.ones(num_outputs))
         self.register_buffer("initialized", torch.zeros((), dtype=torch.bool))
-        self.last_rms: torch.Tensor | None = None  # the RMS of the latest training batch, for rows embedded without gradient
+        # the RMS of the latest training batch, for rows embedded without gradient
+        self.last_rms: torch.Tensor | None = None
         self.reduce = None  # data-parallel training: the differentiable mean over ranks (graph_eigenmap.distributed)
 
     def forward(self, y: torch.Tensor, num_stat_rows: int | None = None) -> torch.Tensor:

@@ -110,7 +110,8 @@ def score_runs(predictions: Iterable[RunPrediction], graph, *, method: str, labe
     """
     accuracy = Accuracy(graph)
     result = MethodResult(method, label_ratio, runs, extra=dict(evaluator=accuracy.evaluator_name, runs=[]))
-    post = MethodResult(postprocessed_method, label_ratio, runs, extra=dict(evaluator=accuracy.evaluator_name, runs=[])) \
+    post = MethodResult(postprocessed_method, label_ratio, runs,
+                        extra=dict(evaluator=accuracy.evaluator_name, runs=[])) \
         if postprocess is not None else None
     for run in predictions:
         _append_scores(result, run, graph, accuracy)

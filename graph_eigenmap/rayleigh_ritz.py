@@ -52,8 +52,8 @@ def rayleigh_ritz_head(model: NeuralEigenfunctions, inputs: torch.Tensor, kernel
     keep = values > relative_floor * values.max()
     whitening = vectors[:, keep] / values[keep].sqrt()  # [h + 1, r]: whiteningᵀ gram whitening = I
     if whitening.shape[1] < model.k:
-        raise GraphEigenmapError(f"the backbone features span {whitening.shape[1]} dimensions, fewer than k = {model.k}; "
-                                 "lower `k` or widen the network (`width`).")
+        raise GraphEigenmapError(f"the backbone features span {whitening.shape[1]} dimensions, "
+                                 f"fewer than k = {model.k}; lower `k` or widen the network (`width`).")
     ritz, rotation = torch.linalg.eigh(whitening.T @ product @ whitening)
     order = torch.argsort(ritz, descending=True)[:model.k]
     coefficients = (whitening @ rotation[:, order]).float()  # [h + 1, k], unit mean square outputs

@@ -97,20 +97,23 @@ def _feature_storage(config: TrainConfig, graph: Graph, device: torch.device) ->
         return config.feature_storage
     if ESTIMATORS[config.estimator].holds_kernel:
         return "float32"
-    return resolve_feature_storage("auto", graph.features, device, free_memory(device) if device.type == "cuda" else None)
+    return resolve_feature_storage("auto", graph.features, device,
+                                   free_memory(device) if device.type == "cuda" else None)
 
 
 def _check_combinations(config: TrainConfig) -> None:
     """Options that are valid alone but not together."""
     estimator = ESTIMATORS[config.estimator]
     if config.rayleigh_ritz and config.identity:
-        raise GraphEigenmapError("`rayleigh_ritz` needs an MLP (node features); the identity table has no output layer.")
+        raise GraphEigenmapError("`rayleigh_ritz` needs an MLP (node features); "
+                                 "the identity table has no output layer.")
     if KERNELS[config.kernel].nontrivial and not estimator.holds_kernel and not config.one_sided_gradient:
-        raise GraphEigenmapError("`kernel='nontrivial'` with a sampled or block estimator needs the one-sided gradient; "
-                                 "use `one_sided_gradient=True`.")
+        raise GraphEigenmapError("`kernel='nontrivial'` with a sampled or block estimator needs the one-sided "
+                                 "gradient; use `one_sided_gradient=True`.")
     if config.feature_storage == "host" and estimator.holds_kernel:
-        raise GraphEigenmapError(f"`feature_storage='host'` needs a sampling estimator (the {config.estimator} estimator "
-                                 "reads every node's inputs each step); use `estimator='sampled'` or 'block'.")
+        raise GraphEigenmapError(f"`feature_storage='host'` needs a sampling estimator (the {config.estimator} "
+                                 "estimator reads every node's inputs each step); "
+                                 "use `estimator='sampled'` or 'block'.")
     if estimator.one_sided_only and not config.one_sided_gradient:
         raise GraphEigenmapError(f"the {config.estimator} estimator needs the one-sided gradient; use "
                                  "`one_sided_gradient=True` or `estimator='full'`.")
@@ -124,7 +127,8 @@ def auto_estimator(config: TrainConfig, graph: Graph, device: torch.device) -> s
     else:
         spec = parse_inputs(config.inputs)
         width_in = spec.width(graph.num_features)
-        if is_sparse(graph.features) and not spec.rank:  # kept sparse: 12 bytes per stored entry (value and int64 column)
+        if is_sparse(graph.features) and not spec.rank:
+            # kept sparse: 12 bytes per stored entry (value and int64 column)
             width_in = 3 * graph.features.nnz / max(1, n)
         per_node = 4 * (width_in + 8 * config.width * config.depth + 6 * config.k)
     needed = n * per_node + graph.adjacency.nnz * 24

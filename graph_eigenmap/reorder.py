@@ -31,9 +31,9 @@ shared cases (five graphs × two layouts, ``benchmarks/results/reorder_effect.md
 :data:`REORDER_UNTIL` = 95 %, 3 (none in 8 of 10 cases, the largest rise 0.015), with a higher sum of
 quotients and the same probes. The other candidate causes were measured against the 80 % window:
 three times the steps leaves 1 rising pair, but its first 16 outputs probe 10 points worse on valid
-(60.8 against 70.4 %) and all 64 three points worse; the two-sided gradient 52 and α = 2 34, so neither the one-sided gradient
-nor the penalty's weight is the cause. The last 5 % of training (25 steps at the default, at a learning
-rate below 1 % of its peak) runs without permutations.
+(60.8 against 70.4 %) and all 64 three points worse; the two-sided gradient 52 and α = 2 34, so neither the
+one-sided gradient nor the penalty's weight is the cause. The last 5 % of training (25 steps at the default,
+at a learning rate below 1 % of its peak) runs without permutations.
 
 The recorded last step. The order the outputs end training in is measured exactly afterwards
 (``order_violations_in_training`` in metadata.json). Where a neighbouring quotient still rises by more
@@ -107,7 +107,8 @@ EXACT_ORDER_MAX_NODES = 1 << 24
 
 @torch.no_grad()
 def exact_quotients(model: NeuralEigenfunctions, inputs: torch.Tensor, kernel, chunk_size: int = 65536) -> torch.Tensor:
-    """``[k]`` exact Rayleigh quotients ψ_jᵀĀψ_j / ψ_jᵀψ_j of the model's outputs on all n nodes, in float32 and eagerly.
+    """``[k]`` exact Rayleigh quotients ψ_jᵀĀψ_j / ψ_jᵀψ_j of the model's outputs on all n nodes, in float32 and
+    eagerly.
 
     Args:
         model: the network being trained; left in training mode. The outputs are taken before L2-BN, which only

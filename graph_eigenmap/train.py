@@ -168,8 +168,8 @@ def _start_run(graph: Graph, config: TrainConfig, device: torch.device, ranks: R
     kernel = KERNELS[config.kernel]
     estimator = make_estimator(config, kernel_adjacency(graph, config.kernel), shift=kernel.shift, device=device,
                                trivial=trivial if kernel.nontrivial else None)
-    model = build_model(config, graph.num_features, graph.num_nodes, generator=torch.Generator().manual_seed(config.seed),
-                        features=graph.features).to(device)
+    model = build_model(config, graph.num_features, graph.num_nodes,
+                        generator=torch.Generator().manual_seed(config.seed), features=graph.features).to(device)
     if config.compile:
         model.compile_network()
     inputs = None if config.identity else FeatureStore(graph.features, device, config.feature_storage)
@@ -210,7 +210,8 @@ def _train_steps(run: _Run, ranks: Ranks, progress: bool | None, log_every: int,
                                   EIGENVALUE_MOMENTUM * run.eigenvalues + (1 - EIGENVALUE_MOMENTUM) * diag)
             state["step"] = step + 1
             if _reorder_due(config, step + 1) and reorder_outputs(
-                    run.model, run.optimizer, run.eigenvalues, key=_order_key(run.model, run.estimator, run.inputs, reduce)):
+                    run.model, run.optimizer, run.eigenvalues,
+                    key=_order_key(run.model, run.estimator, run.inputs, reduce)):
                 state["reorders"] = state.get("reorders", 0) + 1
             if (step + 1) % log_every == 0 or step + 1 == config.steps:
                 value = float(loss.detach())

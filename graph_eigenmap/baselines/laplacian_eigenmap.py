@@ -152,8 +152,8 @@ def _block_top(block, want, dense_limit, rng, tol, trivial_u=None):
     try:
         values, vectors = eigsh(operator, k=want, which="LA", v0=v0, tol=tol, ncv=min(size, max(2 * want + 1, 20)))
     except ArpackNoConvergence:
-        warnings.warn(f"ARPACK did not converge for a component of {size} nodes; falling back to LOBPCG", RuntimeWarning,
-                      stacklevel=2)
+        warnings.warn(f"ARPACK did not converge for a component of {size} nodes; falling back to LOBPCG",
+                      RuntimeWarning, stacklevel=2)
         start = _complement(rng.normal(size=(size, want)), trivial_u)
         values, vectors = lobpcg(operator, start, largest=True, tol=1e-6, maxiter=2000)
     ordering = np.argsort(-values)

@@ -108,7 +108,8 @@ def parse_csbm_spec(text: str) -> dict:
         if not sep or key not in allowed:
             raise DataError(f"bad csbm option '{item}'; use key=value with key in {sorted(allowed)}.")
         try:
-            params[key] = int(value) if key in ("num_nodes", "num_edges", "num_classes", "num_features", "seed") else float(value)
+            params[key] = (int(value) if key in ("num_nodes", "num_edges", "num_classes", "num_features", "seed")
+                           else float(value))
         except ValueError:
             raise DataError(f"bad value in csbm option '{item}'; expected a number.") from None
     return params

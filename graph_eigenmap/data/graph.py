@@ -147,7 +147,8 @@ def build_graph(
     weight = None if edge_weight is None else torch.as_tensor(edge_weight, device=edges.device)
     adjacency, cleaning = clean_edges(edges, n, weight)
     if adjacency.nnz == 0:
-        dropped = f" once its {cleaning.self_loops_dropped:,} self-loops are dropped" if cleaning.self_loops_dropped else ""
+        dropped = (f" once its {cleaning.self_loops_dropped:,} self-loops are dropped"
+                   if cleaning.self_loops_dropped else "")
         raise DataError(
             f"{name}: the graph has no edges{dropped} ({n:,} nodes, 0 edges), so every eigenvalue of its kernel is 0 "
             "and there is nothing to learn; check the edge list (edge.csv.gz, or the adj_* arrays of a .npz)."

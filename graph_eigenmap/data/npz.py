@@ -41,7 +41,8 @@ def load_npz(path: str | Path, *, split_seed: int = 0) -> Graph:
         )
     adjacency = _csr(arrays, "adj", path)
     if adjacency.shape[0] != adjacency.shape[1]:
-        raise DataError(f"{path}: the adjacency is {adjacency.shape[0]} x {adjacency.shape[1]}, not square; fix adj_shape.")
+        raise DataError(f"{path}: the adjacency is {adjacency.shape[0]} x {adjacency.shape[1]}, not square; "
+                        "fix adj_shape.")
     coo = adjacency.tocoo()
     weights = coo.data if not np.all(coo.data == 1) else None
     if "attr_data" in arrays:
@@ -72,7 +73,8 @@ def _read_arrays(path: Path) -> dict[str, np.ndarray]:
             ) from None
         raise DataError(f"{path} is not a readable .npz file ({err}); copy or download it again.") from None
     except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as err:
-        raise DataError(f"{path} is truncated or corrupt ({type(err).__name__}: {err}); copy or download it again.") from None
+        raise DataError(f"{path} is truncated or corrupt ({type(err).__name__}: {err}); "
+                        "copy or download it again.") from None
 
 
 def _csr(arrays: dict, prefix: str, path: Path) -> sp.csr_matrix:
@@ -82,4 +84,5 @@ def _csr(arrays: dict, prefix: str, path: Path) -> sp.csr_matrix:
             shape=tuple(int(s) for s in arrays[f"{prefix}_shape"]),
         )
     except (KeyError, ValueError, TypeError) as err:
-        raise DataError(f"{path}: the {prefix}_* arrays do not form a CSR matrix ({err}); the file is inconsistent.") from None
+        raise DataError(f"{path}: the {prefix}_* arrays do not form a CSR matrix ({err}); "
+                        "the file is inconsistent.") from None

@@ -238,7 +238,8 @@ def _gzip_text(path: Path, limit: int = -1) -> str:
         with gzip.open(path, "rt") as stream:
             return stream.read(limit)
     except (OSError, EOFError, ValueError, UnicodeDecodeError) as err:
-        raise DataError(f"{path} is truncated or corrupt ({type(err).__name__}: {err}); copy or download it again.") from None
+        raise DataError(f"{path} is truncated or corrupt ({type(err).__name__}: {err}); "
+                        "copy or download it again.") from None
 
 
 def _cache_file(folder: Path, cache_root: Path) -> Path:

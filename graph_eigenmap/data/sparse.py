@@ -66,7 +66,8 @@ def keep_sparse(features, dense_features: bool | None = None) -> bool:
 
 
 def dense_features(graph, what: str) -> np.ndarray:
-    """``graph.features`` as the dense ``[n, d]`` array that ``what`` needs; one-line error when they are kept sparse."""
+    """``graph.features`` as the dense ``[n, d]`` array that ``what`` needs; one-line error when they are kept
+    sparse."""
     if sp.issparse(graph.features):
         raise GraphEigenmapError(f"{what} needs dense node features, but {graph.name}'s {graph.num_nodes:,} x "
                                  f"{graph.num_features:,} features are kept sparse (their dense matrix would exceed "

@@ -1,4 +1,5 @@
-"""Evaluation on the OGB leaderboard protocol: linear probes, Correct & Smooth, truncation curves, baselines compared."""
+"""Evaluation on the OGB leaderboard protocol: linear probes, Correct & Smooth, truncation curves, baselines
+compared."""
 
 from graph_eigenmap.evaluation.probe import (
     ProbeResult,
@@ -9,4 +10,5 @@ from graph_eigenmap.evaluation.probe import (
 )
 from graph_eigenmap.evaluation.truncation import truncation_curve
 
-__all__ = ["ProbeResult", "evaluate_embeddings", "evaluate_representation", "fit_probes", "probe_runs", "truncation_curve"]
+__all__ = ["ProbeResult", "evaluate_embeddings", "evaluate_representation", "fit_probes", "probe_runs",
+           "truncation_curve"]

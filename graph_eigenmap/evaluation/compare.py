@@ -81,7 +81,8 @@ METHOD_GROUPS = {
 }
 FEATURES_ONLY, GRAPH_AT_TEST_TIME, TRANSDUCTIVE = "features only", "graph at test time", "transductive"
 SVD_RANK = 100
-"""D of the ``ne-svd`` groups: the width of the shared graphs' OGB-layout features (their bag of words by truncated SVD)."""
+"""D of the ``ne-svd`` groups: the width of the shared graphs' OGB-layout features (their bag of words by
+truncated SVD)."""
 SVD_GROUPS = ("ne-svd", "ne-svd-propagated")
 """Left out of the default (all groups) on graphs with at most :data:`SVD_RANK` features."""
 CS_SUFFIX = " + C&S"
@@ -92,7 +93,8 @@ def parse_label_ratios(text: str) -> tuple[float, ...]:
     try:
         ratios = tuple(float(r) for r in text.split(","))
     except ValueError:
-        raise GraphEigenmapError(f"`label_ratios` must be comma-separated numbers such as 1,0.1,0.01; got {text!r}.") from None
+        raise GraphEigenmapError(f"`label_ratios` must be comma-separated numbers such as 1,0.1,0.01; "
+                                 f"got {text!r}.") from None
     if not all(0 < r <= 1 for r in ratios):
         raise GraphEigenmapError(f"`label_ratios` must lie in (0, 1] (fractions of the train labels); got {text!r}.")
     return ratios
@@ -117,7 +119,8 @@ class _Comparison:
                  fit_per_run: bool = False):
         # the graph-free groups (ne, ne-nontrivial, ne-inductive, truncation, cost) read the node's own features
         fit_options = {"inputs": "features", **fit_options}
-        self.graph, self.k, self.device, self.fit_options, self.runs, self.log = graph, k, device, fit_options, runs, log
+        (self.graph, self.k, self.device,
+         self.fit_options, self.runs, self.log) = graph, k, device, fit_options, runs, log
         self.hops, self.fit_per_run = hops, fit_per_run
         self.rows: list[dict] = []
         self.timings: dict[str, float] = {}
@@ -142,11 +145,13 @@ class _Comparison:
     def ne_fit(self, stop_gradient: bool, seed: int = 0, **variant):
         """Neural Eigenmap with the comparison's options, overridden by ``variant`` (kernel, inputs), from ``seed``."""
         described = ", ".join(f"{key} {value}" for key, value in variant.items())
-        label = (f"fit Neural Eigenmap (stop-gradient {'on' if stop_gradient else 'off'}{', ' + described if variant else ''}"
+        label = (f"fit Neural Eigenmap (stop-gradient {'on' if stop_gradient else 'off'}"
+                 f"{', ' + described if variant else ''}"
                  f"{f', seed {seed}' if seed else ''})")
         options = dict(self.fit_options, **variant)
         return self.cached(f"ne-{stop_gradient}-{seed}-{sorted(variant.items())}", label, neural_eigenmap, self.graph,
-                           k=self.k, device=self.device, stop_gradient=stop_gradient, progress=False, seed=seed, **options)
+                           k=self.k, device=self.device, stop_gradient=stop_gradient, progress=False, seed=seed,
+                           **options)
 
     def eigenvectors(self, variant: str) -> np.ndarray:
         return self.cached(f"le-{variant}", f"exact Laplacian Eigenmap ({variant})", laplacian_eigenmap, self.graph,
@@ -260,7 +265,8 @@ def compare(graph: Graph, *, out_dir: str | Path, methods=None, label_ratios=(1.
     if "truncation" in methods:
         report["truncation"] = _truncation(session, out, truncation_runs)
     if "cost" in methods:
-        propagated = session.ne_fit(True, inputs=f"propagated:{session.hops}").model if "ne-propagated" in methods else None
+        propagated = (session.ne_fit(True, inputs=f"propagated:{session.hops}").model if "ne-propagated" in methods
+                      else None)
         report["test_time_cost"] = session.step("test-time cost", test_time_cost, graph, session.ne_fit(True).model,
                                                 device=session.device, propagated_model=propagated, hops=session.hops)
     report.update(timings_s=session.timings, versions=environment())
@@ -285,8 +291,10 @@ def _rows_at(session: _Comparison, methods: list[str], ratio: float, max_epochs:
             session.probe(name, vectors, ratio, TRANSDUCTIVE, with_cs=False)
             beside, blocks = _beside_features(vectors, graph)
             session.probe(name + " + features", beside, ratio, TRANSDUCTIVE, with_cs=False, blocks=blocks)
-    variants = (("ne", "", {}, FEATURES_ONLY), ("ne-nontrivial", ", nontrivial kernel", dict(kernel="nontrivial"), FEATURES_ONLY),
-                ("ne-propagated", f", propagated:{session.hops}", dict(inputs=f"propagated:{session.hops}"), GRAPH_AT_TEST_TIME),
+    variants = (("ne", "", {}, FEATURES_ONLY),
+                ("ne-nontrivial", ", nontrivial kernel", dict(kernel="nontrivial"), FEATURES_ONLY),
+                ("ne-propagated", f", propagated:{session.hops}", dict(inputs=f"propagated:{session.hops}"),
+                 GRAPH_AT_TEST_TIME),
                 ("ne-svd", f", svd:{SVD_RANK}", dict(inputs=f"svd:{SVD_RANK}"), FEATURES_ONLY),
                 ("ne-svd-propagated", f", svd:{SVD_RANK}+propagated:{session.hops}",
                  dict(inputs=f"svd:{SVD_RANK}+propagated:{session.hops}"), GRAPH_AT_TEST_TIME))
@@ -299,15 +307,18 @@ def _rows_at(session: _Comparison, methods: list[str], ratio: float, max_epochs:
                                True, stop_gradient, variant)
             session.probe_fits(f"{prefix}: backbone", lambda fitted: (fitted.backbone, None), ratio, needs,
                                True, stop_gradient, variant)
-    beside_groups = (("ne-features", "", {}), ("ne-nontrivial-features", ", nontrivial kernel", dict(kernel="nontrivial")))
+    beside_groups = (("ne-features", "", {}),
+                     ("ne-nontrivial-features", ", nontrivial kernel", dict(kernel="nontrivial")))
     for (group, suffix, variant), stop_gradient in itertools.product(beside_groups, (True, False)):
         if group in methods:
             prefix = ("NE stop-grad" if stop_gradient else "NE no stop-grad") + suffix
-            session.probe_fits(f"{prefix}: eigenfunctions + features", lambda fitted: _beside_features(fitted.embedding, graph),
+            session.probe_fits(f"{prefix}: eigenfunctions + features",
+                               lambda fitted: _beside_features(fitted.embedding, graph),
                                ratio, FEATURES_ONLY, False, stop_gradient, variant)
     if "ne-inductive" in methods:
         inductive = session.cached("ne-inductive", "fit Neural Eigenmap on train + valid only", _inductive, session)
-        session.probe("NE stop-grad: eigenfunctions, inductive", inductive["embedding"], ratio, FEATURES_ONLY, with_cs=False)
+        session.probe("NE stop-grad: eigenfunctions, inductive", inductive["embedding"], ratio, FEATURES_ONLY,
+                      with_cs=False)
         session.probe("NE stop-grad: backbone, inductive", inductive["backbone"], ratio, FEATURES_ONLY, with_cs=False)
     if "gcn" in methods:
         session.supervised("gcn", "GCN (supervised)", ratio, GRAPH_AT_TEST_TIME, max_epochs)
@@ -316,7 +327,8 @@ def _rows_at(session: _Comparison, methods: list[str], ratio: float, max_epochs:
 
 
 def _beside_features(vectors, graph: Graph) -> tuple[np.ndarray, tuple[int, int]]:
-    """``[n, k]`` vectors and the ``[n, f]`` features side by side, ``[n, k + f]``, and the probe's block widths ``(k, f)``."""
+    """``[n, k]`` vectors and the ``[n, f]`` features side by side, ``[n, k + f]``, and the probe's block widths
+    ``(k, f)``."""
     vectors = np.asarray(vectors, dtype=np.float32)
     return np.hstack([vectors, np.asarray(graph.features, dtype=np.float32)]), (vectors.shape[1], graph.num_features)
 
@@ -357,7 +369,8 @@ def to_markdown(report: dict) -> str:
         f"# {report['dataset']}{tag}: test accuracy (%), {report['runs']} runs", "",
         f"Device: {report['device']}. Date: {report['date']}. k = {report['k']}.",
         f"Command: `{report['command']}`", "",
-        *([f"Neural Eigenmap fits: {report['neural_eigenmap_fits']}.", ""] if report.get("neural_eigenmap_fits") else []),
+        *([f"Neural Eigenmap fits: {report['neural_eigenmap_fits']}.", ""]
+          if report.get("neural_eigenmap_fits") else []),
         "| method | needs at test time | " + " | ".join(f"{_percent(r)} labels" for r in ratios) + " |",
         "|---|---|" + "---|" * len(ratios),
     ]
@@ -391,8 +404,10 @@ def _cost_lines(cost: dict) -> list[str]:
     return [
         "", "Test-time cost (median seconds):", "",
         "| | all test nodes | one new node | parameters |", "|---|---|---|---|",
-        f"| Neural Eigenmap (MLP + probe, features only) | {cost['ne_all_test_s']:.4f} | {cost['ne_one_node_s']:.5f} | {cost['ne_parameters']:,} |",
-        f"| GCN (needs the node's neighbourhood) | {cost['gcn_all_test_s']:.4f} | {cost['gcn_one_node_s']:.5f} | {cost['gcn_parameters']:,} |",
+        f"| Neural Eigenmap (MLP + probe, features only) | {cost['ne_all_test_s']:.4f} | "
+        f"{cost['ne_one_node_s']:.5f} | {cost['ne_parameters']:,} |",
+        f"| GCN (needs the node's neighbourhood) | {cost['gcn_all_test_s']:.4f} | {cost['gcn_one_node_s']:.5f} | "
+        f"{cost['gcn_parameters']:,} |",
     ] + ([f"| Neural Eigenmap, propagated:{cost['propagation_hops']} (needs the node's edges; all test nodes: "
           f"propagation over the graph included) | {cost['ne_propagated_all_test_s']:.4f} | "
           f"{cost['ne_propagated_one_node_s']:.5f} | {cost['ne_propagated_parameters']:,} |"]

@@ -32,7 +32,8 @@ from graph_eigenmap.protocol import RunPrediction
 
 @dataclass(frozen=True)
 class CorrectAndSmoothSettings:
-    """Hyperparameters of :class:`torch_geometric.nn.models.CorrectAndSmooth`; each α pair is tried, the best on valid kept."""
+    """Hyperparameters of :class:`torch_geometric.nn.models.CorrectAndSmooth`; each α pair is tried, the best on
+    valid kept."""
 
     correction_layers: int = 50
     correction_alphas: tuple[float, ...] = (0.5, 0.8, 1.0)

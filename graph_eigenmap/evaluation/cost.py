@@ -111,7 +111,8 @@ def _propagated_costs(graph, model, hops: int, weight: torch.Tensor, test: torch
 
 
 def _gcn_one_node(gcn, edge_index, num_nodes: int, features, node: int, layers: int, device):
-    return gcn_on_nodes(gcn, edge_index.to(device), num_nodes, features, torch.tensor([node], device=device), layers).argmax(1)
+    return gcn_on_nodes(gcn, edge_index.to(device), num_nodes, features, torch.tensor([node], device=device),
+                        layers).argmax(1)
 
 
 @torch.no_grad()
@@ -139,5 +140,6 @@ def gcn_on_nodes(gcn, edge_index: torch.Tensor, num_nodes: int, features: torch.
     loops = torch.arange(m, device=subset.device)
     rows, cols = torch.cat([sub_edges[0], loops]), torch.cat([sub_edges[1], loops])
     scale = degree[subset].rsqrt()
-    adjacency = torch.sparse_coo_tensor(torch.stack([rows, cols]), scale[rows] * scale[cols], (m, m)).coalesce().to_sparse_csr()
+    adjacency = torch.sparse_coo_tensor(torch.stack([rows, cols]), scale[rows] * scale[cols],
+                                        (m, m)).coalesce().to_sparse_csr()
     return gcn(features[subset], adjacency)[mapping]

@@ -307,7 +307,8 @@ def _check(embeddings, graph: Graph):
         raise GraphEigenmapError("embeddings hold NaN or inf; refit or drop those columns.")
     for part in ("train", "valid", "test"):
         if len(graph.split[part]) == 0:
-            raise GraphEigenmapError(f"{graph.name} has an empty {part} split; the probe needs train, valid and test nodes.")
+            raise GraphEigenmapError(f"{graph.name} has an empty {part} split; "
+                                     "the probe needs train, valid and test nodes.")
         if (graph.labels[graph.split[part]] < 0).any():
             raise GraphEigenmapError(f"{graph.name}: some {part} nodes have no label; the probe needs labels there.")
     return x

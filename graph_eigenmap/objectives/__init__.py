@@ -1,4 +1,5 @@
-"""The losses a training step minimizes, one module each, registered by name (:data:`graph_eigenmap.registry.OBJECTIVES`).
+"""The losses a training step minimizes, one module each, registered by name
+(:data:`graph_eigenmap.registry.OBJECTIVES`).
 
 Every estimator (:mod:`graph_eigenmap.estimators`) returns two ``[b, k]`` matrices A and C such that
 R = ΨᵀĀΨ / n ≈ (AᵀC + CᵀA) / (2b) (:func:`estimate_r`): A holds ψ at b uniformly drawn nodes and C an
