@@ -236,14 +236,19 @@ def embed(
 @app.command()
 @friendly_errors
 def evaluate(
-    embeddings: Annotated[Path, typer.Option(help="Node representations, a .npy array [n, d] (row i = node i).")],
-    dataset: DatasetOpt = "csbm",
+    model: Annotated[Optional[Path], typer.Option(
+        help="A folder written by `graph-eigenmap fit`: the default recipe, its representations (backbone, "
+             "eigenfunctions, either beside the features) chosen on valid, with C&S where it helps on valid.")] = None,
+    embeddings: Annotated[Optional[Path], typer.Option(
+        help="Or any node representations, a .npy array [n, d] (row i = node i).")] = None,
+    dataset: Annotated[Optional[str], typer.Option(
+        "--dataset", "-d", help="The graph (as fit's --dataset). Default: the fit's with --model, else csbm.")] = None,
     label_ratio: Annotated[float, typer.Option(
         help="Fraction of the train split used, in (0, 1]: 1, 0.1, 0.01, ...")] = 1.0,
     runs: Annotated[int, typer.Option(min=1, help="Seeds 0..runs-1.")] = 10,
     correct_and_smooth: Annotated[bool, typer.Option(
-        "--correct-and-smooth", help="Also post-process the probe with Correct & Smooth "
-                                     "(PyG; needs the graph).")] = False,
+        "--correct-and-smooth", help="With --embeddings: also post-process the probe with Correct & Smooth "
+                                     "(PyG; needs the graph). --model decides on valid.")] = False,
     output: Annotated[Optional[Path], typer.Option(help="Write the result JSON here.")] = None,
     device: DeviceOpt = "auto",
     root: RootOpt = None,
@@ -253,31 +258,44 @@ def evaluate(
     """Linear-probe accuracy of node representations on the OGB protocol (ogb Evaluator, mean ± std over seeds).
 
     The probe is scikit-learn's multinomial logistic regression (L-BFGS until converged), C chosen
-    on valid per run; the JSON records each run's C, iterations and final gradient norm.
+    on valid per run; the JSON records each run's C, iterations and final gradient norm. With --model, every
+    candidate's mean valid accuracy and the choice are in the JSON too.
 
     \b
-    Example:
-        graph-eigenmap evaluate --embeddings runs/cs/backbone.npy -d ../shared/data/ogb/ogbn_coauthor_cs --label-ratio 0.1
-    """  # noqa: E501 (example commands stay on one line)
+    Examples:
+        graph-eigenmap evaluate --model runs/cs --label-ratio 0.1
+        graph-eigenmap evaluate --embeddings runs/cs/backbone.npy -d ../shared/data/ogb/ogbn_coauthor_cs
+    """
     from graph_eigenmap.data import load_graph  # deferred: the library imports torch (see the module)
     from graph_eigenmap.errors import GraphEigenmapError
     from graph_eigenmap.evaluation import evaluate_representation
+    from graph_eigenmap.evaluation.recommend import choose_representation, fit_parts
     from graph_eigenmap.files import check_output_file, removed_on_failure, save_json
     from graph_eigenmap.transfer import resolve_device
 
+    if (model is None) == (embeddings is None):
+        raise GraphEigenmapError("give --model RUN_DIR (a folder of `graph-eigenmap fit`) or --embeddings FILE.npy, "
+                                 "one of the two.")
     if not 0 < label_ratio <= 1:
         raise GraphEigenmapError(f"--label-ratio must lie in (0, 1] (the fraction of the train labels; 1 = all); "
                                  f"got {label_ratio:g}.")
     if output is not None:
         check_output_file(output, "--output", "result.json")
-    x = load_npy(embeddings, "node representations [n, d]")
-    graph = load_graph(dataset, root=root, cache_dir=cache_dir, split_seed=split_seed)
-    payload = evaluate_representation(x, graph, label_ratio=label_ratio, runs=runs, device=resolve_device(device),
-                                      correct_and_smooth=correct_and_smooth, method=str(embeddings))
+    parts = fit_parts(model) if model is not None else None
+    x = load_npy(embeddings, "node representations [n, d]") if parts is None else None
+    spec = dataset or (parts or {}).get("dataset") or "csbm"
+    graph = load_graph(spec, root=root, cache_dir=cache_dir, split_seed=split_seed)
+    device = resolve_device(device)
+    if parts is None:
+        payload = evaluate_representation(x, graph, label_ratio=label_ratio, runs=runs, device=device,
+                                          correct_and_smooth=correct_and_smooth, method=str(embeddings))
+    else:
+        payload = dict(choose_representation(parts, graph, label_ratio=label_ratio, runs=runs, device=device),
+                       dataset=graph.name, synthetic=graph.synthetic, model=str(model))
     if output is not None:
         with removed_on_failure(output):
             save_json(output, payload)
-    _print_evaluation(payload, label_ratio, runs)
+    (_print_evaluation if parts is None else _print_default_recipe)(payload, label_ratio, runs)
 
 
 def _print_evaluation(payload: dict, label_ratio: float, runs: int) -> None:
@@ -289,6 +307,18 @@ def _print_evaluation(payload: dict, label_ratio: float, runs: int) -> None:
             typer.echo(f"{payload['dataset']}{tag}, {label_ratio_text(label_ratio)}, {seeds}, {name}: test accuracy "
                        f"{100 * row['test_acc_mean']:.2f} ± {100 * row['test_acc_std']:.2f} %, valid "
                        f"{100 * row['valid_acc_mean']:.2f} %")
+
+
+def _print_default_recipe(payload: dict, label_ratio: float, runs: int) -> None:
+    """The chosen pipeline's accuracy, then every candidate's valid accuracy."""
+    tag = " (synthetic)" if payload["synthetic"] else ""
+    seeds = "1 run" if runs == 1 else f"{runs} runs"
+    chosen = payload["chosen"] + (" + C&S" if payload["correct_and_smooth"] else "")
+    test = f"{100 * payload['test_acc_mean']:.2f} ± {100 * payload['test_acc_std']:.2f} %"
+    typer.echo(f"{payload['dataset']}{tag}, {label_ratio_text(label_ratio)}, {seeds}, default recipe ({chosen}, chosen "
+               f"on valid): test accuracy {test}, valid {100 * payload['valid_acc_mean']:.2f} %")
+    typer.echo("valid accuracy of each candidate: " + ", ".join(
+        f"{name} {100 * value:.2f} %" for name, value in payload["candidates"].items()))
 
 
 def label_ratio_text(label_ratio: float) -> str:
@@ -311,8 +341,8 @@ def bench_compare(
     k: Annotated[int, typer.Option(min=1, help="Eigenfunctions (and exact eigenvectors).")] = 64,
     methods: Annotated[str, typer.Option(
         help="Comma-separated method groups to run: features, le, le-nontrivial, ne, ne-nontrivial, ne-propagated, "
-             "ne-svd, ne-svd-propagated, ne-features, ne-nontrivial-features, ne-inductive, gcn, mlp, truncation, cost "
-             "(default: all).")] = "all",
+             "ne-svd, ne-svd-propagated, ne-features, ne-nontrivial-features, ne-inductive, gcn, mlp, truncation, cost, "
+             "default (the default recipe; default: all).")] = "all",
     propagation_hops: Annotated[int, typer.Option(
         min=1, help="K of the ne-propagated group's inputs [X, ÂX, ..., Â^K X].")] = 3,
     truncation_runs: Annotated[int, typer.Option(min=1, help="Seeds per point of the truncation curves.")] = 3,

@@ -34,6 +34,7 @@ from graph_eigenmap.errors import GraphEigenmapError
 from graph_eigenmap.fit_outputs import FitResult, finish_fit
 from graph_eigenmap.host_memory import keep_freed_host_memory
 from graph_eigenmap.inference import embed_features
+from graph_eigenmap.representation import node_representation
 from graph_eigenmap.train import train
 from graph_eigenmap.transfer import resolve_device
 
@@ -148,6 +149,9 @@ class NeuralEigenmap:
         rayleigh_quotients_: ``[k]`` exact Rayleigh quotients of ``embedding_``'s columns.
         n_features_in_: width d of the node features the graph had (0 without features): the
             columns :meth:`transform` expects.
+        representation_: the representation :meth:`transform` and :meth:`fit_transform` return (a name of
+            :data:`graph_eigenmap.registry.REPRESENTATIONS`): the ``representation`` parameter, or for ``"auto"``
+            the fit's label-free choice (:mod:`graph_eigenmap.recipe`; metadata_["representation"] says why).
         model_: the network (eval mode); config_: the resolved TrainConfig; metadata_: run facts
             (what ``metadata.json`` holds); known_inputs_: with ``inputs="propagated:K"``, what a new
             node needs from the training graph, else None.
@@ -233,14 +237,23 @@ class NeuralEigenmap:
         self.model_, self.config_, self.metadata_ = result.model, result.config, result.metadata
         self.known_inputs_ = result.known_inputs
         self.n_features_in_ = graph.num_features
+        self.representation_ = result.config.representation
         return self
 
     def fit_transform(self, graph, y=None, **fit_params) -> np.ndarray:
-        """:meth:`fit` (same arguments), then return ``embedding_``: float32 ``[n, k]``, row i node i."""
-        return self.fit(graph, y, **fit_params).embedding_
+        """:meth:`fit` (same arguments), then return the training nodes' recommended representation
+        (``representation_``): float32 ``[n, w]``, row i node i (``embedding_`` itself for ``"embedding"``)."""
+        graph = _as_graph(graph, y, fit_params.pop("features", None))
+        self.fit(graph, **fit_params)
+        return node_representation(self.representation_, embedding=self.embedding_, backbone=self.backbone_,
+                                   features=graph.features)[0]
 
     def transform(self, features, edges=None) -> np.ndarray:
-        """Embed nodes the model never saw: ``[m, d]`` features -> float32 ``[m, k]``.
+        """Nodes the model never saw, in the recommended representation: ``[m, d]`` features -> float32 ``[m, w]``.
+
+        The representation is ``representation_`` (set it with the ``representation`` parameter; by default chosen
+        from the graph, :mod:`graph_eigenmap.recipe`): the ``[m, h]`` backbone features, the ``[m, k]``
+        eigenfunctions, or either beside the ``[m, d]`` features themselves.
 
         Args:
             features: ``[m, d]`` the new nodes' features (d = ``n_features_in_``).
@@ -251,12 +264,14 @@ class NeuralEigenmap:
             NotFittedError: before :meth:`fit`.
         """
         self._check_fitted()
+        model_inputs = features
         if self.known_inputs_ is not None:
             if self.known_inputs_.needs_edges and edges is None:
                 raise GraphEigenmapError(f"this model reads {self.config_.inputs} inputs: pass the new nodes' edges to "
                                          "known nodes, transform(features, edges=[2, E] array).")
-            features = self.known_inputs_.new_node_inputs(features, edges)
-        return embed_features(self.model_, features, self.config_.features)[0]
+            model_inputs = self.known_inputs_.new_node_inputs(features, edges)
+        embedding, backbone = embed_features(self.model_, model_inputs, self.config_.features, with_backbone=True)
+        return node_representation(self.representation_, embedding=embedding, backbone=backbone, features=features)[0]
 
     def _check_fitted(self) -> None:
         if not self.__sklearn_is_fitted__():

@@ -5,6 +5,9 @@ A folder written by :func:`save_fit` holds:
 * ``embeddings.npy``: float32 ``[n, k]``; row i is node i, column j the j-th eigenfunction
   (descending eigenvalue with stop-gradient);
 * ``backbone.npy``: float32 ``[n, h]``, the penultimate ("backbone") features;
+* ``representation.npy``: where the fit recommends several parts side by side (``"embedding+features"``:
+  ``[n, k + d]``); metadata.json's ``representation`` names the recommended representation, its parts and the
+  file that holds it (:mod:`graph_eigenmap.representation`);
 * ``metadata.json``: dataset, n, k, kernel, estimator, stop-gradient, eigenvalue estimates, seed,
   package versions, device, wall time, steps;
 * ``model.pt``: the weights (``torch.load(..., weights_only=True)``) and ``model.json``: what is
@@ -39,6 +42,7 @@ from graph_eigenmap.registry import parse_inputs
 EMBEDDINGS, BACKBONE, METADATA, WEIGHTS, MODEL_CONFIG = (
     "embeddings.npy", "backbone.npy", "metadata.json", "model.pt", "model.json")
 KNOWN_INPUTS, KNOWN_DEGREES, INPUT_PROJECTION = "known_inputs.npy", "known_degrees.npy", "input_projection.npy"
+REPRESENTATION = "representation.npy"
 MODEL_KEYS = ("features", "k", "num_features", "num_nodes")
 """Keys every ``model.json`` holds; an MLP's also holds :data:`MLP_KEYS`."""
 MLP_KEYS = ("width", "depth", "residual", "norm", "dropout")
@@ -51,12 +55,16 @@ def model_config(config, graph) -> dict:
 
 
 def save_fit(out_dir: str | Path, *, embedding: np.ndarray | None, backbone: np.ndarray | None,
-             model: NeuralEigenfunctions, model_config: dict, metadata: dict, known_inputs=None) -> None:
+             model: NeuralEigenfunctions, model_config: dict, metadata: dict, known_inputs=None,
+             representation: np.ndarray | None = None) -> None:
     """Write the files of a fitted model to ``out_dir`` (see the module docstring).
 
-    ``embedding`` and ``backbone`` None: they were written already (:func:`streamed_outputs`).
+    ``embedding`` and ``backbone`` None: they were written already (:func:`streamed_outputs`). ``representation``:
+    the recommended representation when it is several parts side by side (``representation.npy``).
     """
     out = Path(out_dir)
+    if representation is not None:
+        save_array(out / REPRESENTATION, representation)
     if known_inputs is not None and known_inputs.inputs is not None:
         save_array(out / KNOWN_INPUTS, known_inputs.inputs)
         atomic_write(out / KNOWN_DEGREES, lambda f: np.save(f, known_inputs.degrees, allow_pickle=False))

@@ -21,7 +21,7 @@ from graph_eigenmap.errors import GraphEigenmapError
 from graph_eigenmap.files import atomic_write
 
 CHECKPOINT_NAME = "checkpoint.pt"
-IGNORED_KEYS = ("checkpoint_every", "compile")
+IGNORED_KEYS = ("checkpoint_every", "compile", "representation")
 """Configuration fields that may change between a checkpoint and its resumption (besides ``steps``)."""
 
 

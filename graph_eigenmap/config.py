@@ -23,6 +23,7 @@ from graph_eigenmap.registry import (
     KERNELS,
     OBJECTIVES,
     OPTIMIZERS,
+    REPRESENTATIONS,
     InputSpec,
     Registry,
     parse_inputs,
@@ -204,6 +205,11 @@ class TrainConfig:
                 "bytes) or in host memory (rows copied each step; sampled and block estimators). auto: float32 when "
                 "they fit in a quarter of the device's free memory, else bfloat16 when that fits in half, else host.",
         OneOf(FEATURE_STORAGES, extra=()))
+
+    representation: str = option(
+        "auto", "What the fit recommends for downstream use (written, named in metadata.json, returned by transform): "
+                "auto (chosen from the graph by graph_eigenmap.recipe, label-free), " + ", ".join(
+                    f"{c.name} ({c.help})" for c in REPRESENTATIONS) + ".", OneOf(REPRESENTATIONS))
 
     def __post_init__(self):
         if self.inputs != "auto" and not isinstance(self.inputs, InputSpec) and isinstance(self.inputs, str):

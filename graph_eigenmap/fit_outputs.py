@@ -22,7 +22,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from graph_eigenmap.artifacts import BACKBONE, EMBEDDINGS, environment, model_config, save_fit, streamed_outputs
+from graph_eigenmap.artifacts import (
+    BACKBONE,
+    EMBEDDINGS,
+    REPRESENTATION,
+    environment,
+    model_config,
+    save_fit,
+    streamed_outputs,
+)
 from graph_eigenmap.config import TrainConfig
 from graph_eigenmap.data.graph import Graph
 from graph_eigenmap.distributed import Ranks
@@ -39,8 +47,10 @@ from graph_eigenmap.inputs import KnownInputs, gcn_degrees, input_projection, mo
 from graph_eigenmap.kernel import full_kernel
 from graph_eigenmap.metrics import rayleigh_quotients, rayleigh_quotients_by_columns
 from graph_eigenmap.models import NeuralEigenfunctions
-from graph_eigenmap.registry import KERNELS
+from graph_eigenmap.recipe import explain
+from graph_eigenmap.registry import KERNELS, REPRESENTATIONS
 from graph_eigenmap.reorder import sort_outputs
+from graph_eigenmap.representation import node_representation
 from graph_eigenmap.train import TrainResult
 
 ORDER_TOLERANCE = 0.01
@@ -110,15 +120,38 @@ def finish_fit(graph: Graph, trained: TrainResult, *, out_dir: str | Path | None
                         backbone_saved=writes_backbone, processes=ranks.world_size,
                         peak_gpu_gib=_peak_gpu_gib(device), history=[list(entry) for entry in trained.history])
         _warn_about_order(metadata, config)
+        representation, metadata["representation"] = _recommended(
+            graph, config, embedding, backbone, writes=out_dir is not None and not streamed,
+            backbone_written=writes_backbone)
         known = None if model_graph is graph else _known_inputs(graph, model_graph, config)
         if out_dir is not None:
             save_fit(out_dir, embedding=None if streamed else embedding,
                      backbone=None if streamed or not writes_backbone else backbone, model=trained.model,
-                     model_config=model_config(config, model_graph), metadata=metadata, known_inputs=known)
+                     model_config=model_config(config, model_graph), metadata=metadata, known_inputs=known,
+                     representation=representation if metadata["representation"]["file"] == REPRESENTATION else None)
     if streamed:
         embedding = np.load(Path(out_dir) / EMBEDDINGS, mmap_mode="c", allow_pickle=False)
         backbone = np.load(Path(out_dir) / BACKBONE, mmap_mode="c", allow_pickle=False) if writes_backbone else None
     return FitResult(embedding, backbone, trained.eigenvalues, quotients, trained.model, config, metadata, known)
+
+
+def _recommended(graph: Graph, config: TrainConfig, embedding, backbone, *, writes: bool,
+                 backbone_written: bool) -> tuple[np.ndarray | None, dict]:
+    """The representation the fit recommends (``config.representation``, resolved by :mod:`graph_eigenmap.recipe`)
+    and what metadata.json says of it: its name, its parts, the file that holds it (None where none does), and the
+    label-free figures that chose it. Several parts go side by side to ``representation.npy``; one part is its own
+    file (embeddings.npy, backbone.npy)."""
+    name = config.representation
+    parts = REPRESENTATIONS[name].parts
+    record = dict(name=name, parts=list(parts), recipe=explain(config, graph))
+    if parts == ("embedding",):
+        return None, dict(record, file=EMBEDDINGS)
+    if parts == ("backbone",):
+        return None, dict(record, file=BACKBONE if backbone_written else None)
+    if not writes:  # kept in memory, or a streamed fit: too large to duplicate its parts on disk
+        return None, dict(record, file=None)
+    array, blocks = node_representation(name, embedding=embedding, backbone=backbone, features=graph.features)
+    return array, dict(record, file=REPRESENTATION, blocks=list(blocks))
 
 
 def _embed_and_measure(model: NeuralEigenfunctions, inputs: torch.Tensor, kernel, files, writes_backbone: bool):
@@ -169,7 +202,7 @@ def fit_metadata(graph: Graph, trained: TrainResult, quotients: np.ndarray, devi
     """What ``metadata.json`` holds about the graph, the run and its eigenvalues (:func:`finish_fit` adds the rest)."""
     config = trained.config
     return dict(
-        dataset=graph.source, dataset_name=graph.name, synthetic=graph.synthetic,
+        dataset=graph.source, dataset_spec=graph.extra.get("spec"), dataset_name=graph.name, synthetic=graph.synthetic,
         num_nodes=graph.num_nodes, num_edges=graph.num_edges, k=config.k,
         kernel=KERNELS[config.kernel].formula,
         estimator=config.estimator, stop_gradient=config.stop_gradient, features=config.features,

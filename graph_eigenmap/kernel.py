@@ -25,7 +25,7 @@ import torch
 
 from graph_eigenmap.data.components import components
 from graph_eigenmap.data.graph import Graph, derived
-from graph_eigenmap.data.sparse import row_blocks, to_torch_csr
+from graph_eigenmap.data.sparse import column_statistics, row_blocks, to_torch_csr
 from graph_eigenmap.registry import KERNELS
 
 
@@ -375,3 +375,37 @@ def full_kernel(graph: Graph, kernel: str, device: str | torch.device):
     choice = KERNELS[kernel]
     matrix = to_torch_csr(normalized_adjacency(kernel_adjacency(graph, kernel), shift=choice.shift), device=device)
     return DeflatedKernel(matrix, graph_trivial_eigenvectors(graph)) if choice.nontrivial else matrix
+
+
+SMOOTHNESS_BUDGET_BYTES = 1 << 30
+"""Host memory the standardized feature columns of :func:`feature_smoothness` may take (float32)."""
+
+
+def feature_smoothness(graph: Graph, *, max_columns: int = 64, seed: int = 0) -> float | None:
+    """The share of the node features' energy that is smooth on the graph: tr(ZᵀĀZ) / tr(ZᵀZ), Ā = D^-1/2 A D^-1/2.
+
+    Z holds the standardized non-constant feature columns (at most ``max_columns`` of them, drawn at random with
+    ``seed``, and fewer where their float32 copy would exceed :data:`SMOOTHNESS_BUDGET_BYTES`). The value lies in
+    [-1, 1]: near 0 when a node's features say nothing about its neighbours' (blogcatalog: 0.004 on its 100 SVD
+    columns, 0.001 on its raw tags), 0.09-0.31 on the homophilous shared graphs. Label-free: it reads no labels.
+
+    Returns:
+        The ratio, or None for a graph without features or without a non-constant column.
+    """
+    if graph.features is None:
+        return None
+    x = graph.features
+    std = column_statistics(x)[1] if sp.issparse(x) else np.asarray(x, dtype=np.float64).std(0)
+    varying = np.flatnonzero(std > 0)
+    if varying.size == 0:
+        return None
+    budget = max(1, SMOOTHNESS_BUDGET_BYTES // (4 * graph.num_nodes))
+    count = min(varying.size, max_columns, budget)
+    columns = np.sort(np.random.default_rng(seed).choice(varying, size=count, replace=False))
+    block = x[:, columns]
+    block = np.asarray(block.toarray() if sp.issparse(block) else block, dtype=np.float32)
+    z = (block - block.mean(0)) / block.std(0)
+    degrees = row_sums(graph.adjacency)
+    inv_sqrt = np.where(degrees > 0, 1.0 / np.sqrt(np.maximum(degrees, 1e-300)), 0.0).astype(np.float32)[:, None]
+    smooth = inv_sqrt * (graph.adjacency @ (inv_sqrt * z))
+    return float(np.sum(z.astype(np.float64) * smooth) / np.sum(z.astype(np.float64) ** 2))

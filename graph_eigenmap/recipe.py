@@ -7,7 +7,12 @@ The rules, each measured where the option's help says:
 * ``inputs="auto"``: :data:`DEFAULT_PROPAGATED_INPUTS` for an MLP on features narrower than
   :data:`WIDE_FEATURES`, :data:`DEFAULT_WIDE_INPUTS` for wider ones, ``"features"`` for the identity table, for
   narrower features kept sparse (their propagation would be dense) and where the K + 1 propagated copies would not
-  fit in a quarter of the host's available memory (papers100M's: 227 GB).
+  fit in a quarter of the host's available memory (papers100M's: 227 GB); and graph-free (the same without the
+  propagation: ``"features"``, or ``"svd:100"`` for wide features) where the features mislead
+  (:func:`features_mislead`): propagating them would average away what a node knows.
+* ``representation="auto"``: ``"embedding+features"`` (the eigenfunctions beside the node's own features) where the
+  features mislead, else ``"backbone"``. Label-free; ``graph-eigenmap evaluate --model`` then chooses among every
+  registered representation on valid labels (:mod:`graph_eigenmap.evaluation.recommend`).
 * ``estimator="auto"``: when a full-graph step fits in half the free device memory, ``"rows"`` for an MLP on a
   graph of at least 2 × batch_size nodes (exact ĀΨ, the gradient through batch_size rows: on coauthor_cs, 2 CPU
   cores, the default fit trains in 36-39 s against 51 s with ``"full"`` at the same probe accuracy;
@@ -26,17 +31,23 @@ import dataclasses
 import torch
 
 from graph_eigenmap.config import TrainConfig, validate_options
-from graph_eigenmap.data.graph import Graph
+from graph_eigenmap.data.graph import Graph, derived
 from graph_eigenmap.data.sparse import is_sparse
 from graph_eigenmap.errors import GraphEigenmapError
 from graph_eigenmap.feature_store import resolve_feature_storage
 from graph_eigenmap.host_memory import host_available_memory
+from graph_eigenmap.kernel import feature_smoothness
 from graph_eigenmap.registry import ESTIMATORS, KERNELS, OPTIMIZERS, InputSpec, parse_inputs
 
 DEFAULT_PROPAGATED_INPUTS = "propagated:3"
 """What ``inputs="auto"`` means for an MLP on node features narrower than :data:`WIDE_FEATURES`. K = 3 was chosen on
 valid accuracy across the five shared graphs in both layouts (benchmarks/results/representation_sweep/: 64 outputs,
 100 % labels, valid 82.2 % against 79.1 % for ``"features"``)."""
+SMOOTH_FEATURES_MIN = 0.03
+"""Features whose smoothness on the graph (:func:`graph_eigenmap.kernel.feature_smoothness`) lies below this mislead:
+the fit reads them graph-free and recommends them beside the eigenfunctions. Label-free, from the shared graphs'
+figures: blogcatalog 0.004 (OGB layout) and 0.001 (raw tags) against 0.087-0.31 on the other six graphs in both
+layouts (uai included, whose labels are not smooth though its features are: there only labels tell)."""
 WIDE_FEATURES = 256
 """From this many feature columns on, ``inputs="auto"`` reduces them first (:data:`DEFAULT_WIDE_INPUTS`)."""
 DEFAULT_WIDE_INPUTS = "svd:100+" + DEFAULT_PROPAGATED_INPUTS
@@ -67,9 +78,36 @@ def resolve(config: TrainConfig, graph: Graph, device: torch.device) -> TrainCon
     if config.one_sided_gradient is None:
         one_sided = not resolved.identity or estimator.holds_kernel or KERNELS[config.kernel].nontrivial
         resolved = dataclasses.replace(resolved, one_sided_gradient=one_sided)
-    resolved = dataclasses.replace(resolved, feature_storage=_feature_storage(resolved, graph, device))
+    resolved = dataclasses.replace(resolved, feature_storage=_feature_storage(resolved, graph, device),
+                                   representation=auto_representation(resolved, graph))
     _check_combinations(resolved)
     return resolved
+
+
+def graph_smoothness(graph: Graph) -> float | None:
+    """:func:`~graph_eigenmap.kernel.feature_smoothness` of ``graph``, computed once per graph and features."""
+    return derived(graph, "feature_smoothness", (graph.features, graph.adjacency), lambda: feature_smoothness(graph))
+
+
+def features_mislead(graph: Graph) -> bool:
+    """Whether the node features are too little smooth on the graph (below :data:`SMOOTH_FEATURES_MIN`) for inputs
+    propagated over it: a node's neighbours then say little about its own features."""
+    smoothness = graph_smoothness(graph)
+    return smoothness is not None and smoothness < SMOOTH_FEATURES_MIN
+
+
+def auto_representation(config: TrainConfig, graph: Graph) -> str:
+    """``representation="auto"``: the eigenfunctions beside the features where those mislead, else the backbone."""
+    if config.representation != "auto":
+        return config.representation
+    return "embedding+features" if not config.identity and features_mislead(graph) else "backbone"
+
+
+def explain(config: TrainConfig, graph: Graph) -> dict:
+    """The label-free figures behind a resolved configuration's automatic choices, for metadata.json."""
+    return dict(feature_smoothness=None if graph.features is None else round(graph_smoothness(graph), 6),
+                smooth_features_min=SMOOTH_FEATURES_MIN, features_mislead=features_mislead(graph),
+                inputs=str(config.inputs), representation=config.representation)
 
 
 def _check_inputs(config: TrainConfig, graph: Graph, features: str, inputs: InputSpec) -> None:
@@ -144,7 +182,9 @@ def auto_inputs(graph: Graph) -> InputSpec:
     inputs = parse_inputs(DEFAULT_WIDE_INPUTS if wide else DEFAULT_PROPAGATED_INPUTS)
     if is_sparse(graph.features) and not inputs.rank:
         return InputSpec()
-    return inputs if propagated_inputs_fit(graph, inputs) else InputSpec()
+    if not propagated_inputs_fit(graph, inputs):
+        return InputSpec()
+    return InputSpec(rank=inputs.rank) if features_mislead(graph) else inputs
 
 
 def propagated_inputs_fit(graph: Graph, inputs: InputSpec | str = DEFAULT_PROPAGATED_INPUTS) -> bool:

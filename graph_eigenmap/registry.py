@@ -138,6 +138,16 @@ OPTIMIZERS.register("adamw", "AdamW (the default for an MLP)", lr=3e-3)
 OPTIMIZERS.register("lars", "SGD with momentum and a layer-wise trust ratio (the reference's)", lr=0.3)
 OPTIMIZERS.register("sgd", "plain SGD with a per-row rate (the default for the identity table)", lr=0.2)
 
+REPRESENTATIONS = Registry("representation", home="graph_eigenmap.representation:node_representation")
+"""What a fit offers for downstream use (:mod:`graph_eigenmap.representation`). Trait ``parts``: the blocks, side by
+side, each scaled on its own by the probe."""
+REPRESENTATIONS.register("backbone", "the MLP's penultimate features [n, width]", parts=("backbone",))
+REPRESENTATIONS.register("embedding", "the k eigenfunctions [n, k]", parts=("embedding",))
+REPRESENTATIONS.register("backbone+features", "the backbone beside the node's own features [n, width + d]",
+                         parts=("backbone", "features"))
+REPRESENTATIONS.register("embedding+features", "the k eigenfunctions beside the node's own features [n, k + d]",
+                         parts=("embedding", "features"))
+
 INPUT_PARTS = Registry("inputs", home="graph_eigenmap.inputs:model_input_graph")
 """The parts an ``inputs`` value is made of (:class:`InputSpec`, :mod:`graph_eigenmap.inputs`): ``features``
 alone, or ``svd:D`` and ``propagated:K`` joined by ``+`` in that order. Traits: the part's number and its range."""
@@ -222,7 +232,7 @@ def choices_markdown() -> str:
     """Every registered choice as Markdown tables, one per registry (``docs/architecture.md`` holds this text;
     ``python -m graph_eigenmap.registry`` prints it)."""
     sections = []
-    for registry in (ESTIMATORS, KERNELS, OBJECTIVES, OPTIMIZERS, INPUT_PARTS):
+    for registry in (ESTIMATORS, KERNELS, OBJECTIVES, OPTIMIZERS, INPUT_PARTS, REPRESENTATIONS):
         rows = [f"| `{choice.name}` | {choice.help} | `{choice.target or registry.home}` |" for choice in registry]
         sections.append("\n".join([f"`{registry.parameter}`:", "", "| name | what it is | code |", "|---|---|---|",
                                    *rows]))

@@ -1,11 +1,12 @@
-"""A PyG transform that attaches learned eigenfunctions to a ``Data`` object as a positional encoding.
+"""A PyG transform that attaches a Neural Eigenmap representation to a ``Data`` object as a positional encoding.
 
 :class:`AddNeuralEigenmapPE` is to Neural Eigenmap what PyG's ``AddLaplacianEigenvectorPE`` is to an
-exact eigensolver: it computes ``[n, k]`` node vectors from the graph and stores them under
+exact eigensolver: it computes ``[n, w]`` node vectors from the graph and stores them under
 ``attr_name`` (or appends them to ``data.x`` when ``attr_name`` is None). It differs in what it
-computes: the top-k eigenfunctions of D^-1/2 A D^-1/2 learned by :func:`~graph_eigenmap.api.neural_eigenmap`
-(by default an MLP on ``data.x``), deterministic for a seed, where PyG's transform takes the
-eigenvectors of the Laplacian after the trivial one and flips their signs at random.
+computes: the representation a fit of :func:`~graph_eigenmap.api.neural_eigenmap` recommends (by default an MLP
+on ``data.x``; the backbone features, or where the features mislead the eigenfunctions beside them; with
+``representation="embedding"`` the top-k eigenfunctions of D^-1/2 A D^-1/2 themselves), deterministic for a seed,
+where PyG's transform takes the eigenvectors of the Laplacian after the trivial one and flips their signs at random.
 
 Training takes seconds to minutes, so use it as a dataset's ``pre_transform`` (computed once and
 stored with the processed files) or call it once on a ``Data``; as ``transform=`` it would train again
@@ -26,6 +27,7 @@ Example:
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 try:
@@ -39,20 +41,22 @@ from graph_eigenmap.config import defaults
 from graph_eigenmap.data import from_pyg
 from graph_eigenmap.distributed import Ranks
 from graph_eigenmap.errors import GraphEigenmapError
+from graph_eigenmap.representation import node_representation
 
 
 class AddNeuralEigenmapPE(BaseTransform):
-    """Add the top-k neural eigenfunctions of D^-1/2 A D^-1/2 to a ``Data`` object (a positional encoding).
+    """Add the recommended Neural Eigenmap representation of each node to a ``Data`` object (a positional encoding).
 
-    Row i of the added ``[n, k]`` float32 tensor is node i; column j the j-th eigenfunction (descending
-    eigenvalue). It equals ``neural_eigenmap(data, k=k, **options).embedding`` for the same options:
-    the graph is read from ``edge_index`` (symmetrized, self-loops dropped), ``edge_weight`` and ``x``
+    Row i of the added ``[n, w]`` float32 tensor is node i. It is the representation the fit recommends (the
+    ``representation`` option; ``NeuralEigenmap.transform`` returns the same): with ``representation="embedding"``
+    it equals ``neural_eigenmap(data, k=k, **options).embedding``, w = k, column j the j-th eigenfunction.
+    The graph is read from ``edge_index`` (symmetrized, self-loops dropped), ``edge_weight`` and ``x``
     only (other attributes, labels and masks included, are left alone and not read).
 
     Args:
-        k: number of eigenfunctions, the width of the encoding.
-        attr_name: the attribute to store the ``[n, k]`` encoding in (default
-            ``"neural_eigenmap_pe"``); None appends it to ``data.x`` as k more columns (cast to
+        k: number of eigenfunctions.
+        attr_name: the attribute to store the ``[n, w]`` encoding in (default
+            ``"neural_eigenmap_pe"``); None appends it to ``data.x`` as w more columns (cast to
             ``x``'s dtype), or makes it ``data.x`` when there is none.
         device: where training runs: ``"auto"`` (a GPU when torch sees one), ``"cpu"``, ``"cuda"``, ...
             The encoding is put on ``edge_index``'s device.
@@ -87,7 +91,9 @@ class AddNeuralEigenmapPE(BaseTransform):
         graph = from_pyg(graph_only)
         result = neural_eigenmap(graph, k=self.k, device=self.device, progress=self.progress, ranks=Ranks(),
                                  **self.options)
-        encoding = torch.from_numpy(result.embedding).to(data.edge_index.device)
+        encoding, _ = node_representation(result.config.representation, embedding=result.embedding,
+                                          backbone=result.backbone, features=graph.features)
+        encoding = torch.from_numpy(np.ascontiguousarray(encoding, dtype=np.float32)).to(data.edge_index.device)
         if self.attr_name is not None:
             data[self.attr_name] = encoding
         elif data.x is None:

@@ -47,7 +47,7 @@ def test_new_nodes_given_their_own_edges_reproduce_their_training_rows(graph):
 
 
 def test_transform_with_edges_reproduces_the_embedding(graph):
-    model = NeuralEigenmap(k=4, steps=30, width=32, inputs="propagated:2", device="cpu").fit(graph)
+    model = NeuralEigenmap(k=4, steps=30, width=32, inputs="propagated:2", device="cpu", representation="embedding").fit(graph)
     assert model.model_.backbone.in_features == 3 * graph.num_features
     nodes = np.array([3, 100, 420])
     embedded = model.transform(graph.features[nodes], edges=_new_node_edges(graph, nodes))
@@ -139,7 +139,7 @@ def test_svd_reduction_is_scikit_learns_truncated_svd_as_a_projection(graph):
 def test_transform_of_svd_inputs_reproduces_the_embedding(graph, inputs, tmp_path):
     from graph_eigenmap.artifacts import load_known_inputs
 
-    model = NeuralEigenmap(k=4, steps=30, width=32, inputs=inputs, device="cpu").fit(graph)
+    model = NeuralEigenmap(k=4, steps=30, width=32, inputs=inputs, device="cpu", representation="embedding").fit(graph)
     spec = parse_inputs(inputs)
     assert model.model_.backbone.in_features == 4 * (spec.hops + 1)
     nodes = np.array([3, 100, 420])

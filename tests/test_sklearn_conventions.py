@@ -17,7 +17,7 @@ from sklearn.base import clone  # noqa: E402
 from sklearn.exceptions import NotFittedError as SklearnNotFittedError  # noqa: E402
 from sklearn.utils.validation import check_is_fitted  # noqa: E402
 
-SMALL = dict(steps=15, width=16, inputs="features", estimator="full", device="cpu")
+SMALL = dict(steps=15, width=16, inputs="features", estimator="full", device="cpu", representation="embedding")
 
 
 @pytest.fixture(scope="module")

@@ -135,7 +135,7 @@ def test_new_nodes_with_sparse_features_embed_as_their_dense_rows():
     graph = _graph(dense_features=False)
     new = graph.features[:7]
     for inputs in ("features", "svd:10"):  # the sparse first layer; the SVD projection of sparse rows
-        model = NeuralEigenmap(k=6, steps=20, inputs=inputs, device="cpu").fit(graph, progress=False)
+        model = NeuralEigenmap(k=6, steps=20, inputs=inputs, device="cpu", representation="embedding").fit(graph, progress=False)
         np.testing.assert_allclose(model.transform(new), model.embedding_[:7], atol=1e-5)
         np.testing.assert_allclose(model.transform(new.toarray()), model.embedding_[:7], atol=1e-5)
 

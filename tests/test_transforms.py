@@ -12,7 +12,7 @@ from graph_eigenmap import neural_eigenmap
 from graph_eigenmap.errors import GraphEigenmapError
 from graph_eigenmap.transforms import AddNeuralEigenmapPE
 
-OPTIONS = dict(steps=12, width=16, estimator="full", device="cpu")
+OPTIONS = dict(steps=12, width=16, estimator="full", device="cpu", representation="embedding")
 
 
 @pytest.fixture(scope="module")

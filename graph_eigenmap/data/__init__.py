@@ -65,17 +65,23 @@ def load_graph(
         raise DataError(f"cannot load a {type(spec).__name__}; give one of: {ACCEPTED_FORMS}.")
     text = str(spec)
     if text.split(":", 1)[0] in PRESETS:
-        return csbm(device=device, **parse_csbm_spec(text))
+        return _with_spec(csbm(device=device, **parse_csbm_spec(text)), text)
     if text.startswith("ogbn-"):
-        return load_ogb_dataset(text, root if root is not None else "dataset", cache_dir=cache_dir)
+        return _with_spec(load_ogb_dataset(text, root if root is not None else "dataset", cache_dir=cache_dir), text)
     path = Path(text).expanduser()
     if path.suffix == ".npz":
-        return load_npz(path, split_seed=split_seed)
+        return _with_spec(load_npz(path, split_seed=split_seed), str(path.resolve()))
     if path.is_dir():
-        return load_ogb_folder(path, cache_dir=cache_dir)
+        return _with_spec(load_ogb_folder(path, cache_dir=cache_dir), str(path.resolve()))
     if path.exists():
         raise DataError(f"cannot tell the format of {path}; give one of: {ACCEPTED_FORMS}.")
     raise DataError(f"unknown dataset '{text}' (no such file or folder); give one of: {ACCEPTED_FORMS}.")
+
+
+def _with_spec(graph: Graph, spec: str) -> Graph:
+    """``graph`` remembering the spec that loads it again (``graph.extra["spec"]``; a fit records it in metadata)."""
+    graph.extra["spec"] = spec
+    return graph
 
 
 GPU_GENERATION_MIN_EDGES = 1 << 28

@@ -2,6 +2,9 @@
 
 Method groups (``methods``; default: all), each at every label ratio, mean ± std over ``runs`` seeds:
 
+* ``default``: the default recipe, what a user gets: a fit at the library's defaults (only the options given to
+  ``compare`` changed), its representation and Correct & Smooth chosen on valid per label ratio
+  (:mod:`graph_eigenmap.evaluation.recommend`); the row records the choice and every candidate's valid accuracy;
 * ``features``: linear probe on the node features, and the probe + Correct & Smooth;
 * ``le``: Laplacian Eigenmap, the exact top-k eigenvectors of Ā, alone and with the features;
 * ``le-nontrivial``: the same with each component's trivial eigenvector removed (top k of the rest);
@@ -57,12 +60,14 @@ from graph_eigenmap.errors import GraphEigenmapError
 from graph_eigenmap.evaluation.correct_and_smooth import CorrectAndSmooth
 from graph_eigenmap.evaluation.cost import test_time_cost
 from graph_eigenmap.evaluation.probe import probe_runs
+from graph_eigenmap.evaluation.recommend import choose_representation
 from graph_eigenmap.evaluation.truncation import plot_truncation, truncation_curve
 from graph_eigenmap.files import save_json
 from graph_eigenmap.inference import embed_features
 from graph_eigenmap.protocol import score_runs
 
 METHOD_GROUPS = {
+    "default": "the default recipe: a fit at the defaults, its representation and C&S chosen on valid",
     "features": "linear probe on the node features, and + C&S",
     "le": "Laplacian Eigenmap (exact top-k eigenvectors), alone and with the features",
     "le-nontrivial": "Laplacian Eigenmap without the components' trivial eigenvectors, alone and with the features",
@@ -117,6 +122,7 @@ class _Comparison:
 
     def __init__(self, graph: Graph, k: int, device: torch.device, fit_options: dict, runs: int, log, hops: int = 3,
                  fit_per_run: bool = False):
+        self.default_options = dict(fit_options)  # the default recipe: the library's own choices
         # the graph-free groups (ne, ne-nontrivial, ne-inductive, truncation, cost) read the node's own features
         fit_options = {"inputs": "features", **fit_options}
         (self.graph, self.k, self.device,
@@ -282,6 +288,8 @@ DENSE_FEATURE_GROUPS = ("features", "le", "le-nontrivial", "ne-propagated", "ne-
 
 def _rows_at(session: _Comparison, methods: list[str], ratio: float, max_epochs: int) -> None:
     graph = session.graph
+    if "default" in methods:
+        session.rows.append(session.step(f"default recipe @ {ratio:g}", _default_recipe_row, session, ratio))
     if "features" in methods:
         session.probe("Features (linear probe)", graph.features, ratio, FEATURES_ONLY, with_cs=True)
     for variant, group in (("top", "le"), ("nontrivial", "le-nontrivial")):
@@ -324,6 +332,22 @@ def _rows_at(session: _Comparison, methods: list[str], ratio: float, max_epochs:
         session.supervised("gcn", "GCN (supervised)", ratio, GRAPH_AT_TEST_TIME, max_epochs)
     if "mlp" in methods:
         session.supervised("mlp", "MLP on features (supervised)", ratio, FEATURES_ONLY, max_epochs)
+
+
+def _default_recipe_row(session: _Comparison, ratio: float) -> dict:
+    """The default recipe's row: a fit at the library's defaults (once), its representation and C&S chosen on valid
+    (:func:`~graph_eigenmap.evaluation.recommend.choose_representation`); what a test node needs follows the choice."""
+    fitted = session.cached("default-fit", "fit Neural Eigenmap at the defaults", neural_eigenmap, session.graph,
+                            k=session.k, device=session.device, progress=False, **session.default_options)
+    parts = dict(embedding=fitted.embedding, backbone=fitted.backbone, recommended=fitted.config.representation)
+    chosen = choose_representation(parts, session.graph, label_ratio=ratio, runs=session.runs, device=session.device)
+    row = chosen["probe_cs" if chosen["correct_and_smooth"] else "probe"]
+    needs = TRANSDUCTIVE if chosen["correct_and_smooth"] else \
+        GRAPH_AT_TEST_TIME if fitted.config.inputs.hops else FEATURES_ONLY
+    return dict(row, method="Neural Eigenmap, default recipe (chosen on valid)", needs_at_test_time=needs,
+                chosen=chosen["chosen"], correct_and_smooth=chosen["correct_and_smooth"],
+                candidates_valid=chosen["candidates"], recommended_by_fit=chosen["recommended_by_fit"],
+                inputs=str(fitted.config.inputs))
 
 
 def _beside_features(vectors, graph: Graph) -> tuple[np.ndarray, tuple[int, int]]:
