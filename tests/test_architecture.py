@@ -29,7 +29,7 @@ LAYERS = [
     ("model and objective", ["graph_eigenmap.models", "graph_eigenmap.objectives", "graph_eigenmap.objectives.*",
                              "graph_eigenmap.optim", "graph_eigenmap.scaling", "graph_eigenmap.feature_store"]),
     ("estimators", ["graph_eigenmap.estimators"]),
-    ("training", ["graph_eigenmap.recipe", "graph_eigenmap.checkpoint", "graph_eigenmap.reorder",
+    ("training", ["graph_eigenmap.recipe", "graph_eigenmap.representation", "graph_eigenmap.checkpoint", "graph_eigenmap.reorder",
                   "graph_eigenmap.rayleigh_ritz", "graph_eigenmap.inference", "graph_eigenmap.artifacts",
                   "graph_eigenmap.train"]),
     ("api", ["graph_eigenmap.fit_outputs", "graph_eigenmap.api", "graph_eigenmap.transforms"]),

@@ -96,7 +96,7 @@ def test_auto_inputs_propagate_for_feature_mlps_and_not_for_the_identity_table()
     assert resolve(TrainConfig(k=4), graph, cpu).inputs == DEFAULT_PROPAGATED_INPUTS == "propagated:3"
     assert resolve(TrainConfig(k=4, features="identity"), graph, cpu).inputs == "features"
     assert resolve(TrainConfig(k=4, inputs="features"), graph, cpu).inputs == "features"
-    wide = load_graph("csbm:num_nodes=300,num_edges=1500,num_features=256")  # a raw bag of words is reduced first
+    wide = load_graph("csbm:num_nodes=300,num_edges=1500,num_features=256,feature_snr=6")  # a wide bag of words is reduced
     assert resolve(TrainConfig(k=4), wide, cpu).inputs == DEFAULT_WIDE_INPUTS == "svd:100+propagated:3"
 
 
