@@ -44,7 +44,8 @@ DEFAULT_PROPAGATED_INPUTS = "propagated:3"
 valid accuracy across the five shared graphs in both layouts (benchmarks/results/representation_sweep/: 64 outputs,
 100 % labels, valid 82.2 % against 79.1 % for ``"features"``)."""
 SMOOTH_FEATURES_MIN = 0.015
-"""Features whose main directions are less smooth on the graph than this (:func:`graph_eigenmap.kernel.feature_smoothness`)
+"""Features whose main directions are less smooth on the graph than this
+(:func:`graph_eigenmap.kernel.feature_smoothness`)
 mislead: the fit reads them graph-free and recommends them beside the eigenfunctions. Label-free, set between the
 shared graphs' figures (``benchmarks/results/feature_smoothness.md``): blogcatalog 0.004-0.007 in both layouts,
 where GCN falls below a probe on the features, against 0.10-0.57 on the other six real graphs (uai included, whose
