@@ -7,7 +7,9 @@ imports what it needs when it runs.
 Every error a user can fix, whether Typer finds it while parsing the options or the library finds
 it while running the command, is one line on stderr, ``error: <what is wrong and how to fix it>``,
 with exit code 2; the message names the command-line option (``--k``), not the field behind it.
-``GRAPH_EIGENMAP_DEBUG=1`` adds the traceback.
+``GRAPH_EIGENMAP_DEBUG=1`` adds the traceback. Every warning the library gives while a command runs (input
+that is legal but likely a mistake, :class:`~graph_eigenmap.errors.InputWarning`, and the others) is one line
+on stderr, ``warning: ...``, said once, with the same option names.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import os
 import re
 import sys
 import traceback
+import warnings
 from importlib import metadata
 from pathlib import Path
 from typing import Annotated, Optional
@@ -144,13 +147,16 @@ def name_options(message: str, parameters) -> str:
 
 
 def friendly_errors(command):
-    """Turn a GraphEigenmapError into one line on stderr and exit code 2 (traceback with GRAPH_EIGENMAP_DEBUG=1)."""
+    """Turn a GraphEigenmapError into one line on stderr and exit code 2 (traceback with GRAPH_EIGENMAP_DEBUG=1),
+    and every warning into one line on stderr, said once (:func:`one_line_warnings`)."""
     parameters = list(inspect.signature(command).parameters)
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
         try:
-            return command(*args, **kwargs)
+            with warnings.catch_warnings():
+                warnings.showwarning = one_line_warnings(parameters)
+                return command(*args, **kwargs)
         except GraphEigenmapError as err:
             if os.environ.get(DEBUG_VARIABLE):
                 traceback.print_exc()
@@ -162,29 +168,20 @@ def friendly_errors(command):
     return wrapper
 
 
-def load_sparse_npz(path: Path):
-    """A scipy sparse matrix saved by ``scipy.sparse.save_npz`` (no pickles), or a one-line GraphEigenmapError."""
-    import scipy.sparse as sp  # deferred: scipy takes a second; --help answers without it
+def one_line_warnings(parameters):
+    """A ``warnings.showwarning`` that prints ``warning: <message>`` as one line on stderr, each message once, with
+    the library's parameter names turned into the command's options (:func:`name_options`)."""
+    shown = set()
 
-    try:
-        return sp.load_npz(path)
-    except FileNotFoundError:
-        raise GraphEigenmapError(f"no such file: {path}; give node features [m, d] as .npy or scipy "
-                                 "sparse .npz.") from None
-    except (ValueError, OSError, EOFError, KeyError) as err:
-        raise GraphEigenmapError(f"{path} is not a scipy sparse .npz of node features "
-                                 f"(scipy.sparse.save_npz; {err}).") from None
+    def show(message, category, filename, lineno, file=None, line=None):
+        text = "warning: " + " ".join(name_options(str(message), parameters).split())
+        if text not in shown:
+            shown.add(text)
+            print(text, file=sys.stderr, flush=True)
+
+    return show
 
 
-def load_npy(path: Path, what: str):
-    """A .npy array without pickles, or a one-line GraphEigenmapError saying what is wrong with it."""
-    import numpy as np  # deferred: --help answers without numpy
-
-    try:
-        return np.load(path, allow_pickle=False)
-    except FileNotFoundError:
-        raise GraphEigenmapError(f"no such file: {path}; give a .npy array of {what}.") from None
-    except IsADirectoryError:
-        raise GraphEigenmapError(f"{path} is a folder; give a .npy array of {what}.") from None
-    except (ValueError, OSError, EOFError) as err:
-        raise GraphEigenmapError(f"{path} is not a readable .npy array without pickles ({err}).") from None
+def warn(message: str) -> None:
+    """A one-line warning of the command itself (an option it ignores, ...), on stderr."""
+    print(f"warning: {' '.join(message.split())}", file=sys.stderr, flush=True)

@@ -26,9 +26,8 @@ from .common import (
     RootOpt,
     SplitSeedOpt,
     friendly_errors,
-    load_npy,
-    load_sparse_npz,
     show_version,
+    warn,
 )
 from .options import with_train_options
 
@@ -120,7 +119,7 @@ def fit(
     from graph_eigenmap.files import check_output_folder
     from graph_eigenmap.transfer import resolve_device
 
-    check_output_folder(out, "--out")
+    check_output_folder(out, "--out", inputs={"--dataset": _path_or_none(dataset), "--root": root})
     start = resume_step(out, resume=resume, steps=options["steps"])
     device = resolve_device(device)
     check_process_count(nproc, device)
@@ -212,18 +211,21 @@ def embed(
         graph-eigenmap embed --model runs/cs --features new_nodes.npy --out new_embeddings.npy
         graph-eigenmap embed --model runs/cs_prop --features new_nodes.npy --edges new_edges.npy --out new.npy
     """
-    from graph_eigenmap.errors import GraphEigenmapError  # deferred: the library imports torch (see the module)
+    from graph_eigenmap.data.validate import read_array, read_sparse  # deferred: the library imports torch
+    from graph_eigenmap.errors import GraphEigenmapError
     from graph_eigenmap.files import check_output_file, removed_on_failure, save_array
     from graph_eigenmap.inference import embed_with_saved_model
     from graph_eigenmap.transfer import resolve_device
 
-    check_output_file(out, "--out", "embeddings.npy")
+    inputs = {"--model": model, "--features": features, "--edges": edges}
+    check_output_file(out, "--out", "embeddings.npy", kind="npy", inputs=inputs)
     if backbone is not None:
-        check_output_file(backbone, "--backbone", "backbone.npy")
+        check_output_file(backbone, "--backbone", "backbone.npy", kind="npy", inputs=inputs)
         if backbone.resolve() == out.resolve():
             raise GraphEigenmapError(f"--backbone and --out are the same file ({out}); give two different paths.")
-    x = load_sparse_npz(features) if features.suffix == ".npz" else load_npy(features, "node features [m, d]")
-    new_edges = None if edges is None else load_npy(edges, "edges [2, E]")
+    x = (read_sparse(features, "node features [m, d]") if features.suffix == ".npz"
+         else read_array(features, "node features [m, d]"))
+    new_edges = None if edges is None else read_array(edges, "edges [2, E] (new node, known node)", integral=True)
     embedding, backbone_features = embed_with_saved_model(model, x, new_edges, device=resolve_device(device),
                                                           with_backbone=backbone is not None)
     with removed_on_failure(out, *([backbone] if backbone is not None else [])):
@@ -267,6 +269,7 @@ def evaluate(
         graph-eigenmap evaluate --embeddings runs/cs/backbone.npy -d ../shared/data/ogb/ogbn_coauthor_cs
     """
     from graph_eigenmap.data import load_graph  # deferred: the library imports torch (see the module)
+    from graph_eigenmap.data.validate import check_rows, read_array
     from graph_eigenmap.errors import GraphEigenmapError
     from graph_eigenmap.evaluation import evaluate_representation
     from graph_eigenmap.evaluation.recommend import choose_representation, fit_parts
@@ -280,11 +283,18 @@ def evaluate(
         raise GraphEigenmapError(f"--label-ratio must lie in (0, 1] (the fraction of the train labels; 1 = all); "
                                  f"got {label_ratio:g}.")
     if output is not None:
-        check_output_file(output, "--output", "result.json")
+        check_output_file(output, "--output", "result.json", kind="json",
+                          inputs={"--model": model, "--embeddings": embeddings, "--dataset": _path_or_none(dataset),
+                                  "--root": root})
+    if model is not None and correct_and_smooth:
+        warn("--correct-and-smooth is ignored with --model: the default recipe applies C&S where it helps on valid "
+             "labels (the JSON says whether it did); drop the option.")
     parts = fit_parts(model) if model is not None else None
-    x = load_npy(embeddings, "node representations [n, d]") if parts is None else None
+    x = read_array(embeddings, "node representations [n, d]") if parts is None else None
     spec = dataset or (parts or {}).get("dataset") or "csbm"
     graph = load_graph(spec, root=root, cache_dir=cache_dir, split_seed=split_seed)
+    if x is not None:
+        check_rows(x, graph.num_nodes, str(embeddings), graph.name)
     device = resolve_device(device)
     if parts is None:
         payload = evaluate_representation(x, graph, label_ratio=label_ratio, runs=runs, device=device,
@@ -376,7 +386,7 @@ def bench_compare(
 
     chosen = parse_methods(methods)
     ratios = parse_label_ratios(label_ratios)
-    check_output_folder(out, "--out")
+    check_output_folder(out, "--out", inputs={"--dataset": _path_or_none(dataset), "--root": root})
     device = resolve_device(device)
     command = "graph-eigenmap " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     with removed_on_failure(out):
@@ -388,6 +398,11 @@ def bench_compare(
                 max_epochs=max_epochs, propagation_hops=propagation_hops, fit_per_run=fit_per_run, command=command,
                 log=lambda message: typer.echo(message, err=True))
     typer.echo((out / "compare.md").read_text())
+
+
+def _path_or_none(dataset: str | None) -> Path | None:
+    """``--dataset`` as a path where it names a file or folder (an input whose place no output may take)."""
+    return Path(dataset) if dataset is not None and Path(dataset).expanduser().exists() else None
 
 
 def main() -> None:

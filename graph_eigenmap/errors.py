@@ -20,6 +20,13 @@ class DatasetUnavailableError(DataError):
     """A dataset that is neither on disk nor downloadable from here."""
 
 
+class InputWarning(UserWarning):
+    """Input that is legal but likely a mistake (an option the run ignores, too few labels for the classes, ...).
+
+    One line naming what was seen and what to do; the CLI prints it once, on stderr, as ``warning: ...``.
+    """
+
+
 class TrainingDivergedError(GraphEigenmapError):
     """The training loss became NaN or infinite.
 

@@ -3,8 +3,10 @@
 Every file the library writes (outputs, checkpoints, result JSON) goes through :func:`atomic_write`: a
 temporary file with a unique name beside the target, flushed to disk, then renamed into place, so a reader
 sees the old file or the new one and never half of one. :func:`check_output_folder` and
-:func:`check_output_file` test an output path before any work, and :func:`removed_on_failure` takes back
-what a failed command wrote.
+:func:`check_output_file` test an output path before any work: it must be writable, must not be an input of the
+same command (nor an existing file inside an input folder), and an existing file there must be of the kind the
+command writes (:func:`file_kind`), so that a command never destroys what it reads or another kind of file.
+:func:`removed_on_failure` takes back what a failed command wrote.
 """
 
 from __future__ import annotations
@@ -65,7 +67,7 @@ def save_json(path: str | Path, payload: dict) -> None:
     atomic_write(path, lambda f: f.write((json.dumps(payload, indent=1) + "\n").encode()))
 
 
-def check_output_folder(path: str | Path, option: str = "--out") -> None:
+def check_output_folder(path: str | Path, option: str = "--out", *, inputs: dict | None = None) -> None:
     """Fail now, in one line, when ``path`` cannot become an output folder.
 
     Nothing is created: an existing folder must accept a new file, and where the folder is missing
@@ -74,32 +76,114 @@ def check_output_folder(path: str | Path, option: str = "--out") -> None:
     Args:
         path: the folder a command will write.
         option: the option that named it, for the message.
+        inputs: the command's inputs, ``{option: path or None}`` (:func:`check_not_an_input`).
 
     Raises:
-        GraphEigenmapError: ``path`` is a file, lies below a file, or is not writable.
+        GraphEigenmapError: ``path`` is a file, lies below a file, is an input, or is not writable.
     """
     path = Path(path)
     if path.exists() and not path.is_dir():
         raise GraphEigenmapError(f"{option} {path} is an existing file, not a folder; give a folder path "
                                  "(it is created if missing) or move the file away.")
+    check_not_an_input(path, option, inputs)
     _check_writable(path, option)
 
 
-def check_output_file(path: str | Path, option: str = "--out", example: str = "embeddings.npy") -> None:
+def check_output_file(path: str | Path, option: str = "--out", example: str = "embeddings.npy", *,
+                      kind: str | None = None, inputs: dict | None = None) -> None:
     """Fail now, in one line, when ``path`` cannot be written as a file (nothing is created).
 
     Args:
         path: the file a command will write.
         option: the option that named it, for the message.
-        example: a file name to suggest when ``path`` is a folder.
+        example: a file name to suggest when ``path`` is a folder or taken.
+        kind: what the command writes there (``"npy"``, ``"json"``; see :func:`file_kind`): an existing file of
+            another kind is refused rather than overwritten. None: any.
+        inputs: the command's inputs, ``{option: path or None}`` (:func:`check_not_an_input`).
 
     Raises:
-        GraphEigenmapError: ``path`` is a folder, lies below a file, or its folder is not writable.
+        GraphEigenmapError: ``path`` is a folder, an input, an existing file of another kind, lies below a
+            file, or its folder is not writable.
     """
     path = Path(path)
     if path.is_dir():
         raise GraphEigenmapError(f"{option} {path} is a folder; give a file path such as {path / example}.")
+    check_not_an_input(path, option, inputs)
+    if kind is not None and path.is_file():
+        found = file_kind(path)
+        if found not in (kind, "empty"):
+            raise GraphEigenmapError(
+                f"{option} {path} is an existing file of another kind ({KIND_NAMES[found]}) than the "
+                f"{KIND_NAMES[kind]} this command writes; writing would destroy it: give a new path such as "
+                f"{path.with_name(example)}, or move the file away.")
     _check_writable(path.parent, option, shown=path)
+
+
+def check_not_an_input(path: str | Path, option: str, inputs: dict | None) -> None:
+    """Fail when the output ``path`` is also an input of the command, or an existing file inside an input folder.
+
+    Args:
+        path: an output file or folder.
+        option: the option that named it.
+        inputs: ``{option: path or None}``: the files and folders the command reads (None: not given).
+
+    Raises:
+        GraphEigenmapError: writing ``path`` would replace, or write into, what the command reads.
+    """
+    path = Path(path)
+    for name, source in (inputs or {}).items():
+        if source is None:
+            continue
+        source = Path(source)
+        if _same_path(path, source):
+            raise GraphEigenmapError(f"{option} {path} is also {name}, an input of this command: writing it would "
+                                     "replace what it reads; give another path.")
+        if source.is_dir() and path.exists() and _inside(path, source):
+            raise GraphEigenmapError(f"{option} {path} is a file of {name} {source}: writing it would replace "
+                                     f"part of an input; give a path outside {source}, or a new file name.")
+
+
+def _same_path(a: Path, b: Path) -> bool:
+    if a.exists() and b.exists():
+        return os.path.samefile(a, b)
+    return a.resolve() == b.resolve()
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    return folder.resolve() in path.resolve().parents
+
+
+KIND_NAMES = {
+    "npy": "a .npy array", "json": "a JSON file", "zip": "a zip archive (.npz, or a torch .pt file)",
+    "gzip": "a gzip file", "pickle": "a pickle", "text": "a text file", "empty": "an empty file",
+    "binary": "a binary file",
+}
+"""What :func:`file_kind` names, in words."""
+
+
+def file_kind(path: str | Path) -> str:
+    """What an existing file holds, from its first bytes: ``"npy"``, ``"json"``, ``"zip"`` (``.npz``, torch's
+    ``.pt``), ``"gzip"``, ``"pickle"``, ``"text"``, ``"empty"`` or ``"binary"``."""
+    with open(path, "rb") as stream:
+        head = stream.read(512)
+    if not head:
+        return "empty"
+    magic = {b"\x93NUMPY": "npy", b"PK\x03\x04": "zip", b"PK\x05\x06": "zip", b"\x1f\x8b": "gzip"}
+    for prefix, kind in magic.items():
+        if head.startswith(prefix):
+            return kind
+    if head[:1] == b"\x80" and head[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05"):
+        return "pickle"
+    text = None
+    for cut in range(4):  # the read may end inside a character
+        try:
+            text = head[:len(head) - cut].decode("utf-8")
+            break
+        except UnicodeDecodeError:
+            continue
+    if text is None or "\x00" in text:
+        return "binary"
+    return "json" if text.lstrip()[:1] in ("{", "[") else "text"
 
 
 def _check_writable(folder: Path, option: str, shown: Path | None = None) -> None:

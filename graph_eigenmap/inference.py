@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +14,7 @@ from graph_eigenmap.artifacts import load_known_inputs, load_model
 from graph_eigenmap.config import TrainConfig
 from graph_eigenmap.data.graph import Graph
 from graph_eigenmap.data.sparse import as_model_input, take_rows
-from graph_eigenmap.errors import GraphEigenmapError
+from graph_eigenmap.errors import GraphEigenmapError, InputWarning
 from graph_eigenmap.models import NeuralEigenfunctions
 from graph_eigenmap.registry import parse_inputs
 
@@ -77,6 +78,9 @@ def embed_with_saved_model(model_dir: str | Path, features, edges=None, *, devic
     if spec.hops and edges is None:
         raise GraphEigenmapError(f"{model_dir} was fitted with `inputs={spec}`: pass the new nodes' edges to known "
                                  "nodes, `edges` ([2, E] integers).")
+    if edges is not None and not spec.hops:
+        warnings.warn(f"`edges` are not used: {model_dir} was fitted with inputs '{spec}', which read a node's own "
+                      "features only; drop `edges`.", InputWarning, stacklevel=2)
     if spec.name != "features":
         features = load_known_inputs(model_dir, spec).new_node_inputs(features, edges if spec.hops else None)
     return embed_features(network, features, config["features"], with_backbone=with_backbone)

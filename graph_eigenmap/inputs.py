@@ -108,14 +108,17 @@ def propagate_new_nodes(features: np.ndarray, edges: np.ndarray, known: np.ndarr
 def _check_edges(edges, m: int, n: int) -> tuple[np.ndarray, np.ndarray]:
     edges = np.asarray(edges)
     if edges.ndim != 2 or edges.shape[0] != 2 or not np.issubdtype(edges.dtype, np.integer):
-        raise GraphEigenmapError(f"edges must be an integer array of shape [2, E] (new node, known node); got "
+        raise GraphEigenmapError(f"`edges` must be an integer array of shape [2, E] (new node, known node); got "
                                  f"{edges.dtype} {list(edges.shape)}.")
     new, old = edges[0].astype(np.int64), edges[1].astype(np.int64)
     if new.size and (new.min() < 0 or new.max() >= m):
-        raise GraphEigenmapError(f"edges: row 0 must hold new-node indices in [0, {m}); got values up to {new.max()}.")
+        bad = new.min() if new.min() < 0 else new.max()
+        raise GraphEigenmapError(f"`edges`: row 0 must hold new-node indices in [0, {m}) (one per row of the "
+                                 f"features); found {bad}.")
     if old.size and (old.min() < 0 or old.max() >= n):
-        raise GraphEigenmapError(f"edges: row 1 must hold known-node ids in [0, {n}) (the training graph); got "
-                                 f"values in [{old.min()}, {old.max()}].")
+        bad = old.min() if old.min() < 0 else old.max()
+        raise GraphEigenmapError(f"`edges`: row 1 must hold known-node ids in [0, {n}) (the training graph); "
+                                 f"found {bad}.")
     return new, old
 
 

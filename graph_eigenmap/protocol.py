@@ -3,13 +3,17 @@
 * Runs use seeds 0, 1, ..., runs − 1; results are the mean and the unbiased (ddof = 1) standard
   deviation over runs.
 * With ``label_ratio < 1`` a run trains on a seeded random subset of the train split of size
-  ``max(1, round(label_ratio · |train|))``; validation and test sets stay whole.
+  ``max(1, round(label_ratio · |train|))``; validation and test sets stay whole. A subset smaller than the number
+  of classes (the classifier cannot see every class) is legal but said, as an
+  :class:`~graph_eigenmap.errors.InputWarning`.
 * Accuracy is computed by ``ogb.nodeproppred.Evaluator``: the graph's own OGB name when it has one,
   otherwise ``ogbn-arxiv``'s evaluator (the same metric: multi-class accuracy over one task).
 """
 
 from __future__ import annotations
 
+import math
+import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 
@@ -17,7 +21,7 @@ import numpy as np
 import torch
 
 from graph_eigenmap.data.ogb import ogb_master
-from graph_eigenmap.errors import GraphEigenmapError
+from graph_eigenmap.errors import GraphEigenmapError, InputWarning
 
 
 @dataclass
@@ -48,13 +52,24 @@ class MethodResult:
                     valid_acc_mean=self.valid_acc_mean)
 
 
-def train_subset(train: np.ndarray, label_ratio: float, seed: int) -> np.ndarray:
-    """The training nodes of one run: all of ``train`` or a seeded fraction of it."""
+def train_subset(train: np.ndarray, label_ratio: float, seed: int, num_classes: int | None = None) -> np.ndarray:
+    """The training nodes of one run: all of ``train`` or a seeded fraction of it.
+
+    Args:
+        num_classes: the graph's classes: a subset smaller than that is said once (an InputWarning).
+    """
     if not 0 < label_ratio <= 1:
         raise GraphEigenmapError(f"label ratio must lie in (0, 1]; got {label_ratio}.")
     if label_ratio == 1:
         return np.sort(train)
     size = max(1, int(round(label_ratio * len(train))))
+    if num_classes is not None and size < num_classes <= len(train):
+        ratio = num_classes / len(train)
+        step = 10.0 ** (math.floor(math.log10(ratio)) - 1)
+        least = math.ceil(ratio / step) * step  # two digits, rounded up
+        warnings.warn(f"a label ratio of {label_ratio:g} leaves {size} labelled training node{'s' * (size > 1)} for "
+                      f"{num_classes} classes, so the classifier cannot see every class; use a ratio of at least "
+                      f"{least:.2g} ({num_classes} of the {len(train):,} train nodes).", InputWarning, stacklevel=2)
     return np.sort(np.random.default_rng(seed).choice(train, size=size, replace=False))
 
 

@@ -22,18 +22,23 @@ The rules, each measured where the option's help says:
   where the two-sided gradient also moves the rows of the neighbours a step reads.
 * ``feature_storage="auto"``: float32 for the full and rows estimators, else by the device's free memory
   (:func:`graph_eigenmap.feature_store.resolve_feature_storage`).
+
+An option set away from its default that the resolved run does not read (``fanout`` without the sampled
+estimator, ``batch_size`` with the full one, the MLP's shape for the identity table) is said once, as an
+:class:`~graph_eigenmap.errors.InputWarning` (:func:`warn_ignored`).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import warnings
 
 import torch
 
-from graph_eigenmap.config import TrainConfig, validate_options
+from graph_eigenmap.config import TrainConfig, defaults, validate_options
 from graph_eigenmap.data.graph import Graph, derived
 from graph_eigenmap.data.sparse import is_sparse
-from graph_eigenmap.errors import GraphEigenmapError
+from graph_eigenmap.errors import GraphEigenmapError, InputWarning
 from graph_eigenmap.feature_store import resolve_feature_storage
 from graph_eigenmap.host_memory import host_available_memory
 from graph_eigenmap.kernel import feature_smoothness
@@ -84,7 +89,29 @@ def resolve(config: TrainConfig, graph: Graph, device: torch.device) -> TrainCon
     resolved = dataclasses.replace(resolved, feature_storage=_feature_storage(resolved, graph, device),
                                    representation=auto_representation(resolved, graph))
     _check_combinations(resolved)
+    warn_ignored(config, resolved)
     return resolved
+
+
+MLP_OPTIONS = ("width", "depth", "residual", "norm", "dropout", "activation")
+"""The options of the MLP, which the identity table (``features="identity"``) does not have."""
+
+
+def warn_ignored(config: TrainConfig, resolved: TrainConfig) -> None:
+    """One InputWarning per option of ``config`` set away from its default that the ``resolved`` run does not read."""
+    given = [name for name, default in defaults().items() if getattr(config, name) != default]
+    estimator = ESTIMATORS[resolved.estimator]
+    chosen = " (chosen by `estimator='auto'`)" if config.estimator == "auto" else ""
+    for name in given:
+        if name in ("batch_size", "fanout") and name not in estimator.reads:
+            readers = [choice.name for choice in ESTIMATORS if name in choice.reads]
+            warnings.warn(f"`{name}` is ignored: the {resolved.estimator} estimator{chosen} does not read it (the "
+                          f"{' and '.join(readers)} estimators do); drop it, or choose one of those "
+                          f"(`estimator='{readers[0]}'`).", InputWarning, stacklevel=3)
+        elif name in MLP_OPTIONS and resolved.identity:
+            why = "" if config.identity else ", as the graph has no node features"
+            warnings.warn(f"`{name}` is ignored: this run learns a free vector per node (`features='identity'`{why}), "
+                          "which has no MLP; drop it.", InputWarning, stacklevel=3)
 
 
 def graph_smoothness(graph: Graph) -> float | None:

@@ -98,19 +98,20 @@ class Registry:
 ESTIMATORS = Registry("estimator")
 """How a training step estimates R = ΨᵀĀΨ / n (:mod:`graph_eigenmap.estimators`). Traits: ``holds_kernel`` (the
 step multiplies by the whole kernel, so every node's inputs are read each step and exact quotients are at hand),
-``draws_nodes`` (steps differ by their draw: data-parallel ranks then do different work), ``one_sided_only``."""
+``draws_nodes`` (steps differ by their draw: data-parallel ranks then do different work), ``one_sided_only``,
+``reads`` (the options it reads: another given to it is said to be ignored, :func:`graph_eigenmap.recipe.resolve`)."""
 ESTIMATORS.register("full", "every node each step, C = ĀΨ by one sparse product: exact",
                     "graph_eigenmap.estimators:FullGraphEstimator",
-                    holds_kernel=True, draws_nodes=False, one_sided_only=False)
+                    holds_kernel=True, draws_nodes=False, one_sided_only=False, reads=())
 ESTIMATORS.register("rows", "exact ĀΨ without autograd, the gradient through batch_size rows drawn uniformly",
                     "graph_eigenmap.estimators:RowBatchEstimator",
-                    holds_kernel=True, draws_nodes=True, one_sided_only=True)
+                    holds_kernel=True, draws_nodes=True, one_sided_only=True, reads=("batch_size",))
 ESTIMATORS.register("sampled", "batch_size uniform seeds and fanout neighbours each: for graphs that do not fit",
                     "graph_eigenmap.estimators:NeighborSampledEstimator",
-                    holds_kernel=False, draws_nodes=True, one_sided_only=False)
+                    holds_kernel=False, draws_nodes=True, one_sided_only=False, reads=("batch_size", "fanout"))
 ESTIMATORS.register("block", "the reference's two uniform batches I, J and the block Ā[I, J]",
                     "graph_eigenmap.estimators:BlockEstimator",
-                    holds_kernel=False, draws_nodes=True, one_sided_only=False)
+                    holds_kernel=False, draws_nodes=True, one_sided_only=False, reads=("batch_size",))
 
 KERNELS = Registry("kernel", home="graph_eigenmap.kernel:full_kernel")
 """Which operator's top eigenfunctions are learned (:mod:`graph_eigenmap.kernel`). Traits: ``self_loops`` (A + I

@@ -69,7 +69,8 @@ def test_from_pyg_reads_masks_and_features():
 
     mask = torch.tensor([True, False, False, True])
     data = Data(edge_index=torch.tensor([[0, 1, 2], [1, 2, 3]]), x=torch.eye(4), y=torch.tensor([0, 1, 0, 1]),
-                train_mask=mask, val_mask=~mask, test_mask=~mask)
+                train_mask=mask, val_mask=torch.tensor([False, True, False, False]),
+                test_mask=torch.tensor([False, False, True, False]))
     graph = from_pyg(data)
     assert graph.num_edges == 3 and graph.num_features == 4
     np.testing.assert_array_equal(graph.split["train"], [0, 3])

@@ -60,22 +60,33 @@ def assert_same_as_ogb(ours, graph_dict, labels, split):
         np.testing.assert_array_equal(ours.split[part], expected.split[part])
 
 
-def test_reads_with_ogbs_raw_reader_and_matches_ogbs_dataset(tmp_path, monkeypatch):
-    import ogb.io.read_graph_raw as raw_reader
-
+def test_reads_like_ogbs_raw_reader_and_matches_ogbs_dataset(tmp_path, monkeypatch):
     folder = toy_folder(tmp_path / "ogbn_toy")
     calls = []
-    real = raw_reader.read_csv_graph_raw
-    monkeypatch.setattr(raw_reader, "read_csv_graph_raw", lambda *a, **k: calls.append(a) or real(*a, **k))
+    real = ogb_loader._read_csv_layout
+    monkeypatch.setattr(ogb_loader, "_read_csv_layout", lambda *a, **k: calls.append(a) or real(*a, **k))
     cache = tmp_path / "cache"
     ours = load_ogb_folder(folder, cache_dir=cache)
-    assert calls == [(str(folder / "raw"),)]
+    assert calls == [(folder / "raw",)]
     again = load_ogb_folder(folder, cache_dir=cache)
     assert len(calls) == 1  # the cached graph: no reader, same graph
     monkeypatch.undo()
     reference = ogb_reference(folder, tmp_path)
     assert_same_as_ogb(ours, *reference)
     assert_same_as_ogb(again, *reference)
+
+
+def test_csv_layout_arrays_equal_ogbs_raw_reader_on_real_data(shared_data):
+    """Our file-by-file reader against ogb's ``read_csv_graph_raw`` on a real folder: the same arrays and dtypes."""
+    from ogb.io.read_graph_raw import read_csv_graph_raw
+
+    raw = shared_data / "ogb" / "ogbn_cora" / "raw"
+    theirs = read_csv_graph_raw(str(raw), add_inverse_edge=False)[0]
+    ours = ogb_loader._read_csv_layout(raw)
+    assert ours["num_nodes"] == theirs["num_nodes"]
+    for key in ("edge_index", "node_feat"):
+        assert ours[key].dtype == theirs[key].dtype
+        np.testing.assert_array_equal(ours[key], theirs[key])
 
 
 def test_real_folder_matches_ogbs_dataset_and_is_never_written(shared_data, tmp_path):

@@ -96,7 +96,7 @@ def supervised_runs(graph: Graph, kind: str, *, label_ratio: float = 1.0, runs: 
         torch.manual_seed(seed)
         model = (GCN if kind == "gcn" else MLP)(x.shape[1], hidden, graph.num_classes, layers).to(device)
         optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
-        train_nodes = train_subset(graph.split["train"], label_ratio, seed)
+        train_nodes = train_subset(graph.split["train"], label_ratio, seed, graph.num_classes)
         train = torch.from_numpy(train_nodes).to(device)
         best_valid, best_epoch, best_logits = -1.0, 0, None
         started = time.perf_counter()

@@ -38,6 +38,9 @@ def from_pyg(data, *, name: str = "pyg", split_seed: int = 0) -> Graph:
         name=name,
         source="torch_geometric.data.Data",
         split_seed=split_seed,
+        origin=dict(num_nodes=f"{name} (data.num_nodes)", edges=f"{name} (data.edge_index)",
+                    features=f"{name} (data.x)", labels=f"{name} (data.y)", train=f"{name} (data.train_mask)",
+                    valid=f"{name} (data.val_mask)", test=f"{name} (data.test_mask)"),
     )
 
 
@@ -72,6 +75,7 @@ def from_scipy(
         name=name,
         source="scipy.sparse",
         split_seed=split_seed,
+        origin=dict(num_nodes=f"{name} (adjacency)", edges=f"{name} (adjacency)"),
     )
 
 

@@ -1,9 +1,10 @@
 """The one in-memory graph type every loader produces, and the checks that build it.
 
-All loaders end in :func:`build_graph`, which validates the arrays (edge ids in range, one
-feature row and one label per node, finite features, at least one node and one edge) and cleans the edges:
-self-loops dropped, repeated edges merged, and one-directional edges given their reverse, so
-that :attr:`Graph.adjacency` is always a symmetric CSR matrix with an empty diagonal.
+All loaders end in :func:`build_graph`, which validates the arrays by class (:mod:`graph_eigenmap.data.validate`:
+node ids integral and in range, weights finite and non-negative, one finite feature row and one label per node,
+labels within the class count, a split without repeats or overlaps, at least one node and one edge) and cleans
+the edges: entries of weight 0 and self-loops dropped, repeated edges merged, and one-directional edges given their
+reverse, so that :attr:`Graph.adjacency` is always a symmetric CSR matrix with an empty diagonal.
 """
 
 from __future__ import annotations
@@ -14,10 +15,16 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from graph_eigenmap.data.sparse import keep_sparse
+from graph_eigenmap.data.validate import (
+    SPLIT_NAMES,
+    check_edge_index,
+    check_edge_weights,
+    check_features,
+    check_labels,
+    check_num_nodes,
+    check_split,
+)
 from graph_eigenmap.errors import DataError
-
-SPLIT_NAMES = ("train", "valid", "test")
 
 
 @dataclass(frozen=True)
@@ -48,7 +55,8 @@ class Graph:
         features: ``[n, d]`` float32 node features: a dense array, or a scipy CSR matrix when they are
             sparse and their dense matrix would be too large (:func:`graph_eigenmap.data.sparse.keep_sparse`);
             ``None`` for a graph without features.
-        labels: ``[n]`` int64 class of each node, ``-1`` where unknown.
+        labels: ``[n]`` int64 class of each node, ``-1`` (:data:`~graph_eigenmap.data.validate.MISSING_LABEL`)
+            where unknown.
         split: ``{"train", "valid", "test"}`` -> int64 node ids (may be empty arrays).
         name: short name, e.g. ``"cora"`` or ``"ogbn-arxiv"``.
         source: where the graph came from (a path, a dataset name, or generator settings).
@@ -111,6 +119,8 @@ def build_graph(
     synthetic: bool = False,
     split_seed: int = 0,
     dense_features: bool | None = None,
+    origin: dict[str, str] | None = None,
+    num_classes: int | None = None,
 ) -> Graph:
     """Validate arrays and clean edges into a :class:`Graph`.
 
@@ -118,10 +128,12 @@ def build_graph(
         edge_index: ``[2, m]`` integer edge list ``(source, target)``; may be directed, carry
             self-loops or repeated entries. On a GPU tensor the cleaning runs there.
         num_nodes: n; every edge id must lie in ``[0, n)``.
-        features: ``[n, d]`` features (converted to float32), dense or scipy sparse, or None.
-        labels: ``[n]`` or ``[n, 1]`` integer classes; NaN or negative means unknown. None: all unknown.
-        split: train/valid/test node ids; None makes the seeded 10/10/80 split of :func:`random_split`.
-        edge_weight: ``[m]`` positive weights; None for an unweighted graph. Repeated entries
+        features: ``[n, d]`` features (converted to float32, at least one column), dense or scipy sparse, or None.
+        labels: ``[n]`` or ``[n, 1]`` integer classes; NaN or negative means unknown (-1 in the graph).
+            None: all unknown.
+        split: train/valid/test node ids (or boolean masks), each node at most once; None makes the seeded
+            10/10/80 split of :func:`random_split`.
+        edge_weight: ``[m]`` non-negative weights (0: no edge); None for an unweighted graph. Repeated entries
             are summed and a pair given in both directions keeps the larger weight.
         name, source: recorded on the graph.
         synthetic: mark the graph as generated.
@@ -129,40 +141,47 @@ def build_graph(
         dense_features: for scipy-sparse ``features``: True densifies them, False keeps them sparse
             (CSR), None (default) keeps them sparse only when the dense matrix would exceed
             :data:`graph_eigenmap.data.sparse.DENSE_FEATURES_MAX_BYTES`.
+        origin: where each array came from, for messages: keys ``num_nodes``, ``edges``, ``features``, ``labels``,
+            ``train``, ``valid``, ``test``, ``num_classes`` (a file, or an array's name); missing keys are
+            named after ``name`` and the argument.
+        num_classes: the class count the source declares (an OGB ``meta.json``): every label must lie below it.
 
     Raises:
-        DataError: with a one-line message naming the problem and the fix.
+        DataError: with a one-line message naming where the problem is and the fix.
     """
-    n = _check_num_nodes(num_nodes, name)
-    edges = torch.as_tensor(edge_index)
-    if edges.dim() != 2 or edges.shape[0] != 2:
-        raise DataError(
-            f"{name}: edge_index must have shape [2, m], got {tuple(edges.shape)}; "
-            "pass one (source, target) column per edge."
-        )
-    if edges.is_floating_point():
-        raise DataError(f"{name}: edge ids must be integers, got {edges.dtype}; fix the edge file.")
-    edges = edges.long()
-    _check_edge_range(edges, n, name)
-    weight = None if edge_weight is None else torch.as_tensor(edge_weight, device=edges.device)
+    where = {key: f"{name} ({argument})" for key, argument in _ARGUMENTS.items()}
+    where.update(origin or {})
+    n = check_num_nodes(num_nodes, where["num_nodes"])
+    edges = check_edge_index(edge_index, n, where["edges"])
+    weight, keep = check_edge_weights(edge_weight, int(edges.shape[1]), where["edges"], device=edges.device)
+    if keep is not None:
+        edges, weight = edges[:, keep], weight[keep]
     adjacency, cleaning = clean_edges(edges, n, weight)
     if adjacency.nnz == 0:
         dropped = (f" once its {cleaning.self_loops_dropped:,} self-loops are dropped"
                    if cleaning.self_loops_dropped else "")
         raise DataError(
-            f"{name}: the graph has no edges{dropped} ({n:,} nodes, 0 edges), so every eigenvalue of its kernel is 0 "
-            "and there is nothing to learn; check the edge list (edge.csv.gz, or the adj_* arrays of a .npz)."
+            f"{where['edges']}: the graph has no edges{dropped} ({n:,} nodes, 0 edges), so every eigenvalue of its "
+            "kernel is 0 and there is nothing to learn; check the edge list (edge.csv.gz, or the adj_* arrays of a "
+            ".npz)."
         )
     return Graph(
         adjacency=adjacency,
-        features=_check_features(features, n, name, dense_features),
-        labels=_check_labels(labels, n, name),
-        split=_check_split(split, n, name) if split is not None else random_split(n, seed=split_seed),
+        features=check_features(features, n, where["features"], dense_features),
+        labels=check_labels(labels, n, where["labels"], num_classes=num_classes,
+                            declared_by=where.get("num_classes")),
+        split=(check_split(split, n, {part: where[part] for part in SPLIT_NAMES}) if split is not None
+               else random_split(n, seed=split_seed)),
         name=name,
         source=source,
         cleaning=cleaning,
         synthetic=synthetic,
     )
+
+
+_ARGUMENTS = dict(num_nodes="num_nodes", edges="edge_index", features="features", labels="labels",
+                  train="split['train']", valid="split['valid']", test="split['test']")
+"""The arguments of :func:`build_graph` that messages name where ``origin`` names no file."""
 
 
 @dataclass
@@ -294,107 +313,6 @@ def random_split(num_nodes: int, *, seed: int = 0, fractions=(0.1, 0.1)) -> dict
     first = int(fractions[0] * num_nodes)
     second = int((fractions[0] + fractions[1]) * num_nodes)
     return {"train": perm[:first], "valid": perm[first:second], "test": perm[second:]}
-
-
-def _check_num_nodes(num_nodes, name: str) -> int:
-    n = int(num_nodes)
-    if n <= 0:
-        raise DataError(f"{name}: the graph is empty (0 nodes); check the node count file or the input arrays.")
-    return n
-
-
-def _check_edge_range(edges: torch.Tensor, n: int, name: str) -> None:
-    if edges.numel() == 0:
-        return
-    low, high = int(edges.min()), int(edges.max())
-    if low < 0 or high >= n:
-        bad = low if low < 0 else high
-        raise DataError(
-            f"{name}: edge id {bad} is out of range for {n:,} nodes (ids must be 0..{n - 1}); "
-            "fix the edge list or the node count."
-        )
-
-
-def _check_features(features, n: int, name: str, dense_features: bool | None = None):
-    if features is None:
-        return None
-    if keep_sparse(features, dense_features):
-        return _check_sparse_features(features, n, name)
-    if sp.issparse(features):
-        features = features.toarray()
-    x = np.asarray(features)
-    if x.ndim == 1:
-        x = x[:, None]
-    if x.ndim != 2 or x.shape[0] != n:
-        raise DataError(
-            f"{name}: features have {x.shape[0] if x.ndim else 0} rows but the graph has {n:,} nodes; "
-            "give one feature row per node, in node-id order."
-        )
-    x = np.ascontiguousarray(x, dtype=np.float32)
-    finite = np.isfinite(x)
-    if not finite.all():
-        rows = np.flatnonzero(~finite.all(axis=1))
-        raise DataError(
-            f"{name}: features hold NaN or inf in {rows.size:,} rows (first: node {rows[0]}); "
-            "impute or drop them before loading."
-        )
-    return x
-
-
-def _check_sparse_features(features, n: int, name: str) -> sp.csr_matrix:
-    x = sp.csr_matrix(features, dtype=np.float32)
-    if x.shape[0] != n:
-        raise DataError(f"{name}: features have {x.shape[0]} rows but the graph has {n:,} nodes; "
-                        "give one feature row per node, in node-id order.")
-    if not np.isfinite(x.data).all():
-        rows = np.unique(np.repeat(np.arange(n), np.diff(x.indptr))[~np.isfinite(x.data)])
-        raise DataError(f"{name}: features hold NaN or inf in {rows.size:,} rows (first: node {rows[0]}); "
-                        "impute or drop them before loading.")
-    x.sum_duplicates()
-    x.sort_indices()
-    return x
-
-
-def _check_labels(labels, n: int, name: str) -> np.ndarray:
-    if labels is None:
-        return np.full(n, -1, dtype=np.int64)
-    y = np.asarray(labels)
-    if y.ndim == 2 and y.shape[1] == 1:
-        y = y[:, 0]
-    if y.ndim != 1 or y.shape[0] != n:
-        raise DataError(
-            f"{name}: {y.shape[0] if y.ndim else 0} labels for {n:,} nodes; "
-            "give one label per node (use -1 or NaN for unknown)."
-        )
-    if y.dtype.kind == "f":
-        unknown = ~np.isfinite(y)
-        if (np.round(y[~unknown]) != y[~unknown]).any():
-            raise DataError(f"{name}: labels must be integer class ids; found fractional values.")
-        y = np.where(unknown, -1, y)
-    y = y.astype(np.int64)
-    y[y < 0] = -1
-    return y
-
-
-def _check_split(split: dict, n: int, name: str) -> dict[str, np.ndarray]:
-    missing = [s for s in SPLIT_NAMES if s not in split]
-    if missing:
-        raise DataError(f"{name}: the split lacks {missing}; give 'train', 'valid' and 'test' node ids.")
-    out = {}
-    for part in SPLIT_NAMES:
-        ids = np.asarray(split[part])
-        if ids.dtype == bool:
-            if ids.shape != (n,):
-                raise DataError(f"{name}: the {part} mask has {ids.shape[0]} entries for {n:,} nodes.")
-            ids = np.flatnonzero(ids)
-        ids = ids.astype(np.int64).ravel()
-        if ids.size and (ids.min() < 0 or ids.max() >= n):
-            raise DataError(
-                f"{name}: {part} split holds node id {int(ids.max() if ids.max() >= n else ids.min())}, "
-                f"out of range for {n:,} nodes; fix the split files."
-            )
-        out[part] = ids
-    return out
 
 
 def induced_subgraph(graph: Graph, nodes: np.ndarray, *, name: str | None = None) -> tuple[Graph, np.ndarray]:

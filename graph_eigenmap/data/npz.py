@@ -47,8 +47,10 @@ def load_npz(path: str | Path, *, split_seed: int = 0) -> Graph:
     weights = coo.data if not np.all(coo.data == 1) else None
     if "attr_data" in arrays:
         features = _csr(arrays, "attr", path)  # build_graph densifies it unless that would be too large
+        features_origin = f"{path} (attr_*)"
     else:
         features = arrays.get("attr_matrix")
+        features_origin = f"{path} (attr_matrix)"
     return build_graph(
         np.vstack([coo.row, coo.col]),
         adjacency.shape[0],
@@ -58,6 +60,8 @@ def load_npz(path: str | Path, *, split_seed: int = 0) -> Graph:
         name=path.stem,
         source=str(path),
         split_seed=split_seed,
+        origin=dict(num_nodes=f"{path} (adj_shape)", edges=f"{path} (adj_*)", features=features_origin,
+                    labels=f"{path} (labels)"),
     )
 
 
@@ -78,11 +82,38 @@ def _read_arrays(path: Path) -> dict[str, np.ndarray]:
 
 
 def _csr(arrays: dict, prefix: str, path: Path) -> sp.csr_matrix:
-    try:
-        return sp.csr_matrix(
-            (arrays[f"{prefix}_data"], arrays[f"{prefix}_indices"], arrays[f"{prefix}_indptr"]),
-            shape=tuple(int(s) for s in arrays[f"{prefix}_shape"]),
-        )
-    except (KeyError, ValueError, TypeError) as err:
-        raise DataError(f"{path}: the {prefix}_* arrays do not form a CSR matrix ({err}); "
-                        "the file is inconsistent.") from None
+    """The CSR matrix of the ``{prefix}_data, _indices, _indptr, _shape`` arrays, after checking that they form one
+    (scipy itself checks the column indices only later, with a traceback)."""
+    keys = [f"{prefix}_{part}" for part in ("data", "indices", "indptr", "shape")]
+    missing = [key for key in keys if key not in arrays]
+    if missing:
+        raise DataError(f"{path} lacks {', '.join(missing)}; a CSR matrix needs all of {', '.join(keys)}.")
+    data, indices, indptr, shape = (np.asarray(arrays[key]) for key in keys)
+    problem = _csr_problem(data, indices, indptr, shape, prefix)
+    if problem:
+        raise DataError(f"{path}: {problem}; the file is inconsistent: write it again.")
+    return sp.csr_matrix((data, indices.astype(np.int64), indptr.astype(np.int64)),
+                         shape=(int(shape[0]), int(shape[1])))
+
+
+def _csr_problem(data, indices, indptr, shape, prefix: str) -> str | None:
+    """What keeps the four arrays from forming a CSR matrix, in words; None when they do."""
+    if shape.shape != (2,) or shape.dtype.kind not in "iu" or (shape < 0).any():
+        return f"{prefix}_shape must be two non-negative integers; got {shape.tolist()}"
+    rows, cols = int(shape[0]), int(shape[1])
+    for key, array in ((f"{prefix}_indices", indices), (f"{prefix}_indptr", indptr)):
+        if array.ndim != 1 or array.dtype.kind not in "iu":
+            return f"{key} must be a 1-D integer array; got {array.dtype} of shape {list(array.shape)}"
+    if data.ndim != 1 or data.dtype.kind not in "biuf":
+        return f"{prefix}_data must be a 1-D array of numbers; got {data.dtype} of shape {list(data.shape)}"
+    if indptr.size != rows + 1 or indptr[0] != 0 or (np.diff(indptr) < 0).any():
+        return (f"{prefix}_indptr must rise from 0 in {rows + 1:,} entries (rows + 1, from {prefix}_shape); got "
+                f"{indptr.size:,} entries")
+    if not indptr[-1] == indices.size == data.size:
+        return (f"{prefix}_indptr ends at {int(indptr[-1]):,} but {prefix}_indices holds {indices.size:,} and "
+                f"{prefix}_data {data.size:,} entries")
+    if indices.size and (indices.min() < 0 or indices.max() >= cols):
+        bad = int(indices.min() if indices.min() < 0 else indices.max())
+        return (f"{prefix}_indices holds column {bad}, out of range for {cols:,} columns ({prefix}_shape "
+                f"{rows} x {cols})")
+    return None

@@ -1,9 +1,12 @@
 """OGB node-property datasets: by name (``ogbn-arxiv``, ``ogbn-products``, ...) or from a folder.
 
-Both paths read the folder's raw files with ogb's own reader, ``ogb.io.read_graph_raw``
-(``read_csv_graph_raw``, or ``read_binary_graph_raw`` for binary datasets such as ogbn-papers100M),
-and the labels and split files as ``ogb.nodeproppred.NodePropPredDataset`` does, but without that
-class, so that nothing of ogb needs patching:
+Both paths read the folder's files as ``ogb.nodeproppred.NodePropPredDataset`` does, but without that class,
+so that nothing of ogb needs patching: the CSV layout with pandas, as ogb's ``read_csv_graph_raw`` reads it, but
+every file checked as it is read and named in any message (ogb's reader turns a fractional node id in
+``raw/edge.csv.gz`` into an integer, and cuts edges and feature rows to the counts of ``num-edge-list.csv.gz`` and
+``num-node-list.csv.gz``, without a word); binary datasets such as ogbn-papers100M with ogb's
+``read_binary_graph_raw``. Every graph then goes through :mod:`graph_eigenmap.data.validate` (its labels below
+``meta.json``'s ``"num classes"``, a split without repeats or overlaps):
 
 * no ``input()`` prompt can appear (ogb asks one when a folder lacks ``RELEASE_v1.txt`` or a download
   is over 1 GB): we check the folder's state ourselves and download without asking;
@@ -12,9 +15,9 @@ class, so that nothing of ogb needs patching:
 * nothing is ever written into a source folder such as ``../shared/data/ogb/ogbn_cora`` (ogb keeps
   its ``processed/`` files there): the built graph goes to a pickle-free cache file of ours.
 
-Before reading, the node count and the edge file are checked, so that an empty graph gets a clear
-message rather than a parser's. A cache that cannot be written (a read-only
-``GRAPH_EIGENMAP_CACHE``) only costs the next load its speed, and a failed load writes nothing there.
+The node count is read first, so that an empty graph gets a clear message rather than a parser's. A cache that
+cannot be written (a read-only ``GRAPH_EIGENMAP_CACHE``) only costs the next load its speed, and a failed load
+writes nothing there.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -47,6 +51,9 @@ REQUIRED_RAW_FILES = ("edge.csv.gz", "num-node-list.csv.gz", "num-edge-list.csv.
 REQUIRED_BINARY_FILES = ("data.npz", "node-label.npz")
 NETWORK_PROBE_TIMEOUT_S = 5.0
 DOWNLOAD_TIMEOUT_S = 60.0
+CACHE_VERSION = "checked-2"
+"""Part of every cache entry's stamp: graphs cached before the checks of :mod:`graph_eigenmap.data.validate` (a
+split whose parts overlap, a label above meta.json's class count) are read and checked again."""
 GRAPH_CACHE = "graph"
 """Name of the cached graph (a folder of ``.npy`` arrays, :mod:`graph_eigenmap.data.cache`) in
 ``<cache>/ogb-folders/<folder>-<hash>/``."""
@@ -145,7 +152,7 @@ def _load_layout(folder: Path, meta: dict, cache_dir: str | Path | None, *, disp
     if missing:
         raise DataError(f"{folder} is not a complete OGB node-property folder: missing {', '.join(missing)}.")
     cache = _cache_file(folder, Path(cache_dir) if cache_dir else default_cache_dir())
-    stamp = _split_stamp(split_dir)
+    stamp = f"{CACHE_VERSION};classes={meta.get('num classes')};{_split_stamp(split_dir)}"
     graph = read_graph_cache(cache, stamp)
     if graph is None:
         graph = _read_raw(folder, meta, split_dir, display_name)
@@ -165,72 +172,147 @@ def _is_binary(meta: dict) -> bool:
 
 
 def _read_raw(folder: Path, meta: dict, split_dir: Path, name: str) -> Graph:
-    """Read the raw and split files with ogb's readers and build the graph."""
+    """Read the raw and split files, each checked as it is read, and build the graph (every check names its file)."""
     raw = folder / "raw"
-    if not _is_binary(meta):
-        _check_not_empty(raw, name)
+    if _is_binary(meta):
+        arrays = _read_binary(folder)
+    else:
+        arrays = _read_csv_layout(raw)
+    split = {part: _read_table(split_dir / f"{part}.csv.gz", "one node id", columns=1, integral=True,
+                               empty_ok=True)[:, 0] for part in ("train", "valid", "test")}
+    return build_graph(
+        arrays["edge_index"],
+        arrays["num_nodes"],
+        features=arrays["node_feat"],
+        labels=arrays["labels"],
+        split=split,
+        name=name,
+        source=str(folder),
+        origin=dict(arrays["origin"], num_classes=str(folder / "meta.json"),
+                    **{part: str(split_dir / f"{part}.csv.gz") for part in ("train", "valid", "test")}),
+        num_classes=_num_classes(meta, folder),
+    )
+
+
+def _read_csv_layout(raw: Path) -> dict:
+    """The CSV layout's arrays, read as ogb's ``read_csv_graph_raw`` reads them (pandas), but each file checked
+    before any conversion: ogb's reader turns a fractional node id into an integer and cuts edges and feature
+    rows to the counts of ``num-edge-list.csv.gz`` and ``num-node-list.csv.gz`` without a word."""
+    num_nodes = _read_count(raw / "num-node-list.csv.gz", "the graph's node count")
+    if num_nodes == 0:
+        raise DataError(f"{raw / 'num-node-list.csv.gz'}: the graph is empty (0 nodes); check the node count file.")
+    edges = _read_table(raw / "edge.csv.gz", "two node ids, source,target", columns=2, integral=True, empty_ok=True)
+    if len(edges) == 0:
+        raise DataError(f"{raw / 'edge.csv.gz'}: the graph has no edges (the file is empty), so every eigenvalue of "
+                        "its kernel is 0 and there is nothing to learn; check the edge list.")
+    num_edges = _read_count(raw / "num-edge-list.csv.gz", "the number of rows of edge.csv.gz")
+    if num_edges != len(edges):
+        raise DataError(f"{raw / 'num-edge-list.csv.gz'} says {num_edges:,} edges but {raw / 'edge.csv.gz'} holds "
+                        f"{len(edges):,} rows; make them agree.")
+    features = None
+    if (raw / "node-feat.csv.gz").is_file():
+        features = _read_table(raw / "node-feat.csv.gz", "one node's features, numbers", empty_ok=True)
+        features = np.zeros((num_nodes, 0)) if features.size == 0 else features  # 0 columns: refused as such
+        features = features.astype(np.int64 if features.dtype.kind in "iu" else np.float32, copy=False)
+    labels = _read_table(raw / "node-label.csv.gz", "one class id (empty where unknown)")
+    origin = dict(num_nodes=str(raw / "num-node-list.csv.gz"), edges=str(raw / "edge.csv.gz"),
+                  features=str(raw / "node-feat.csv.gz"), labels=str(raw / "node-label.csv.gz"))
+    return dict(edge_index=edges.T.astype(np.int64), num_nodes=num_nodes, node_feat=features, labels=labels,
+                origin=origin)
+
+
+def _read_binary(folder: Path) -> dict:
+    """The binary layout's arrays (ogbn-papers100M) through ogb's ``read_binary_graph_raw``."""
+    raw = folder / "raw"
     try:
-        from ogb.io.read_graph_raw import (  # deferred: ogb imports torch_geometric
-            read_binary_graph_raw,
-            read_csv_graph_raw,
-        )
+        from ogb.io.read_graph_raw import read_binary_graph_raw  # deferred: ogb imports torch_geometric
     except ImportError:
         raise DataError(f"reading {folder} needs the ogb package; pip install ogb.") from None
     try:
         chatter = io.StringIO()  # the reader's prints and its one-step progress bar
         with contextlib.redirect_stdout(chatter), contextlib.redirect_stderr(chatter):
-            if _is_binary(meta):
-                graph_dict = read_binary_graph_raw(str(raw), add_inverse_edge=False)[0]
-                with np.load(raw / "node-label.npz", allow_pickle=False) as stored:
-                    labels = stored["node_label"]
-            else:
-                # No additional node or edge files: nothing here uses them, and ogb's reader renames
-                # one of ogbn-proteins' files in place when asked for it. Edges are read as stored
-                # (add_inverse_edge=False): build_graph symmetrizes every graph, so ogb's copy of the
-                # list with each edge reversed would only double the memory of the largest array.
-                graph_dict = read_csv_graph_raw(str(raw), add_inverse_edge=False)[0]
-                labels = _read_csv(raw / "node-label.csv.gz")
-            split = {part: _read_csv(split_dir / f"{part}.csv.gz", empty_ok=True).reshape(-1).astype(np.int64)
-                     for part in ("train", "valid", "test")}
+            graph_dict = read_binary_graph_raw(str(raw), add_inverse_edge=False)[0]
+            with np.load(raw / "node-label.npz", allow_pickle=False) as stored:
+                labels = stored["node_label"]
     except (DataError, KeyboardInterrupt):
         raise
     except Exception as err:  # noqa: BLE001 - every reader failure becomes one clear line
         raise _explain_read_error(err, folder) from None
-    return build_graph(
-        graph_dict["edge_index"],
-        graph_dict["num_nodes"],
-        features=graph_dict.get("node_feat"),
-        labels=labels,
-        split=split,
-        name=name,
-        source=str(folder),
-    )
+    data = raw / "data.npz"
+    origin = dict(num_nodes=f"{data} (num_nodes_list)", edges=f"{data} (edge_index)", features=f"{data} (node_feat)",
+                  labels=str(raw / "node-label.npz"))
+    return dict(graph_dict, labels=labels, origin=origin)
 
 
-def _read_csv(path: Path, *, empty_ok: bool = False) -> np.ndarray:
-    """A header-less ``.csv.gz`` as ogb reads it (pandas), ``[rows, columns]``; an empty file as ``[0, 1]``."""
+def _num_classes(meta: dict, folder: Path) -> int | None:
+    """``meta["num classes"]`` as an int (None where it is not a count: multi-task datasets)."""
+    value = meta.get("num classes")
+    try:
+        count = int(value)
+    except (TypeError, ValueError):
+        raise DataError(f"{folder / 'meta.json'}: \"num classes\" must be a whole number; got {value!r}.") from None
+    if count < 1:
+        raise DataError(f"{folder / 'meta.json'}: \"num classes\" must be at least 1; got {count}.")
+    return count if int(meta.get("num tasks", 1)) == 1 else None
+
+
+def _read_count(path: Path, what: str) -> int:
+    """The one whole number a ``num-*-list.csv.gz`` file holds."""
+    counts = _gzip_text(path).split()
+    if len(counts) != 1 or not counts[0].isdigit():
+        raise DataError(f"{path} must hold one whole number, {what}; found {' '.join(counts)[:40]!r}.")
+    return int(counts[0])
+
+
+def _read_table(path: Path, what: str, *, columns: int | None = None, integral: bool = False,
+                empty_ok: bool = False) -> np.ndarray:
+    """A header-less ``.csv.gz`` as ogb reads it (pandas), ``[rows, columns]``, checked: ``columns`` columns,
+    numbers in every cell (NaN for an empty one), and with ``integral`` whole numbers only.
+
+    Args:
+        what: what one row must hold, in words, for messages.
+        empty_ok: an empty file is ``[0, columns or 1]`` instead of an error.
+    """
     import pandas as pd  # deferred: pandas takes a second to import
 
     try:
-        return pd.read_csv(path, compression="gzip", header=None).values
+        values = pd.read_csv(path, compression="gzip", header=None).values
     except pd.errors.EmptyDataError:
         if empty_ok:
-            return np.zeros((0, 1), dtype=np.int64)
-        raise DataError(f"{path} is empty; it must hold one row per node.") from None
+            return np.zeros((0, columns or 1), dtype=np.int64)
+        raise DataError(f"{path} is empty; every row must hold {what}, one row per node.") from None
+    except pd.errors.ParserError as err:
+        detail = str(err).strip().splitlines()[-1].removeprefix("Error tokenizing data. C error: ")
+        raise DataError(f"{path}: rows of different lengths ({detail}); every row must hold {what}.") from None
+    except (OSError, EOFError, UnicodeDecodeError, zlib.error) as err:
+        raise DataError(f"{path} is truncated or corrupt ({type(err).__name__}: {err}); "
+                        "copy or download it again.") from None
+    if columns is not None and values.shape[1] != columns:
+        raise DataError(f"{path} has {values.shape[1]} columns; every row must hold {what}.")
+    if values.dtype.kind == "O":
+        row, cell = _first_non_number(values)
+        raise DataError(f"{path}: row {row + 1} holds {cell!r}, not a number; every row must hold {what}.")
+    if integral and values.dtype.kind == "f":
+        bad = ~np.isfinite(values) | (np.round(values) != values)
+        if bad.any():
+            row, column = (int(i) for i in np.argwhere(bad)[0])
+            found = "an empty field" if np.isnan(values[row, column]) else f"{values[row, column]:g}"
+            raise DataError(f"{path}: row {row + 1} holds {found} where a whole number belongs ({int(bad.sum()):,} "
+                            f"such values); every row must hold {what}.")
+    return values
 
 
-def _check_not_empty(raw: Path, name: str) -> None:
-    """A clear message for 0 nodes or 0 edges, before a parser meets an empty file."""
-    counts = _gzip_text(raw / "num-node-list.csv.gz").split()
-    if len(counts) != 1 or not counts[0].isdigit():
-        raise DataError(f"{raw / 'num-node-list.csv.gz'} must hold one number, the graph's node count; "
-                        f"found {' '.join(counts)[:40]!r}.")
-    if int(counts[0]) == 0:
-        raise DataError(f"{name}: the graph is empty (0 nodes, says {raw / 'num-node-list.csv.gz'}); "
-                        "check the node count file.")
-    if not _gzip_text(raw / "edge.csv.gz", limit=4096).strip():
-        raise DataError(f"{name}: the graph has no edges ({raw / 'edge.csv.gz'} is empty), so every eigenvalue of its "
-                        "kernel is 0 and there is nothing to learn; check the edge list.")
+def _first_non_number(values: np.ndarray) -> tuple[int, str]:
+    """Row and text of the first cell of an object-typed table that is not a number."""
+    import pandas as pd  # deferred: as in _read_table
+
+    for column in range(values.shape[1]):
+        cells = pd.Series(values[:, column])
+        bad = pd.to_numeric(cells, errors="coerce").isna() & cells.notna()
+        if bad.any():
+            row = int(np.argmax(bad.to_numpy()))
+            return row, str(values[row, column])
+    return 0, str(values[0, 0])
 
 
 def _gzip_text(path: Path, limit: int = -1) -> str:

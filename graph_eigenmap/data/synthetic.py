@@ -28,6 +28,7 @@ import torch
 
 from graph_eigenmap.data.graph import CleaningReport, Graph, csr_from_sorted_keys, random_split
 from graph_eigenmap.data.sparse import row_blocks
+from graph_eigenmap.data.validate import check_labels, check_split
 from graph_eigenmap.errors import DataError
 
 DEFAULTS = dict(
@@ -93,6 +94,8 @@ def csbm(
         (1000, 5000)
     """
     _check_params(num_nodes, num_edges, num_classes, num_features, homophily, feature_snr, degree_spread)
+    if not isinstance(seed, int) or not 0 <= seed < 2**63:
+        raise DataError(f"csbm: seed must be an int in [0, 2^63), got {seed!r}.")
     gen = torch.Generator(device=device).manual_seed(seed)
     labels = torch.randint(num_classes, (num_nodes,), generator=gen, device=device)
     sampler = _ClassSampler(labels, num_classes, degree_spread, gen)
@@ -105,11 +108,12 @@ def csbm(
         torch.cuda.empty_cache()  # hand back the generator's working memory (tens of GB at papers100M's size)
     params = dict(num_nodes=num_nodes, num_edges=num_edges, num_classes=num_classes, num_features=num_features,
                   homophily=homophily, feature_snr=feature_snr, degree_spread=degree_spread, seed=seed)
+    where = f"{name} (generated)"
     graph = Graph(
         adjacency=adjacency,
         features=features,
-        labels=labels.cpu().numpy().astype(np.int64),
-        split=random_split(num_nodes, seed=seed),
+        labels=check_labels(labels.cpu().numpy().astype(np.int64), num_nodes, where, num_classes=num_classes),
+        split=check_split(random_split(num_nodes, seed=seed), num_nodes, where),
         name=name,
         source="synthetic csbm(" + ", ".join(f"{k}={v}" for k, v in params.items()) + ")",
         cleaning=CleaningReport(2 * num_edges, 0, 0, 0),
@@ -270,7 +274,7 @@ def _check_params(n, m, c, d, h, snr, spread) -> None:
         problems.append(f"num_features must be an int >= 1, got {d!r}")
     if not 0.0 <= h <= 1.0:
         problems.append(f"homophily must lie in [0, 1], got {h!r}")
-    if snr < 0 or spread < 0:
-        problems.append("feature_snr and degree_spread must be >= 0")
+    if not (0 <= snr < math.inf and 0 <= spread < math.inf):
+        problems.append(f"feature_snr and degree_spread must be finite and >= 0, got {snr!r} and {spread!r}")
     if problems:
         raise DataError("csbm: " + "; ".join(problems) + ".")

@@ -227,7 +227,7 @@ def probe_runs(embeddings: np.ndarray | torch.Tensor, graph: Graph, *, label_rat
     """
     x = _check(embeddings, graph)
     seeds = range(first_seed, first_seed + runs)
-    trains = [train_subset(graph.split["train"], label_ratio, seed) for seed in seeds]
+    trains = [train_subset(graph.split["train"], label_ratio, seed, graph.num_classes) for seed in seeds]
     x = _as_tensor(x, device if len(trains[0]) * x.shape[1] > SMALL_PROBLEM else "cpu")
     labels = torch.from_numpy(np.maximum(graph.labels, 0)).to(x.device)
     distinct = {train.tobytes(): train for train in trains}
