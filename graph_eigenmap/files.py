@@ -113,8 +113,8 @@ def check_output_file(path: str | Path, option: str = "--out", example: str = "e
         found = file_kind(path)
         if found not in (kind, "empty"):
             raise GraphEigenmapError(
-                f"{option} {path} is an existing file of another kind ({KIND_NAMES[found]}) than the "
-                f"{KIND_NAMES[kind]} this command writes; writing would destroy it: give a new path such as "
+                f"{option} {path} is an existing file of another kind: it holds {KIND_NAMES[found]}, and this "
+                f"command writes {KIND_NAMES[kind]} there, which would destroy it; give a new path such as "
                 f"{path.with_name(example)}, or move the file away.")
     _check_writable(path.parent, option, shown=path)
 

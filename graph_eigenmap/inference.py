@@ -58,10 +58,10 @@ def embed_features(model: NeuralEigenfunctions, features, feature_mode: str,
     x = sp.csr_matrix(features, dtype=np.float32) if sp.issparse(features) else np.asarray(features)
     expected = model.backbone.in_features
     if x.ndim != 2 or x.shape[1] != expected:
-        raise GraphEigenmapError(f"features must have shape [m, {expected}] (the width the model was fitted on); "
+        raise GraphEigenmapError(f"`features` must have shape [m, {expected}] (the width the model was fitted on); "
                                  f"got {list(x.shape)}.")
     if not np.isfinite(x.data if sp.issparse(x) else x).all():
-        raise GraphEigenmapError("features hold NaN or inf; impute or drop those rows first.")
+        raise GraphEigenmapError("`features` hold NaN or inf; impute or drop those rows first.")
     return embed_nodes(model, as_model_input(x), with_backbone=with_backbone)
 
 

@@ -167,7 +167,7 @@ class KnownInputs:
         x = np.asarray(x, dtype=np.float32)
         width = self.projection.shape[0] if self.projection is not None else self.inputs.shape[1] // (self.hops + 1)
         if x.ndim != 2 or x.shape[1] != width:
-            raise GraphEigenmapError(f"features must have shape [m, {width}] (the width the model was fitted on); "
+            raise GraphEigenmapError(f"`features` must have shape [m, {width}] (the width the model was fitted on); "
                                      f"got {list(x.shape)}.")
         if self.projection is not None:
             x = x @ self.projection

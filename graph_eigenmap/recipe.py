@@ -105,9 +105,10 @@ def warn_ignored(config: TrainConfig, resolved: TrainConfig) -> None:
     for name in given:
         if name in ("batch_size", "fanout") and name not in estimator.reads:
             readers = [choice.name for choice in ESTIMATORS if name in choice.reads]
-            warnings.warn(f"`{name}` is ignored: the {resolved.estimator} estimator{chosen} does not read it (the "
-                          f"{' and '.join(readers)} estimators do); drop it, or choose one of those "
-                          f"(`estimator='{readers[0]}'`).", InputWarning, stacklevel=3)
+            only = (f"only the {readers[0]} estimator reads it" if len(readers) == 1
+                    else f"the {', '.join(readers)} estimators read it")
+            warnings.warn(f"`{name}` is ignored: the {resolved.estimator} estimator{chosen} does not read it, "
+                          f"{only}; drop it, or choose `estimator='{readers[0]}'`.", InputWarning, stacklevel=3)
         elif name in MLP_OPTIONS and resolved.identity:
             why = "" if config.identity else ", as the graph has no node features"
             warnings.warn(f"`{name}` is ignored: this run learns a free vector per node (`features='identity'`{why}), "

@@ -19,6 +19,7 @@ import scipy.sparse as sp
 
 from graph_eigenmap.data.graph import Graph, build_graph
 from graph_eigenmap.errors import DataError
+from graph_eigenmap.files import KIND_NAMES, file_kind
 
 
 def load_npz(path: str | Path, *, split_seed: int = 0) -> Graph:
@@ -66,6 +67,10 @@ def load_npz(path: str | Path, *, split_seed: int = 0) -> Graph:
 
 
 def _read_arrays(path: Path) -> dict[str, np.ndarray]:
+    kind = file_kind(path)
+    if kind != "zip":
+        raise DataError(f"{path} is not a .npz archive: it holds {KIND_NAMES[kind]}; give a gnn-benchmark .npz "
+                        "file (numpy.savez of the adj_* arrays, labels and features).")
     try:
         with np.load(path, allow_pickle=False) as npz:
             return {key: npz[key] for key in npz.files}

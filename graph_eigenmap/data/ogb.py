@@ -45,6 +45,7 @@ import numpy as np
 from graph_eigenmap.data.cache import read_graph_cache, write_graph_cache
 from graph_eigenmap.data.components import components
 from graph_eigenmap.data.graph import Graph, build_graph
+from graph_eigenmap.data.validate import count
 from graph_eigenmap.errors import DataError, DatasetUnavailableError
 
 REQUIRED_RAW_FILES = ("edge.csv.gz", "num-node-list.csv.gz", "num-edge-list.csv.gz", "node-label.csv.gz")
@@ -297,8 +298,8 @@ def _read_table(path: Path, what: str, *, columns: int | None = None, integral: 
         if bad.any():
             row, column = (int(i) for i in np.argwhere(bad)[0])
             found = "an empty field" if np.isnan(values[row, column]) else f"{values[row, column]:g}"
-            raise DataError(f"{path}: row {row + 1} holds {found} where a whole number belongs ({int(bad.sum()):,} "
-                            f"such values); every row must hold {what}.")
+            raise DataError(f"{path}: row {row + 1} holds {found} where a whole number belongs "
+                            f"({count(bad.sum(), 'such value')}); every row must hold {what}.")
     return values
 
 

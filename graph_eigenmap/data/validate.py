@@ -42,6 +42,12 @@ NUMERIC_KINDS = "biuf"
 """numpy dtype kinds that hold numbers (bool, signed, unsigned, float)."""
 
 
+def count(number, noun: str) -> str:
+    """``count(1, "row")`` -> "1 row", ``count(3, "row")`` -> "3 rows" (thousands separated)."""
+    number = int(number)
+    return f"{number:,} {noun}{'' if number == 1 else 's'}"
+
+
 def check_num_nodes(num_nodes, where: str) -> int:
     """``num_nodes`` as an int >= 1."""
     try:
@@ -85,7 +91,7 @@ def _check_integral_tensor(values: torch.Tensor, where: str, what: str) -> None:
     if bool(bad.any()):
         first = int(torch.nonzero(bad)[0])
         raise DataError(f"{where}: {what}s must be integers; found {float(values.reshape(-1)[first]):g} (edge "
-                        f"{first % values.shape[-1]}, {int(bad.sum()):,} such values); fix the file.")
+                        f"{first % values.shape[-1]}, {count(bad.sum(), 'such value')}); fix the file.")
 
 
 def check_ids_in_range(ids, num_nodes: int, where: str, what: str = "node id") -> None:
@@ -117,7 +123,7 @@ def check_edge_weights(edge_weight, num_edges: int, where: str, device=None) -> 
     if bool(bad.any()):
         first = int(torch.nonzero(bad)[0])
         raise DataError(f"{where}: edge weights must be finite and non-negative; found {float(weight[first]):g} "
-                        f"(edge {first}, {int(bad.sum()):,} such weights); fix or drop those edges.")
+                        f"(edge {first}, {count(bad.sum(), 'such weight')}); fix or drop those edges.")
     zero = weight == 0
     return weight, (~zero if bool(zero.any()) else None)
 
@@ -169,7 +175,7 @@ def _check_feature_shape(shape: tuple, num_nodes: int, where: str) -> None:
 
 
 def _not_finite(rows: np.ndarray, where: str) -> None:
-    raise DataError(f"{where}: features hold NaN or inf in {rows.size:,} rows (first: node {rows[0]}); "
+    raise DataError(f"{where}: features hold NaN or inf in {count(rows.size, 'row')} (first: node {rows[0]}); "
                     "impute or drop them before loading.")
 
 
@@ -202,7 +208,7 @@ def check_labels(labels, num_nodes: int, where: str, *, num_classes: int | None 
         if bad.any():
             node = int(np.flatnonzero(bad)[0])
             raise DataError(f"{where}: labels must be integer class ids; found {y[node]:g} at node {node} "
-                            f"({int(bad.sum()):,} such labels); fix them (-1 or NaN where unknown).")
+                            f"({count(bad.sum(), 'such label')}); fix them (-1 or NaN where unknown).")
         y = np.where(unknown, MISSING_LABEL, y)
     y = y.astype(np.int64, copy=False)
     _say_unusual_missing(y, where)
@@ -217,8 +223,8 @@ def _say_unusual_missing(y: np.ndarray, where: str) -> None:
     unusual = y < MISSING_LABEL
     if unusual.any():
         node = int(np.flatnonzero(unusual)[0])
-        warnings.warn(f"{where}: {int(unusual.sum()):,} labels are negative (first: {y[node]} at node {node}); they "
-                      f"are read as unknown, as -1 and NaN are. Fix them if they are meant to be classes.",
+        warnings.warn(f"{where}: {count(unusual.sum(), 'label')} below -1 (first: {y[node]} at node {node}) read as "
+                      "unknown, as -1 and NaN are; fix them if they are meant to be classes.",
                       InputWarning, stacklevel=4)
 
 
@@ -268,12 +274,12 @@ def check_split(split: dict, num_nodes: int, where: dict | str) -> dict[str, np.
         if ids.size and counts.max() > 1:
             node = int(np.argmax(counts > 1))
             raise DataError(f"{names[part]}: node {node} is listed {int(counts[node])} times "
-                            f"({int((counts[counts > 1] - 1).sum()):,} repeated ids in all); list each node once.")
+                            f"({count((counts[counts > 1] - 1).sum(), 'repeated id')} in all); list each node once.")
         taken = owner[ids] >= 0
         if taken.any():
             node = int(ids[np.argmax(taken)])
             other = SPLIT_NAMES[owner[node]]
-            raise DataError(f"{names[other]} and {names[part]} share {int(taken.sum()):,} nodes (first: {node}); "
+            raise DataError(f"{names[other]} and {names[part]} share {count(taken.sum(), 'node')} (first: {node}); "
                             "a node belongs to one of train, valid and test: fix the split.")
         owner[ids] = index
     return out
@@ -296,7 +302,7 @@ def _split_ids(ids, num_nodes: int, where: str) -> np.ndarray:
         bad = ~np.isfinite(ids) | (np.round(ids) != ids)
         if bad.any():
             raise DataError(f"{where}: node ids must be integers; found {ids[np.argmax(bad)]:g} "
-                            f"({int(bad.sum()):,} such values); fix the split.")
+                            f"({count(bad.sum(), 'such value')}); fix the split.")
     ids = ids.astype(np.int64).reshape(-1)
     check_ids_in_range(ids, num_nodes, where)
     return ids
@@ -352,7 +358,7 @@ def _check_array(x: np.ndarray, path: Path, what: str, ndim: int, integral: bool
             index = tuple(int(i) for i in np.argwhere(bad)[0])
             found = "NaN or inf" if not integral or not np.isfinite(x[index]) else f"{x[index]:g}"
             expected = "node ids, integers" if integral else "finite numbers"
-            raise DataError(f"{path} holds {found} at {list(index)} ({int(bad.sum()):,} such values); {what} must be "
+            raise DataError(f"{path} holds {found} at {list(index)} ({count(bad.sum(), 'such value')}); {what} must be "
                             f"{expected}: fix or drop those entries.")
     return x.astype(np.int64) if integral else x
 
