@@ -165,6 +165,23 @@ def markdown(report: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def readme_table(report: dict) -> str:
+    """The README's short form of ``report``: one line per graph, test accuracy at 100 / 10 / 1 % labels."""
+    lines = ["| graph | default recipe | features probe | MLP | GCN | best Neural Eigenmap variant |",
+             "|---|---|---|---|---|---|"]
+    graphs = dict.fromkeys(row["graph"] for row in report["rows"])
+    for graph in graphs:
+        rows = sorted((row for row in report["rows"] if row["graph"] == graph), key=lambda row: -row["label_ratio"])
+
+        def cell(value) -> str:
+            return " / ".join("–" if value(row) is None else f"{100 * value(row):.1f}" for row in rows)
+
+        lines.append(f"| {graph} | {cell(lambda row: row['default'])} | "
+                     + " | ".join(cell(lambda row, b=b: row["baselines"][b]) for b in ("features probe", "MLP", "GCN"))
+                     + f" | {cell(lambda row: row.get('best_variant_test'))} |")
+    return "\n".join(lines) + "\n"
+
+
 def _commit() -> str:
     try:
         return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
