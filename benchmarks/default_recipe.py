@@ -5,8 +5,8 @@ One command per layout, at one commit:
     PYTHONPATH=. python benchmarks/default_recipe.py --layout ogb --data ../shared/data --out OUT --device cuda
     PYTHONPATH=. python benchmarks/default_recipe.py --layout npz --data ../shared/data --out OUT --device cuda
 
-For each graph this is ``graph-eigenmap bench compare -d <graph> --methods default,features,gcn,mlp --runs 10``
-(100 / 10 / 1 % labels) at the library's defaults: the ``default`` row is a fit at the defaults with its
+For each graph this is ``graph-eigenmap bench compare -d <graph> --methods METHODS --runs 10`` (every group with a
+Neural Eigenmap row, for the best variant, and the baselines; 100 / 10 / 1 % labels) at the library's defaults: the ``default`` row is a fit at the defaults with its
 representation and C&S chosen on valid (what ``fit`` + ``evaluate --model`` give a user). Graphs run side by side
 (``--parallel``). OUT/<graph>/compare.{json,md} hold every row; OUT/default_recipe.{json,md} the table with the
 targets: at least max(GCN, MLP, features probe) − 1 point at 100 % and 10 % labels, at least GCN − 1 at 1 %, each
@@ -25,8 +25,15 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
+
 GRAPHS = ("cora", "citeseer", "amazon_photo", "amazon_computers", "coauthor_cs", "blogcatalog", "uai")
-METHODS = "default,features,gcn,mlp"
+METHODS = ("default,features,le-nontrivial,ne,ne-nontrivial,ne-propagated,ne-svd,ne-svd-propagated,ne-features,"
+           "ne-nontrivial-features,gcn,mlp")
+"""Every group with a Neural Eigenmap row (for the best variant) and the baselines; not truncation, cost, inductive."""
+GRAPH_FREE_BASELINES = ("Laplacian Eigenmap, nontrivial + features", "MLP on features (supervised)")
+"""Item 3: the graph-free Neural Eigenmap (best on valid among the rows that embed a node from its features alone)
+against these, by the run-by-run difference and its standard error."""
 DEFAULT_ROW = "Neural Eigenmap, default recipe (chosen on valid)"
 BASELINES = {"features probe": ("Features (linear probe)",), "MLP": ("MLP on features (supervised)",),
              "GCN": ("GCN (supervised)",)}
@@ -43,7 +50,7 @@ def run_one(args: argparse.Namespace, name: str) -> str:
     out.mkdir(parents=True, exist_ok=True)
     module = "graph_eigenmap_cli.main" if _installed() else "cli.main"
     command = [sys.executable, "-m", module, "bench", "compare", "-d", str(dataset_path(Path(args.data), args.layout,
-               name)), "--methods", METHODS, "--runs", str(args.runs), "--device", args.device, "--out", str(out)]
+               name)), "--methods", args.methods, "--runs", str(args.runs), "--device", args.device, "--out", str(out), *shlex.split(args.compare_args)]
     environment = dict(os.environ, OMP_NUM_THREADS=str(args.threads))
     with open(out / "compare.log", "w") as log:
         subprocess.run(command, stdout=subprocess.DEVNULL, stderr=log, check=True, env=environment)
@@ -70,13 +77,44 @@ def table(out: Path, layout: str, names, with_cs: bool) -> dict:
             baselines = {label: _best_on_valid(at, methods, with_cs) for label, methods in BASELINES.items()}
             target = (baselines["GCN"]["test_acc_mean"] if ratio < 0.05
                       else max(row["test_acc_mean"] for row in baselines.values())) - 0.01
+            best = _best_variant(at)
             rows.append(dict(graph=name, label_ratio=ratio, default=default["test_acc_mean"],
+                             best_variant=best and best["method"], best_variant_test=best and best["test_acc_mean"],
+                             graph_free=_graph_free(at),
                              default_std=default["test_acc_std"], chosen=default["chosen"],
                              correct_and_smooth=default["correct_and_smooth"],
                              candidates_valid=default["candidates_valid"],
                              baselines={label: row["test_acc_mean"] for label, row in baselines.items()},
                              target=target, margin=default["test_acc_mean"] - target))
     return dict(layout=layout, rows=rows)
+
+
+def _is_neural_eigenmap(method: str) -> bool:
+    return method.startswith("NE ") or method.startswith("Neural Eigenmap")
+
+
+def _best_variant(at: dict) -> dict | None:
+    """The best Neural Eigenmap row on valid (any representation, with or without C&S), or None."""
+    rows = [row for method, row in at.items() if _is_neural_eigenmap(method) and method != DEFAULT_ROW]
+    return max(rows, key=lambda row: row["valid_acc_mean"]) if rows else None
+
+
+def _graph_free(at: dict) -> dict | None:
+    """The graph-free Neural Eigenmap (best on valid of the rows needing features only) against
+    :data:`GRAPH_FREE_BASELINES`: mean run-by-run difference of test accuracy and its standard error."""
+    rows = [row for method, row in at.items() if _is_neural_eigenmap(method) and method != DEFAULT_ROW
+            and row.get("needs_at_test_time") == "features only"]
+    if not rows:
+        return None
+    best = max(rows, key=lambda row: row["valid_acc_mean"])
+    against = {}
+    for method in GRAPH_FREE_BASELINES:
+        if method in at:
+            difference = np.asarray(best["test_acc"]) - np.asarray(at[method]["test_acc"])
+            standard_error = float(difference.std(ddof=1) / np.sqrt(len(difference))) if len(difference) > 1 else 0.0
+            against[method] = dict(difference=float(difference.mean()), standard_error=standard_error,
+                                   within_one_se=bool(difference.mean() >= -standard_error))
+    return dict(method=best["method"], test=best["test_acc_mean"], against=against)
 
 
 def _best_on_valid(at: dict, methods, with_cs: bool) -> dict:
@@ -92,16 +130,57 @@ def markdown(report: dict) -> str:
              "Default recipe: a fit at the defaults, its representation (and C&S) chosen on valid. Target: "
              "max(GCN, MLP, features probe) − 1 at 100 % and 10 % labels, GCN − 1 at 1 %"
              + (" (baselines: their better row on valid, with or without C&S)." if report["with_cs"] else "."), "",
-             "| graph | labels | default recipe | chosen | features probe | MLP | GCN | target | margin |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             "| graph | labels | default recipe | chosen | features probe | MLP | GCN | target | margin "
+             "| best variant | default − best |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for row in report["rows"]:
         b = row["baselines"]
         chosen = row["chosen"] + (" + C&S" if row["correct_and_smooth"] else "")
+        best = "–" if row.get("best_variant_test") is None else f"{100 * row['best_variant_test']:.1f}"
+        gap = "–" if row.get("best_variant_test") is None else f"{100 * (row['default'] - row['best_variant_test']):+.1f}"
         lines.append(f"| {row['graph']} | {100 * row['label_ratio']:g}% | {100 * row['default']:.1f} ± "
                      f"{100 * row['default_std']:.1f} | {chosen} | {100 * b['features probe']:.1f} | {100 * b['MLP']:.1f} "
-                     f"| {100 * b['GCN']:.1f} | {100 * row['target']:.1f} | {100 * row['margin']:+.1f} |")
+                     f"| {100 * b['GCN']:.1f} | {100 * row['target']:.1f} | {100 * row['margin']:+.1f} | {best} | {gap} |")
     missed = [row for row in report["rows"] if row["margin"] < 0]
     lines += ["", f"Targets met: {len(report['rows']) - len(missed)} of {len(report['rows'])}."]
+    if report.get("missing"):
+        lines += [f"Not finished within the run: {', '.join(report['missing'])}."]
+    within = [row for row in report["rows"] if row.get("best_variant_test") is not None and row["label_ratio"] > 0.05]
+    near = [row for row in within if row["default"] >= row["best_variant_test"] - 0.02]
+    lines += [f"Within 2 points of the best variant (chosen on valid) at 100 % and 10 % labels: {len(near)} of "
+              f"{len(within)}.", "", "## Graph-free Neural Eigenmap (features only at test time)", "",
+              "Best on valid of the Neural Eigenmap rows that embed a node from its features alone, against Laplacian "
+              "Eigenmap (nontrivial) + features and the MLP: mean run-by-run difference of test accuracy ± its "
+              "standard error (points).", "",
+              "| graph | labels | graph-free NE | row | vs LE nontrivial + features | vs MLP |", "|---|---|---|---|---|---|"]
+    for row in report["rows"]:
+        free = row.get("graph_free")
+        if not free:
+            continue
+        cells = []
+        for method in GRAPH_FREE_BASELINES:
+            c = free["against"].get(method)
+            cells.append("–" if c is None else f"{100 * c['difference']:+.1f} ± {100 * c['standard_error']:.1f}"
+                         + ("" if c["within_one_se"] else " (behind)"))
+        lines.append(f"| {row['graph']} | {100 * row['label_ratio']:g}% | {100 * free['test']:.1f} | {free['method']} | "
+                     + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def readme_table(report: dict) -> str:
+    """The README's short form of ``report``: one line per graph, test accuracy at 100 / 10 / 1 % labels."""
+    lines = ["| graph | default recipe | features probe | MLP | GCN | best Neural Eigenmap variant |",
+             "|---|---|---|---|---|---|"]
+    graphs = dict.fromkeys(row["graph"] for row in report["rows"])
+    for graph in graphs:
+        rows = sorted((row for row in report["rows"] if row["graph"] == graph), key=lambda row: -row["label_ratio"])
+
+        def cell(value) -> str:
+            return " / ".join("–" if value(row) is None else f"{100 * value(row):.1f}" for row in rows)
+
+        lines.append(f"| {graph} | {cell(lambda row: row['default'])} | "
+                     + " | ".join(cell(lambda row, b=b: row["baselines"][b]) for b in ("features probe", "MLP", "GCN"))
+                     + f" | {cell(lambda row: row.get('best_variant_test'))} |")
     return "\n".join(lines) + "\n"
 
 
@@ -120,6 +199,9 @@ def main() -> None:
     parser.add_argument("--out", required=True)
     parser.add_argument("--graphs", nargs="+", default=list(GRAPHS))
     parser.add_argument("--runs", type=int, default=10)
+    parser.add_argument("--methods", default=METHODS, help="bench compare's method groups")
+    parser.add_argument("--compare-args", default="", help="more bench compare options (the small form in CI: "
+                        "'--steps 20 --k 4 --label-ratios 1,0.1')")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--parallel", type=int, default=len(GRAPHS), help="graphs compared at once")
     parser.add_argument("--threads", type=int, default=2, help="CPU threads per graph's process")
@@ -131,8 +213,12 @@ def main() -> None:
             for name in pool.starmap(run_one, [(args, name) for name in args.graphs]):
                 print(f"done: {name}", flush=True)
     out = Path(args.out)
-    first = json.loads((out / args.graphs[0] / "compare.json").read_text())
-    report = dict(table(out, args.layout, args.graphs, args.with_cs), runs=args.runs, device=first["device"],
+    finished = [name for name in args.graphs if (out / name / "compare.json").exists()]
+    if not finished:
+        sys.exit(f"no graph of {args.graphs} has {out}/<graph>/compare.json yet")
+    first = json.loads((out / finished[0] / "compare.json").read_text())
+    report = dict(table(out, args.layout, finished, args.with_cs), missing=sorted(set(args.graphs) - set(finished)),
+                  runs=args.runs, device=first["device"],
                   date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"), commit=_commit(),
                   command=shlex.join(["python", *sys.argv]), with_cs=args.with_cs, versions=first.get("versions"))
     (out / "default_recipe.json").write_text(json.dumps(report, indent=1) + "\n")

@@ -350,9 +350,10 @@ def bench_compare(
     runs: Annotated[int, typer.Option(min=1, help="Seeds per method and label ratio.")] = 10,
     k: Annotated[int, typer.Option(min=1, help="Eigenfunctions (and exact eigenvectors).")] = 64,
     methods: Annotated[str, typer.Option(
-        help="Comma-separated method groups to run: default (the default recipe), features, le, le-nontrivial, ne, "
+        help="Comma-separated method groups to run: default, features, le, le-nontrivial, ne, "
              "ne-nontrivial, ne-propagated, ne-svd, ne-svd-propagated, ne-features, ne-nontrivial-features, "
-             "ne-inductive, gcn, mlp, truncation, cost (default: all).")] = "all",
+             "ne-inductive, gcn, mlp, truncation, cost (default: all). `default` is the default recipe: a fit at the "
+             "defaults and the representation chosen on valid.")] = "all",
     propagation_hops: Annotated[int, typer.Option(
         min=1, help="K of the ne-propagated group's inputs [X, ÂX, ..., Â^K X].")] = 3,
     truncation_runs: Annotated[int, typer.Option(min=1, help="Seeds per point of the truncation curves.")] = 3,

@@ -125,3 +125,40 @@ def test_evaluate_model_reports_every_candidate_and_the_choice(tmp_path):
     assert payload["chosen"] in payload["candidates"] and "default recipe (" in result.stdout
     both = runner.invoke(app, ["evaluate", "--model", str(tmp_path / "run"), "--embeddings", "x.npy"])
     assert both.exit_code == 2 and "one of the two" in both.stderr
+
+
+def _write_npz(path, graph) -> None:
+    """``graph`` in the gnn-benchmark ``.npz`` layout (CSR adjacency and attributes, labels)."""
+    adjacency, attributes = sp.csr_matrix(graph.adjacency), sp.csr_matrix(graph.features)
+    np.savez(path, adj_data=adjacency.data, adj_indices=adjacency.indices, adj_indptr=adjacency.indptr,
+             adj_shape=adjacency.shape, attr_data=attributes.data, attr_indices=attributes.indices,
+             attr_indptr=attributes.indptr, attr_shape=attributes.shape, labels=graph.labels)
+
+
+def test_the_default_recipe_benchmark_small_form(tmp_path):
+    """benchmarks/default_recipe.py end to end on a tiny graph: every column of its table, consistent values."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    (tmp_path / "npz").mkdir()
+    _write_npz(tmp_path / "npz" / "tiny.npz", load_graph("csbm:num_nodes=240,num_edges=1200,num_classes=3,"
+                                                         "num_features=12,seed=2"))
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "default_recipe.py"
+    done = subprocess.run([sys.executable, str(script), "--layout", "npz", "--data", str(tmp_path), "--out",
+                           str(tmp_path / "out"), "--graphs", "tiny", "--runs", "2", "--device", "cpu", "--parallel", "1",
+                           "--threads", "1", "--methods", "default,features,le-nontrivial,ne,ne-features,gcn,mlp",
+                           "--compare-args", "--steps 20 --k 4 --label-ratios 1,0.1"],
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    report = json.loads((tmp_path / "out" / "default_recipe.json").read_text())
+    assert {"device", "date", "commit", "command", "versions", "runs"} <= set(report)
+    assert [(row["graph"], row["label_ratio"]) for row in report["rows"]] == [("tiny", 1.0), ("tiny", 0.1)]
+    for row in report["rows"]:
+        scores = [row["default"], row["best_variant_test"], row["graph_free"]["test"], *row["baselines"].values()]
+        assert all(0.0 <= score <= 1.0 for score in scores)
+        assert row["margin"] == pytest.approx(row["default"] - row["target"])
+        assert row["best_variant"].startswith("NE ")  # the default row itself is not a variant
+        assert set(row["graph_free"]["against"]) == {"Laplacian Eigenmap, nontrivial + features",
+                                                     "MLP on features (supervised)"}
+    assert "| tiny | 10% |" in (tmp_path / "out" / "default_recipe.md").read_text()

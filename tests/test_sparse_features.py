@@ -10,8 +10,16 @@ import torch
 from graph_eigenmap.errors import GraphEigenmapError
 
 
-def _bag_of_words(n: int, d: int, seed: int, density: float = 0.05) -> sp.csr_matrix:
+def _bag_of_words(n: int, d: int, seed: int, density: float = 0.05, topics=None) -> sp.csr_matrix:
+    """Binary words [n, d]; with ``topics`` [n] (labels), node i also uses a block of words of its topic, so the
+    features are smooth on a homophilous graph as real bags of words are."""
     x = sp.random(n, d, density=density, format="csr", dtype=np.float32, random_state=seed)
+    if topics is not None:
+        rng = np.random.default_rng(seed)
+        block = d // (int(topics.max()) + 1)
+        words = topics[:, None] * block + rng.integers(0, block, size=(n, 4))
+        x = x + sp.csr_matrix((np.ones(words.size, np.float32), (np.repeat(np.arange(n), 4), words.ravel())),
+                              shape=(n, d))
     x.data[:] = 1.0  # binary words
     return x
 
@@ -22,7 +30,7 @@ def _graph(dense_features: bool, n: int = 400, d: int = 300):
 
     base = load_graph(f"csbm:num_nodes={n},num_edges={6 * n},num_classes=4,num_features=8,seed=5")
     coo = base.adjacency.tocoo()
-    return build_graph(np.vstack([coo.row, coo.col]), n, features=_bag_of_words(n, d, seed=1), labels=base.labels,
+    return build_graph(np.vstack([coo.row, coo.col]), n, features=_bag_of_words(n, d, seed=1, topics=base.labels), labels=base.labels,
                        split=base.split, name="bow", source="test", dense_features=dense_features)
 
 
