@@ -526,8 +526,12 @@ def test_options_the_run_does_not_read_are_said_to_be_ignored(tmp_path, models):
 
 
 def test_correct_and_smooth_with_a_model_is_said_to_be_ignored(models):
-    result = invoke("evaluate", "--model", models / "features", "--runs", 1, "--correct-and-smooth", "--device", "cpu")
-    assert any(line.startswith("warning: --correct-and-smooth is ignored with --model") for line in _warnings(result))
+    # said before any work: an unknown dataset then stops the command, so the test does not run the recipe
+    result = invoke("evaluate", "--model", models / "features", "--runs", 1, "--correct-and-smooth", "-d",
+                    "no-such-dataset", "--device", "cpu")
+    warning, error = result.stderr.strip().splitlines()
+    assert warning.startswith("warning: --correct-and-smooth is ignored with --model") and "drop the option" in warning
+    assert result.exit_code == 2 and error.startswith("error: unknown dataset 'no-such-dataset'")
 
 
 def test_negative_labels_other_than_minus_one_are_said_to_be_unknown(tmp_path):
