@@ -17,7 +17,7 @@ top-D right singular vectors of X (scikit-learn's truncated SVD, not centred, as
 then propagated if asked. V is kept with the fitted model (``input_projection.npy``): a new node's features are
 reduced by the same V. On the raw bag-of-words `.npz` features of cora and citeseer this is what the MLP needs:
 propagated raw features of 1,433 and 3,703 columns left Neural Eigenmap 2 and 6 points behind GCN, the reduced ones
-at or within 1.2 points of it (``benchmarks/results/compare_current/vs_gcn.md``).
+at or within 1.2 points of it (``benchmarks/results/quality/compare_current/vs_gcn.md``).
 """
 
 from __future__ import annotations
