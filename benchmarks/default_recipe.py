@@ -143,6 +143,8 @@ def markdown(report: dict) -> str:
                      f"| {100 * b['GCN']:.1f} | {100 * row['target']:.1f} | {100 * row['margin']:+.1f} | {best} | {gap} |")
     missed = [row for row in report["rows"] if row["margin"] < 0]
     lines += ["", f"Targets met: {len(report['rows']) - len(missed)} of {len(report['rows'])}."]
+    if report.get("missing"):
+        lines += [f"Not finished within the run: {', '.join(report['missing'])}."]
     within = [row for row in report["rows"] if row.get("best_variant_test") is not None and row["label_ratio"] > 0.05]
     near = [row for row in within if row["default"] >= row["best_variant_test"] - 0.02]
     lines += [f"Within 2 points of the best variant (chosen on valid) at 100 % and 10 % labels: {len(near)} of "
@@ -211,8 +213,12 @@ def main() -> None:
             for name in pool.starmap(run_one, [(args, name) for name in args.graphs]):
                 print(f"done: {name}", flush=True)
     out = Path(args.out)
-    first = json.loads((out / args.graphs[0] / "compare.json").read_text())
-    report = dict(table(out, args.layout, args.graphs, args.with_cs), runs=args.runs, device=first["device"],
+    finished = [name for name in args.graphs if (out / name / "compare.json").exists()]
+    if not finished:
+        sys.exit(f"no graph of {args.graphs} has {out}/<graph>/compare.json yet")
+    first = json.loads((out / finished[0] / "compare.json").read_text())
+    report = dict(table(out, args.layout, finished, args.with_cs), missing=sorted(set(args.graphs) - set(finished)),
+                  runs=args.runs, device=first["device"],
                   date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"), commit=_commit(),
                   command=shlex.join(["python", *sys.argv]), with_cs=args.with_cs, versions=first.get("versions"))
     (out / "default_recipe.json").write_text(json.dumps(report, indent=1) + "\n")
