@@ -20,7 +20,8 @@ Parts (each graph of ``../shared/data`` in each layout; ``--parallel`` graphs si
   span's prefix at every m <= 16.
 
 ``spectrum`` and ``truncation`` read the OGB layout unless ``--layouts`` says otherwise (the layouts share graph,
-labels and split). Every file records the provenance of :mod:`benchmarks.common`.
+labels and split). Every file records the provenance of :mod:`benchmarks.common` (each compare.json beside
+``bench compare``'s own keys: ``commit``, ``seeds``, ``suite_command``, and CUDA among the ``versions``).
 """
 
 from __future__ import annotations
