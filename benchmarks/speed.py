@@ -1,281 +1,415 @@
-"""Speed suite on the products-shaped CSBM (synthetic), one GPU, one command.
+"""Speed suite: training and inference speed at ogbn-products' shape (synthetic CSBM), one GPU, one command.
 
-    PYTHONPATH=. python benchmarks/speed.py --out DIR
+    python -m benchmarks.speed --out DIR                 # the full form (one GPU; the committed results)
+    python -m benchmarks.speed --out DIR --small         # the small form: 3,000 nodes, CPU, seconds (CI runs it)
 
-Graph: csbm-products (2,449,029 nodes, 61,859,140 undirected edges, 100 features, 47 classes).
-Model: MLP 100-512-512 (width 512, depth 2), k = 64 and 256, bf16 autocast, one-sided gradient
-(the library's default for MLPs). Each figure comes with its floor, the larger of FLOPs over the
-measured bf16 matrix-multiply rate and bytes over the measured copy bandwidth, and the ratio to it:
+Graph: csbm-products (2,449,029 nodes, 61,859,140 undirected edges, 100 features, 47 classes; synthetic).
+Model: MLP of width 512 and depth 2 on the library's default inputs (``inputs='auto'``: ``propagated:3`` here, so
+the MLP reads 400 columns; the report names them), k = 64 and 256, bf16 autocast on a GPU, one-sided gradient (the
+default for MLPs). Each figure comes with its floor, the larger of FLOPs over the measured matrix-multiply rate and
+bytes over the measured copy bandwidth, and the ratio to it:
 
-* sampled estimator at 65,536 seeds per step: seconds per epoch (n seeds), steps per second;
-  eager and with ``compile=True``; a sweep of batch sizes and the two-sided gradient for contrast;
-* full graph: ms per step, eager and compiled;
-* time to plateau (objective within 1% of its final value) for each estimator (sampled, full, rows,
-  block) and mode, k = 64;
-* peak GPU memory (torch.cuda.max_memory_allocated) of each;
-* out-of-sample embedding of all n nodes from features (eager and compiled, bf16, on the GPU;
-  float32 copied to the host), and GCN inference: all n nodes on the full graph, and 1,000 new
-  nodes with the gathering of their 3-hop neighbourhoods, against embedding the same 1,000;
-* exact top-64 eigenpairs on the GPU (Chebyshev-filtered subspace iteration);
-* the reference's configuration: block estimator, batch 16384, residual MLP width 2048
-  (11 linear layers), two-sided gradient as in the reference: seconds per reference epoch
-  ((n / 16384)² steps).
+* sampled estimator at 65,536 seeds per step: seconds per epoch (n seeds), steps per second; eager and with
+  ``compile=True``; a sweep of batch sizes and the two-sided gradient for contrast;
+* full graph: ms per step, eager and compiled; rows and block estimators, eager;
+* time to plateau (objective within 1 % of its final value) for each estimator and mode, k = 64;
+* peak GPU memory (``torch.cuda.max_memory_allocated``) of each;
+* out-of-sample embedding of all n nodes **from the model's inputs** (eager and compiled, bf16, on the device;
+  float32 copied to the host); new nodes **with the building of their inputs from their edges** to known nodes
+  (:class:`graph_eigenmap.inputs.KnownInputs`, what ``embed_with_saved_model`` does), as a rate over a batch and
+  for 1,000 nodes, against GCN inference (all n nodes; 1,000 new nodes with their 3-hop neighbourhoods);
+* exact top-64 eigenpairs on the device (Chebyshev-filtered subspace iteration);
+* the reference's configuration: block estimator, batch 16384, residual MLP width 2048 (11 linear layers),
+  two-sided gradient: seconds per reference epoch ((n / 16384)² steps).
 
-Step times come from the training loop's own history (device-synchronized every 10 steps), after
-the first logged interval, which holds warm-up and compilation. Writes DIR/speed_products_shape.json
-and .md; the flat keys the issue names are the compiled figures where compiling is faster
-(``*_eager`` keys hold the eager ones).
+Step times come from the training loop's own history (device-synchronized every 10 steps), after the first logged
+interval, which holds warm-up and compilation. Writes DIR/speed_products_shape.json and .md (``--small``:
+DIR/speed_small.json and .md); the flat keys without ``_eager`` are the compiled figures where compiling was run.
 """
 
 from __future__ import annotations
 
 import argparse
-import datetime
-import json
-import statistics
-import sys
-import time
+import dataclasses
+from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-import torch
+from benchmarks.common import (
+    ROOT,
+    Report,
+    ceilings,
+    figure_rows,
+    floor_seconds,
+    markdown_header,
+    mlp_multiply_adds,
+    plateau_entry,
+    provenance,
+    spmm_bytes,
+    step_seconds,
+    timed,
+    write_result,
+)
 
-from graph_eigenmap import normalized_adjacency, to_torch_csr
-from graph_eigenmap.baselines import chebyshev_eigenpairs
-from graph_eigenmap.baselines.supervised import GCN
-from graph_eigenmap.config import TrainConfig
-from graph_eigenmap.data import csbm
-from graph_eigenmap.data.synthetic import PRODUCTS_SHAPE
-from graph_eigenmap.evaluation.cost import gcn_on_nodes, median_seconds
-from graph_eigenmap.inference import embed_nodes
-from graph_eigenmap.train import train
-
-WIDTH, DEPTH, FANOUT, BATCH = 512, 2, 8, 65536
+WIDTH, DEPTH, FANOUT = 512, 2, 8
 REFERENCE = dict(estimator="block", batch_size=16384, width=2048, depth=10, residual=True, one_sided_gradient=False)
+"""The reference implementation's configuration (two-sided gradient, residual MLP of 11 linear layers)."""
+EIGSH = ROOT / "benchmarks" / "results" / "scale" / "eigsh_scaling.json"
+"""scipy eigsh on a 2-core CPU (``python -m benchmarks.scale --parts eigsh``), merged into the report."""
 
 
-def median_time(function, repeats=5):
-    return median_seconds(function, repeats, device="cuda")
+@dataclass(frozen=True)
+class Settings:
+    """The sizes one form of the suite runs at."""
+
+    nodes: int = 2_449_029
+    edges: int = 61_859_140
+    features: int = 100
+    width: int = WIDTH
+    depth: int = DEPTH
+    batch: int = 65536
+    batches: tuple = (4096, 16384, 131072)
+    ks: tuple = (64, 256)
+    compile: tuple = (False, True)
+    sampled_steps: int = 600
+    full_steps: int = 300
+    reference_steps: int = 60
+    reference: dict = field(default_factory=lambda: dict(REFERENCE))
+    new_nodes: int = 100_000
+    few_new_nodes: int = 1000
+    chunk: int = 1 << 20
+    matmul_size: int = 8192
+    copy_elements: int = 2**28
 
 
-def ceilings() -> dict:
-    """Measured bf16 matmul rate (FLOP/s) and device copy bandwidth (bytes/s, read + write)."""
-    a = torch.randn(8192, 8192, device="cuda", dtype=torch.bfloat16)
-    b = torch.randn(8192, 8192, device="cuda", dtype=torch.bfloat16)
-    matmul = median_time(lambda: a @ b, 10)
-    src = torch.randn(2**28, device="cuda")  # 1 GiB
-    dst = torch.empty_like(src)
-    copy = median_time(lambda: dst.copy_(src), 10)
-    return dict(flops=2 * 8192**3 / matmul, bytes=2 * src.numel() * 4 / copy)
+SMALL = Settings(nodes=1000, edges=5000, features=16, width=64, batch=128, batches=(64, 256), ks=(4, 8),
+                 compile=(False,), sampled_steps=20, full_steps=20, reference_steps=20,
+                 reference=dict(REFERENCE, batch_size=128, width=64, depth=3), new_nodes=200, few_new_nodes=50,
+                 chunk=256, matmul_size=256, copy_elements=2**20)
+"""The small form: CPU, seconds; the same steps on a graph of 1,000 nodes and 16 features, an MLP of width 64."""
 
 
-def mlp_weights(d: int, width: int, depth: int, k: int) -> int:
-    """Multiply-adds per row of the MLP's forward pass."""
-    return d * width + (depth - 1) * width * width + width * k
+def peak_gib(device) -> float | None:
+    import torch  # deferred: --help answers without torch
+
+    return torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else None
 
 
-def spmm_bytes(nnz: int, n: int, columns: int) -> int:
-    """One CSR product read once: int64 column index + float32 value per nonzero, input and output."""
-    return nnz * 12 + 2 * n * columns * 4
+def fit(graph, device, settings: Settings, **options):
+    """Train with the suite's model (MLP 512 x 2, fanout 8, its batch) overridden by ``options``; also the peak GiB."""
+    import torch  # deferred: --help answers without torch
+
+    from graph_eigenmap.config import TrainConfig
+    from graph_eigenmap.train import train
+
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    base = dict(width=settings.width, depth=settings.depth, fanout=FANOUT, batch_size=settings.batch,
+                checkpoint_every=0)
+    result = train(graph, TrainConfig(**(base | options)), device=device, progress=False, log_every=10)
+    result.kernel = None  # the full-graph kernel (1.5 GiB at products' size) would otherwise count in the next peak
+    return result, peak_gib(device)
 
 
-def step_seconds(history) -> float:
-    """Seconds per step from the loop's history, leaving out the first interval (warm-up)."""
-    (s0, t0, _, _), (s1, t1, _, _) = history[0], history[-1]
-    return (t1 - t0) / (s1 - s0)
+class Suite:
+    """One run of the suite: the graph, the device, the ceilings and the report."""
+
+    def __init__(self, graph, device, settings: Settings, report: Report, out: Path, stem: str):
+        self.graph, self.device, self.settings, self.report, self.out, self.stem = \
+            graph, device, settings, report, out, stem
+        self.peak = ceilings(device, settings.matmul_size, settings.copy_elements)
+        report.update(matmul_tflops=round(self.peak["flops"] / 1e12, 3), copy_tb_per_s=round(self.peak["bytes"] / 1e12, 3))
+        self.models = {}
+
+    def floor(self, flops: float, moved: float) -> float:
+        return floor_seconds(self.peak, flops, moved)
+
+    def save(self) -> None:
+        write_result(self.out, self.stem, self.report)
+
+    def put_peak(self, key: str, value: float | None) -> None:
+        if value is not None:
+            self.report.put(key, value, digits=2)
+
+    def describe_inputs(self, result) -> None:
+        """The model's input width and what it is, from the first fit's resolved configuration."""
+        d_in = result.model.backbone.in_features
+        storage = result.config.feature_storage
+        self.d_in, self.feature_bytes = d_in, 2 if storage in ("bfloat16", "float16") else 4
+        self.report.setdefault("inputs", str(result.config.inputs))
+        self.report.setdefault("input_columns", d_in)
+        width = self.settings.width
+        self.report.setdefault("model", f"MLP {d_in}-{width}-{width} (depth {self.settings.depth}) on inputs="
+                                        f"{result.config.inputs} "
+                                        f"({self.graph.num_features} features), one-sided gradient")
+
+    def training(self) -> None:
+        """Sampled and full-graph estimators at each k, eager and compiled."""
+        s, n, nnz = self.settings, self.graph.num_nodes, self.graph.adjacency.nnz
+        for k in s.ks:
+            for compiled in s.compile:
+                suffix = f"k{k}" + ("" if compiled else "_eager")
+                sampled, sampled_peak = fit(self.graph, self.device, s, k=k, estimator="sampled", steps=s.sampled_steps,
+                                            compile=compiled)
+                self.describe_inputs(sampled)
+                w = mlp_multiply_adds(self.d_in, s.width, s.depth, k)
+                # an epoch: n seeds forward and backward, n f neighbours forward only; inputs gathered for all
+                epoch_floor = self.floor(2 * w * n * (3 + FANOUT), n * (1 + FANOUT) * self.d_in * self.feature_bytes)
+                full_floor = self.floor(6 * w * n, n * self.d_in * 4 + spmm_bytes(nnz, n, k))
+                step = step_seconds(sampled.history)
+                self.report.put(f"epoch_s_sampled_{suffix}", step * n / s.batch, epoch_floor)
+                self.report.put(f"steps_per_s_sampled_{suffix}", 1 / step, digits=1)
+                self.put_peak(f"peak_gpu_gib_sampled_{suffix}", sampled_peak)
+                full, full_peak = fit(self.graph, self.device, s, k=k, estimator="full", steps=s.full_steps,
+                                      compile=compiled)
+                self.report.put(f"full_graph_step_ms_{suffix}", 1000 * step_seconds(full.history), 1000 * full_floor,
+                                digits=1)
+                self.put_peak(f"peak_gpu_gib_full_{suffix}", full_peak)
+                if k == s.ks[0]:
+                    self.report.put(f"time_to_plateau_s_sampled_{suffix}", plateau_entry(sampled.history)[1], digits=1)
+                    self.report.put(f"time_to_plateau_s_full_{suffix}", plateau_entry(full.history)[1], digits=1)
+                    self.models[compiled] = sampled
+                self.save()
+
+    def other_estimators(self) -> None:
+        """Rows and block estimators (eager, first k), a sweep of batch sizes and the two-sided gradient."""
+        s, n, nnz, k = self.settings, self.graph.num_nodes, self.graph.adjacency.nnz, self.settings.ks[0]
+        w = mlp_multiply_adds(self.d_in, s.width, s.depth, k)
+        rows, rows_peak = fit(self.graph, self.device, s, k=k, estimator="rows", steps=s.full_steps)
+        rows_floor = self.floor(2 * w * (n + 3 * s.batch), (n + s.batch) * self.d_in * 4 + spmm_bytes(nnz, n, k))
+        self.report.put(f"rows_step_ms_k{k}_eager", 1000 * step_seconds(rows.history), 1000 * rows_floor, digits=1)
+        self.report.put(f"time_to_plateau_s_rows_k{k}_eager", plateau_entry(rows.history)[1], digits=1)
+        self.put_peak(f"peak_gpu_gib_rows_k{k}_eager", rows_peak)
+        block, block_peak = fit(self.graph, self.device, s, k=k, estimator="block", steps=s.sampled_steps)
+        block_floor = self.floor(2 * w * 4 * s.batch, 2 * s.batch * self.d_in * 4)
+        self.report.put(f"block_step_ms_k{k}_eager", 1000 * step_seconds(block.history), 1000 * block_floor, digits=2)
+        self.report.put(f"time_to_plateau_s_block_k{k}_eager", plateau_entry(block.history)[1], digits=1)
+        self.put_peak(f"peak_gpu_gib_block_k{k}_eager", block_peak)
+        steps = max(20, s.sampled_steps // 2)
+        for batch in s.batches:
+            result, batch_peak = fit(self.graph, self.device, s, k=k, batch_size=batch, estimator="sampled", steps=steps)
+            self.report.put(f"epoch_s_sampled_k{k}_eager_batch{batch}", step_seconds(result.history) * n / batch)
+            self.put_peak(f"peak_gpu_gib_sampled_k{k}_eager_batch{batch}", batch_peak)
+        result, two_sided_peak = fit(self.graph, self.device, s, k=k, estimator="sampled", steps=steps,
+                                     one_sided_gradient=False)
+        self.report.put(f"epoch_s_sampled_k{k}_eager_two_sided", step_seconds(result.history) * n / s.batch)
+        self.put_peak(f"peak_gpu_gib_sampled_k{k}_eager_two_sided", two_sided_peak)
+        self.report["time_to_plateau_s"] = min(value for key, value in self.report.items()
+                                               if key.startswith("time_to_plateau_s_") and not key.endswith("floor"))
+        self.save()
+
+    def eigensolver(self) -> None:
+        """Exact top-k eigenpairs on the device by Chebyshev-filtered subspace iteration."""
+        from graph_eigenmap import normalized_adjacency, to_torch_csr
+        from graph_eigenmap.baselines import chebyshev_eigenpairs
+
+        k, n, nnz = self.settings.ks[0], self.graph.num_nodes, self.graph.adjacency.nnz
+        kernel = to_torch_csr(normalized_adjacency(self.graph), device=self.device)
+        (_, _, info), seconds = timed(lambda: chebyshev_eigenpairs(kernel, k), self.device)
+        block = k + max(32, k // 2)  # the solver's block of columns
+        products = info["iterations"] * (16 + 1)  # degree-16 filter and one Rayleigh-Ritz product per round
+        self.report.put(f"eigensolver_k{k}_s", seconds, self.floor(0, products * spmm_bytes(nnz, n, block)), digits=2)
+        self.report[f"eigensolver_k{k}_iterations"] = info["iterations"]
+        self.save()
+
+    def reference_configuration(self) -> None:
+        """The reference's block estimator, batch 16384, residual MLP 2048 x 10, two-sided gradient."""
+        s, n, k = self.settings, self.graph.num_nodes, self.settings.ks[0]
+        reference, reference_peak = fit(self.graph, self.device, s, k=k, steps=s.reference_steps, **s.reference)
+        step = step_seconds(reference.history)
+        batch = s.reference["batch_size"]
+        steps_per_epoch = (n / batch) ** 2
+        w = mlp_multiply_adds(self.d_in, s.reference["width"], s.reference["depth"], k)
+        step_floor = self.floor(6 * w * 2 * batch, 2 * batch * self.d_in * 4)
+        self.report.put("reference_step_ms", 1000 * step, 1000 * step_floor, digits=2)
+        self.report.put("reference_epoch_s", step * steps_per_epoch, step_floor * steps_per_epoch, digits=1)
+        self.put_peak("reference_peak_gpu_gib", reference_peak)
+        self.save()
 
 
-def time_to_plateau(history) -> float:
-    """Seconds until the objective is within 1 % of its final value (the mean of the last 5 % of the history)."""
-    return plateau_entry(history)[1]
+def out_of_sample(suite: Suite) -> None:
+    """All n nodes from the model's inputs; new nodes with their inputs built from their edges; GCN for contrast."""
+    import numpy as np
+    import torch  # deferred: --help answers without torch
+
+    from graph_eigenmap.evaluation.cost import median_seconds
+    from graph_eigenmap.inference import embed_nodes
+    from graph_eigenmap.inputs import model_input_graph
+
+    graph, device, s, report = suite.graph, suite.device, suite.settings, suite.report
+    config = suite.models[False].config
+    inputs = model_input_graph(graph, config.inputs, device).features  # [n, d_in]: what the model was trained on
+    x = torch.from_numpy(np.ascontiguousarray(inputs, dtype=np.float32)).to(device)
+    n, d_in, k = x.shape[0], x.shape[1], s.ks[0]
+    report["oos_input_columns"] = d_in
+    oos_floor = n / suite.floor(2 * n * mlp_multiply_adds(d_in, s.width, s.depth, k), n * (d_in * 4 + k * 2))
+    for compiled, result in suite.models.items():
+        seconds = median_seconds(lambda: embed_nodes(result.model, x, chunk_size=s.chunk, with_backbone=False,
+                                                     to_host=False, bf16=True), 5, device=device)
+        report.put("oos_nodes_per_s" + ("" if compiled else "_eager"), n / seconds, oos_floor, digits=0, rate=True)
+    model = suite.models[False].model
+    host = median_seconds(lambda: embed_nodes(model, x, chunk_size=s.chunk, with_backbone=False), 3, device=device)
+    report.put("oos_nodes_per_s_fp32_to_host", n / host, digits=0)
+    new_nodes(suite, model, config, inputs, x)
+    gcn_inference(suite)
+    suite.save()
 
 
-def plateau_entry(history) -> tuple:
-    """The history entry ``(step, seconds, loss, R_11)`` at which the objective first comes within 1 % of its final value."""
-    final = statistics.mean(entry[2] for entry in history[-max(3, len(history) // 20):])
-    return next((entry for entry in history if abs(entry[2] - final) <= 0.01 * abs(final)), history[-1])
+def known_inputs(graph, config):
+    """What a new node's model inputs are made from, as a fit's model folder keeps it."""
+    from graph_eigenmap.inputs import KnownInputs, gcn_degrees, input_projection, model_input_graph
+    from graph_eigenmap.registry import parse_inputs
+
+    spec = parse_inputs(config.inputs)
+    projection = input_projection(graph, spec.rank)[1] if spec.rank else None
+    if not spec.hops:
+        return KnownInputs(None, None, 0, projection)
+    return KnownInputs(model_input_graph(graph, spec).features, gcn_degrees(graph.adjacency), spec.hops, projection)
 
 
-def fit(graph, **options):
-    """Train with the suite's defaults (MLP 512 x 2, fanout 8, batch 65536) overridden by ``options``; also the peak GiB."""
-    torch.cuda.reset_peak_memory_stats()
-    config = TrainConfig(**dict(dict(width=WIDTH, depth=DEPTH, fanout=FANOUT, batch_size=BATCH, checkpoint_every=0), **options))
-    result = train(graph, config, device="cuda", progress=False, log_every=10)
-    result.kernel = None  # the full-graph kernel (1.5 GiB here) would otherwise count in the next run's peak
-    return result, torch.cuda.max_memory_allocated() / 2**30
+def new_node_inputs(graph, known, ids):
+    """``[m, d_in]`` model inputs of nodes ``ids`` given as new nodes: their features and their edges to known nodes."""
+    import numpy as np
+
+    rows = graph.adjacency[ids].tocoo()
+    return known.new_node_inputs(graph.features[ids], np.vstack([rows.row, rows.col]).astype(np.int64))
 
 
-class Report(dict):
-    """Flat figures, each optionally with its floor (``<key>_floor``) and ratio (``<key>_ratio_to_floor``).
+def new_nodes(suite: Suite, model, config, inputs, x) -> None:
+    """New nodes' rate including the building of their inputs from their edges, and ``few_new_nodes`` of them
+    (1,000) from their inputs alone and with the building."""
+    import numpy as np
+    import torch  # deferred: --help answers without torch
 
-    For a time the floor is the least possible time and the ratio is value / floor; for a rate
-    (``rate=True``) it is the greatest possible rate and the ratio is floor / value: either way,
-    how many times slower than the floor.
-    """
+    from graph_eigenmap.evaluation.cost import median_seconds
+    from graph_eigenmap.inference import embed_nodes
 
-    def put(self, key: str, value: float, floor: float | None = None, digits: int = 3, rate: bool = False) -> None:
-        self[key] = round(value, digits)
-        if floor is not None:
-            self[f"{key}_floor"] = round(floor, digits + 2) if digits else round(floor)
-            self[f"{key}_ratio_to_floor"] = round(floor / value if rate else value / floor, 1)
+    graph, device, s, report = suite.graph, suite.device, suite.settings, suite.report
+    known = known_inputs(graph, config)
+    rng = np.random.default_rng(0)
+    batch = np.sort(rng.choice(graph.num_nodes, min(s.new_nodes, graph.num_nodes), replace=False))
+    built = new_node_inputs(graph, known, batch)  # nodes of the graph given with their own edges: their own rows
+    report["oos_new_node_inputs_max_abs_error"] = float(np.abs(built - inputs[batch]).max())
 
+    def embed_new(ids):
+        rows = torch.from_numpy(new_node_inputs(graph, known, ids)).to(device)
+        return embed_nodes(model, rows, chunk_size=s.chunk, with_backbone=False, to_host=False, bf16=True)
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--out", required=True)
-    parser.add_argument("--sampled-steps", type=int, default=600)
-    parser.add_argument("--full-steps", type=int, default=300)
-    parser.add_argument("--reference-steps", type=int, default=60)
-    parser.add_argument("--small", action="store_true", help="a 200k-node graph: a quick check of the script")
-    args = parser.parse_args()
-    shape = dict(PRODUCTS_SHAPE, num_nodes=200_000, num_edges=5_000_000) if args.small else PRODUCTS_SHAPE
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    report = Report(device=torch.cuda.get_device_name(), date=datetime.date.today().isoformat(),
-                    command="PYTHONPATH=. python " + " ".join(sys.argv), synthetic=True, graph=shape,
-                    model=f"MLP {shape['num_features']}-{WIDTH}-{WIDTH}, bf16, one-sided gradient", batch_size=BATCH,
-                    fanout=FANOUT, torch=torch.__version__)
-
-    def save():
-        (out / "speed_products_shape.json").write_text(json.dumps(report, indent=1) + "\n")
-
-    peak = ceilings()
-    report.update(matmul_tflops=round(peak["flops"] / 1e12, 1), copy_tb_per_s=round(peak["bytes"] / 1e12, 2))
-    graph = csbm(device="cuda", name="csbm-products", **shape)
-    n, d, nnz = graph.num_nodes, graph.num_features, graph.adjacency.nnz
-    floor = lambda flops, moved: max(flops / peak["flops"], moved / peak["bytes"])  # noqa: E731
-    print(f"graph ready; ceilings {report['matmul_tflops']} TFLOP/s, {report['copy_tb_per_s']} TB/s", flush=True)
-
-    models = {}
-    for k in (64, 256):
-        w = mlp_weights(d, WIDTH, DEPTH, k)
-        # an epoch: n seeds forward and backward, n f neighbours forward only; features gathered for all
-        epoch_floor = floor(2 * w * n * (3 + FANOUT), n * (1 + FANOUT) * d * 4)
-        full_floor = floor(6 * w * n, n * d * 4 + spmm_bytes(nnz, n, k))
-        for compiled in (False, True):
-            suffix = f"k{k}" + ("" if compiled else "_eager")
-            sampled, sampled_peak = fit(graph, k=k, estimator="sampled", steps=args.sampled_steps, compile=compiled)
-            step = step_seconds(sampled.history)
-            report.put(f"epoch_s_sampled_{suffix}", step * n / BATCH, epoch_floor)
-            report.put(f"steps_per_s_sampled_{suffix}", 1 / step, digits=1)
-            report.put(f"peak_gpu_gib_sampled_{suffix}", sampled_peak, digits=2)
-            full, full_peak = fit(graph, k=k, estimator="full", steps=args.full_steps, compile=compiled)
-            report.put(f"full_graph_step_ms_{suffix}", 1000 * step_seconds(full.history), 1000 * full_floor, digits=1)
-            report.put(f"peak_gpu_gib_full_{suffix}", full_peak, digits=2)
-            if k == 64:
-                report.put(f"time_to_plateau_s_sampled_{suffix}", time_to_plateau(sampled.history), digits=1)
-                report.put(f"time_to_plateau_s_full_{suffix}", time_to_plateau(full.history), digits=1)
-                models[compiled] = sampled.model
-            print(json.dumps({key: value for key, value in report.items() if suffix in key}), flush=True)
-            save()
-    report["peak_gpu_gib_sampled"] = report["peak_gpu_gib_sampled_k64"]
-
-    # the other two estimators, eager, k = 64: rows (exact ĀΨ, gradient through 65,536 rows) and block
-    w = mlp_weights(d, WIDTH, DEPTH, 64)
-    rows, rows_peak = fit(graph, k=64, estimator="rows", steps=args.full_steps)
-    report.put("rows_step_ms_k64_eager", 1000 * step_seconds(rows.history),
-               1000 * floor(2 * w * (n + 3 * BATCH), (n + BATCH) * d * 4 + spmm_bytes(nnz, n, 64)), digits=1)
-    report.put("time_to_plateau_s_rows_k64_eager", time_to_plateau(rows.history), digits=1)
-    report.put("peak_gpu_gib_rows_k64_eager", rows_peak, digits=2)
-    block, block_peak = fit(graph, k=64, estimator="block", steps=args.sampled_steps)
-    report.put("block_step_ms_k64_eager", 1000 * step_seconds(block.history),
-               1000 * floor(2 * w * 4 * BATCH, 2 * BATCH * d * 4), digits=2)
-    report.put("time_to_plateau_s_block_k64_eager", time_to_plateau(block.history), digits=1)
-    report.put("peak_gpu_gib_block_k64_eager", block_peak, digits=2)
-    print("rows and block done", flush=True)
-
-    # contrast: other batch sizes (eager), and the two-sided gradient at the suite's batch
-    for batch in (4096, 16384, 131072):
-        result, batch_peak = fit(graph, k=64, batch_size=batch, estimator="sampled", steps=max(100, args.sampled_steps // 2))
-        report.put(f"epoch_s_sampled_k64_eager_batch{batch}", step_seconds(result.history) * n / batch)
-        report.put(f"peak_gpu_gib_sampled_k64_eager_batch{batch}", batch_peak, digits=2)
-    result, two_sided_peak = fit(graph, k=64, estimator="sampled", steps=max(100, args.sampled_steps // 2), one_sided_gradient=False)
-    report.put("epoch_s_sampled_k64_eager_two_sided", step_seconds(result.history) * n / BATCH)
-    report.put("peak_gpu_gib_sampled_k64_eager_two_sided", two_sided_peak, digits=2)
-    print("batch sweep done", flush=True)
-    report["time_to_plateau_s"] = min(value for key, value in report.items() if key.startswith("time_to_plateau_s_"))
-    save()
-
-    out_of_sample(graph, models, report, floor)
-    save()
-
-    kernel = to_torch_csr(normalized_adjacency(graph), device="cuda")
-    torch.cuda.synchronize()
-    start = time.perf_counter()
-    _, _, info = chebyshev_eigenpairs(kernel, 64)
-    torch.cuda.synchronize()
-    products = info["iterations"] * (16 + 1)  # degree-16 filter and one Rayleigh-Ritz product per round, 96 columns
-    report.put("eigensolver_k64_s", time.perf_counter() - start, floor(0, products * spmm_bytes(nnz, n, 96)), digits=2)
-    report["eigensolver_k64_iterations"] = info["iterations"]
-    del kernel
-    save()
-
-    reference, reference_peak = fit(graph, k=64, steps=args.reference_steps, **REFERENCE)
-    reference_step = step_seconds(reference.history)
-    steps_per_epoch = (n / REFERENCE["batch_size"]) ** 2
-    w_reference = mlp_weights(d, 2048, 10, 64)
-    step_floor = floor(6 * w_reference * 2 * REFERENCE["batch_size"], 2 * REFERENCE["batch_size"] * d * 4)
-    report.put("reference_step_ms", 1000 * reference_step, 1000 * step_floor, digits=2)
-    report.put("reference_epoch_s", reference_step * steps_per_epoch, step_floor * steps_per_epoch, digits=1)
-    report.put("reference_peak_gpu_gib", reference_peak, digits=2)
-    merge_cpu_eigsh(report)
-    save()
-    write_markdown(report, out)
+    building = median_seconds(lambda: new_node_inputs(graph, known, batch), 3)
+    both = median_seconds(lambda: embed_new(batch), 3, device=device)
+    report["oos_new_nodes_batch"] = len(batch)
+    report.put("oos_new_node_inputs_s", building, digits=4)
+    report.put("oos_new_nodes_per_s_with_inputs", len(batch) / both, digits=0)
+    few = np.sort(rng.choice(graph.num_nodes, min(s.few_new_nodes, graph.num_nodes), replace=False))
+    report.put(f"oos_{len(few)}_new_nodes_s", median_seconds(lambda: embed_nodes(
+        model, x[torch.from_numpy(few).to(device)], with_backbone=False, to_host=False, bf16=True), 5,
+        device=device), digits=5)
+    report.put(f"oos_{len(few)}_new_nodes_with_inputs_s", median_seconds(lambda: embed_new(few), 5, device=device),
+               digits=5)
 
 
-def merge_cpu_eigsh(report: dict, path: Path = Path(__file__).parent / "results" / "eigsh_scaling.json") -> None:
-    """scipy eigsh on 2 CPU cores (benchmarks/eigsh_scaling.py, run on a CPU machine): largest graph and extrapolation."""
+def gcn_inference(suite: Suite) -> None:
+    """GCN (3 layers of 256) on all n nodes, and on ``few_new_nodes`` new nodes with the gathering of their 3-hop neighbourhoods."""
+    import numpy as np
+    import torch  # deferred: --help answers without torch
+
+    from graph_eigenmap import normalized_adjacency, to_torch_csr
+    from graph_eigenmap.baselines.supervised import GCN
+    from graph_eigenmap.evaluation.cost import gcn_on_nodes, median_seconds
+
+    graph, device, report = suite.graph, suite.device, suite.report
+    n, d, classes = graph.num_nodes, graph.num_features, int(graph.labels.max()) + 1
+    features = torch.from_numpy(graph.features).to(device)
+    adjacency = to_torch_csr(normalized_adjacency(graph, self_loops=True), device=device)
+    gcn = GCN(d, 256, classes).to(device).eval()
+    gcn_weights = d * 256 + 256 * 256 + 256 * classes
+    nnz = adjacency.values().numel()
+    gcn_floor = suite.floor(2 * n * gcn_weights, sum(spmm_bytes(nnz, n, c) for c in (256, 256, classes)))
+    with torch.no_grad():
+        seconds = median_seconds(lambda kernel=adjacency: gcn(features, kernel).argmax(1), 3, device=device)
+        report.put("gcn_inference_all_nodes_s", seconds, gcn_floor)
+        del adjacency
+        coo = graph.adjacency.tocoo()
+        edge_index = torch.from_numpy(np.vstack([coo.row, coo.col]).astype(np.int64)).to(device)
+        degree = torch.bincount(edge_index[0], minlength=n).float() + 1
+        new = torch.randperm(n, generator=torch.Generator().manual_seed(0))[:suite.settings.few_new_nodes].to(device)
+        report.put(f"gcn_inference_{len(new)}_new_nodes_s", median_seconds(
+            lambda: gcn_on_nodes(gcn, edge_index, n, features, new, 3, degree).argmax(1), 3, device=device))
+
+
+def merge_cpu_eigsh(report: dict, path: Path = EIGSH) -> None:
+    """scipy eigsh on a 2-core CPU (the scale suite's ``eigsh`` part): the largest graph run and the extrapolation."""
+    import json
+
     if not path.exists():
         return
     scaling = json.loads(path.read_text())
     largest = max(scaling["runs"], key=lambda run: run["num_nodes"])
-    report.update(eigsh_cpu_source=f"benchmarks/results/eigsh_scaling.json ({scaling['command']}, {scaling['device']})",
+    report.update(eigsh_cpu_source=f"{path.relative_to(ROOT)} ({scaling['command']}, {scaling['device']})",
                   eigsh_cpu_k64_largest_nodes=largest["num_nodes"], eigsh_cpu_k64_largest_s=largest["seconds"],
                   eigsh_cpu_k64_fit=scaling["fit"], eigsh_cpu_k64_extrapolated_s=scaling["extrapolated_products_shape_s"])
 
 
-def out_of_sample(graph, models: dict, report: Report, floor) -> None:
-    """Embedding all n nodes from features; GCN on all nodes and on 1,000 new nodes with their neighbourhoods."""
-    n, d = graph.num_nodes, graph.num_features
-    features = torch.from_numpy(graph.features).cuda()
-    oos_floor = n / floor(2 * n * mlp_weights(d, WIDTH, DEPTH, 64), n * (d * 4 + 64 * 2))
-    for compiled, model in models.items():
-        seconds = median_time(lambda: embed_nodes(model, features, chunk_size=1 << 20, with_backbone=False,
-                                                  to_host=False, bf16=True), 5)
-        report.put("oos_nodes_per_s" + ("" if compiled else "_eager"), n / seconds, oos_floor, digits=0, rate=True)
-    host = median_time(lambda: embed_nodes(models[False], features, chunk_size=1 << 20, with_backbone=False), 3)
-    report.put("oos_nodes_per_s_fp32_to_host", n / host, digits=0)
-
-    adjacency = to_torch_csr(normalized_adjacency(graph, self_loops=True), device="cuda")
-    gcn = GCN(d, 256, PRODUCTS_SHAPE["num_classes"]).cuda().eval()
-    gcn_weights = d * 256 + 256 * 256 + 256 * PRODUCTS_SHAPE["num_classes"]
-    gcn_floor = floor(2 * n * gcn_weights, sum(spmm_bytes(adjacency.values().numel(), n, c) for c in (256, 256, 47)))
-    with torch.no_grad():
-        report.put("gcn_inference_all_nodes_s", median_time(lambda kernel=adjacency: gcn(features, kernel).argmax(1), 3), gcn_floor)
-    del adjacency
-    coo = graph.adjacency.tocoo()
-    edge_index = torch.from_numpy(np.vstack([coo.row, coo.col]).astype(np.int64)).cuda()
-    degree = torch.bincount(edge_index[0], minlength=n).float() + 1
-    new = torch.randperm(n, generator=torch.Generator().manual_seed(0))[:1000].cuda()
-    report.put("gcn_inference_1000_new_nodes_s",
-               median_time(lambda: gcn_on_nodes(gcn, edge_index, n, features, new, 3, degree).argmax(1), 3))
-    report.put("oos_1000_new_nodes_s", median_time(lambda: embed_nodes(models[False], features[new], with_backbone=False,
-                                                                      to_host=False, bf16=True), 5), digits=5)
-    print("out of sample", {k: v for k, v in report.items() if "oos" in k or "gcn" in k}, flush=True)
-
-
-def write_markdown(report: Report, out: Path) -> None:
-    lines = [f"# Speed on the products-shaped CSBM (synthetic), {report['device']}, {report['date']}", "",
-             f"Command: `{report['command']}`", "", f"Model: {report['model']}; batch {report['batch_size']} seeds, fanout {report['fanout']}.",
-             "", "| figure | value | floor | ratio to floor |", "|---|---|---|---|"]
-    for key, value in report.items():
-        if isinstance(value, (int, float)) and not isinstance(value, bool) and not key.endswith(("_floor", "_ratio_to_floor")):
-            lines.append(f"| {key} | {value} | {report.get(key + '_floor', '')} | {report.get(key + '_ratio_to_floor', '')} |")
+def to_markdown(report: dict) -> str:
+    graph = report["graph"]
+    title = (f"Speed on a CSBM graph of {graph['num_nodes']:,} nodes and {graph['num_edges']:,} edges (synthetic), "
+             f"{report['form']} form")
+    lines = markdown_header(title, report) + [
+        f"Model: {report.get('model', '')}; batch {report['batch_size']} seeds, fanout {report['fanout']}.", ""]
+    lines += figure_rows(report, skip=("batch_size", "fanout", "input_columns"))
     if "eigsh_cpu_source" in report:
         lines += ["", f"eigsh_cpu_* figures: scipy eigsh on a CPU machine, from {report['eigsh_cpu_source']}; "
-                      f"{report['eigsh_cpu_k64_fit']}, extrapolated to {report['graph']['num_nodes']:,} nodes."]
-    (out / "speed_products_shape.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+                      f"{report['eigsh_cpu_k64_fit']}, extrapolated to 2,449,029 nodes."]
+    return "\n".join(lines) + "\n"
+
+
+def parse(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.speed", description=__doc__.splitlines()[0])
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--small", action="store_true", help="the small form: 3,000 nodes, CPU unless --device")
+    parser.add_argument("--device", default=None, help="default: cuda (full form), cpu (small form)")
+    parser.add_argument("--nodes", type=int, default=None, help="another graph size (a quick check on a GPU)")
+    parser.add_argument("--edges", type=int, default=None)
+    parser.add_argument("--sampled-steps", type=int, default=None)
+    parser.add_argument("--full-steps", type=int, default=None)
+    parser.add_argument("--reference-steps", type=int, default=None)
+    parser.add_argument("--no-compile", action="store_true", help="eager only")
+    return parser.parse_args(argv)
+
+
+def settings_of(args: argparse.Namespace) -> Settings:
+    settings = SMALL if args.small else Settings()
+    changes = {name: value for name, value in dict(nodes=args.nodes, edges=args.edges, sampled_steps=args.sampled_steps,
+                                                   full_steps=args.full_steps,
+                                                   reference_steps=args.reference_steps).items() if value is not None}
+    if args.no_compile:
+        changes["compile"] = (False,)
+    return dataclasses.replace(settings, **changes)
+
+
+def main(argv: list[str] | None = None) -> dict:
+    import torch  # deferred: --help answers without torch
+
+    from graph_eigenmap.data import csbm
+    from graph_eigenmap.data.synthetic import PRODUCTS_SHAPE
+
+    args = parse(argv)
+    settings = settings_of(args)
+    device = torch.device(args.device or ("cpu" if args.small else "cuda"))
+    shape = dict(PRODUCTS_SHAPE, num_nodes=settings.nodes, num_edges=settings.edges, num_features=settings.features)
+    stem = "speed_small" if args.small else "speed_products_shape"
+    report = Report(provenance("speed", argv, device, seeds=[0]), form="small" if args.small else "full",
+                    synthetic=True, graph=shape, batch_size=settings.batch, fanout=FANOUT)
+    graph = csbm(device=device, name="csbm-products", **shape)
+    suite = Suite(graph, device, settings, report, Path(args.out), stem)
+    print(f"graph ready; ceilings {report['matmul_tflops']} TFLOP/s, {report['copy_tb_per_s']} TB/s", flush=True)
+    for part in (suite.training, suite.other_estimators, lambda: out_of_sample(suite), suite.eigensolver,
+                 suite.reference_configuration):
+        part()
+        print(f"{getattr(part, '__name__', 'out of sample')} done", flush=True)
+    if not args.small:
+        merge_cpu_eigsh(report)
+    write_result(args.out, stem, report, to_markdown(report))
+    return report
 
 
 if __name__ == "__main__":

@@ -36,21 +36,15 @@ def write_csv(path: Path, array: np.ndarray, fmt: str) -> None:
             out.write((line * len(block)) % tuple(block.ravel().tolist()))
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--root", required=True)
-    parser.add_argument("--num-nodes", type=int, default=None, help="default: ogbn-products' 2,449,029")
-    parser.add_argument("--num-edges", type=int, default=None, help="default: ogbn-products' 61,859,140")
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args()
-    from graph_eigenmap.data.synthetic import PRESETS, csbm
+def write(root: str | Path, shape: dict, seed: int = 0, log=print) -> Path:
+    """The csbm generator at ``shape`` (``num_nodes``, ``num_edges``, ``num_classes``, ``num_features``) written as
+    ``root/ogbn_products`` in ogbn-products' layout; returns that folder."""
+    from graph_eigenmap.data.synthetic import csbm  # deferred: --help answers without torch
 
-    shape = dict(PRESETS["csbm-products"])
-    shape.update({k: v for k, v in (("num_nodes", args.num_nodes), ("num_edges", args.num_edges)) if v})
     started = time.perf_counter()
-    graph = csbm(**shape, seed=args.seed, name="ogbn-products")
-    print(f"generated {graph} in {time.perf_counter() - started:.0f} s", flush=True)
-    folder = Path(args.root) / "ogbn_products"
+    graph = csbm(**shape, seed=seed, name="ogbn-products")
+    log(f"generated {graph} in {time.perf_counter() - started:.0f} s")
+    folder = Path(root) / "ogbn_products"
     (folder / "raw").mkdir(parents=True, exist_ok=True)
     (folder / "split" / "sales_ranking").mkdir(parents=True, exist_ok=True)
     upper = graph.adjacency.tocoo()
@@ -62,19 +56,34 @@ def main() -> None:
     write_csv(folder / "raw" / "num-edge-list.csv.gz", np.array([len(edges)]), "%d")
     write_csv(folder / "raw" / "node-label.csv.gz", graph.labels, "%d")
     write_csv(folder / "raw" / "edge.csv.gz", edges, "%d")
-    print(f"edges written at {time.perf_counter() - started:.0f} s", flush=True)
+    log(f"edges written at {time.perf_counter() - started:.0f} s")
     del edges
     write_csv(folder / "raw" / "node-feat.csv.gz", graph.features, "%.6g")
-    print(f"features written at {time.perf_counter() - started:.0f} s", flush=True)
-    order = np.random.default_rng(args.seed).permutation(n)
+    log(f"features written at {time.perf_counter() - started:.0f} s")
+    order = np.random.default_rng(seed).permutation(n)
     train, valid = int(0.08 * n), int(0.02 * n)
     for part, ids in (("train", order[:train]), ("valid", order[train:train + valid]), ("test", order[train + valid:])):
         write_csv(folder / "split" / "sales_ranking" / f"{part}.csv.gz", np.sort(ids), "%d")
     (folder / "RELEASE_v1.txt").write_text("# Release note for ogbn-products\n")
     (folder / "SYNTHETIC.txt").write_text(
-        f"Synthetic: graph_eigenmap's csbm generator at ogbn-products' shape ({shape}, seed {args.seed}), written "
+        f"Synthetic: graph_eigenmap's csbm generator at ogbn-products' shape ({shape}, seed {seed}), written "
         "by benchmarks/write_products_shape.py in ogbn-products' on-disk layout. Not the real dataset.\n")
-    print(f"done in {time.perf_counter() - started:.0f} s: {folder}", flush=True)
+    log(f"done in {time.perf_counter() - started:.0f} s: {folder}")
+    return folder
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--root", required=True)
+    parser.add_argument("--num-nodes", type=int, default=None, help="default: ogbn-products' 2,449,029")
+    parser.add_argument("--num-edges", type=int, default=None, help="default: ogbn-products' 61,859,140")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    from graph_eigenmap.data.synthetic import PRESETS  # deferred: --help answers without torch
+
+    shape = {key: PRESETS["csbm-products"][key] for key in ("num_nodes", "num_edges", "num_classes", "num_features")}
+    shape.update({k: v for k, v in (("num_nodes", args.num_nodes), ("num_edges", args.num_edges)) if v})
+    write(args.root, shape, args.seed, log=lambda line: print(line, flush=True))
 
 
 if __name__ == "__main__":

@@ -153,7 +153,8 @@ class TrainConfig:
                 "identity (a free vector per node: a scalable, exact Laplacian Eigenmap).",
         OneOf(FEATURE_MODES, extra=()))
     width: int = option(256, "MLP width. With inputs='features' on graphs of thousands to tens of thousands of nodes, "
-                             "1024 probes better on valid (benchmarks/results/capacity_sweep).", Interval(int, 1))
+                             "1024 probes better on valid (benchmarks/results/quality/capacity_sweep).",
+                        Interval(int, 1))
     depth: int = option(2, "MLP linear layers before the k outputs.", Interval(int, 1))
     residual: bool = option(False, "Residual MLP.", Flag())
     norm: str = option("layer", "Normalization between the MLP's layers: layer, batch or none.", OneOf(NORMS, extra=()))

@@ -5,7 +5,7 @@ A training step on a CPU allocates and frees tens of megabytes of activations. g
 large freed blocks back to the kernel (``munmap``, and trimming the top of the heap), so the next
 step's allocations fault in every 4 KiB page again and the kernel zeroes each one. The default fit
 of coauthor_cs on 2 CPU cores took 8.9 million minor page faults and 44.5 s of training that way,
-against 0.14 million and 36-39 s with freed memory kept (benchmarks/results/cpu_default_fit.md).
+against 0.14 million and 36-39 s with freed memory kept (benchmarks/results/scale/cpu_default_fit.md).
 The cost: the process keeps its peak heap until it exits.
 
 :func:`keep_freed_host_memory` sets glibc's ``M_MMAP_MAX`` to 0 (every block comes from the heap)

@@ -16,7 +16,7 @@ The rules, each measured where the option's help says:
 * ``estimator="auto"``: when a full-graph step fits in half the free device memory, ``"rows"`` for an MLP on a
   graph of at least 2 × batch_size nodes (exact ĀΨ, the gradient through batch_size rows: on coauthor_cs, 2 CPU
   cores, the default fit trains in 36-39 s against 51 s with ``"full"`` at the same probe accuracy;
-  benchmarks/results/cpu_default_fit.md) and ``"full"`` otherwise; else ``"sampled"``.
+  benchmarks/results/scale/cpu_default_fit.md) and ``"full"`` otherwise; else ``"sampled"``.
 * ``optimizer="auto"``: AdamW for an MLP, SGD for the identity table; ``lr=None``: the optimizer's default.
 * ``one_sided_gradient=None``: on, except for the identity table with an estimator that does not hold the kernel,
   where the two-sided gradient also moves the rows of the neighbours a step reads.
@@ -46,8 +46,8 @@ from graph_eigenmap.registry import ESTIMATORS, KERNELS, OPTIMIZERS, InputSpec, 
 
 DEFAULT_PROPAGATED_INPUTS = "propagated:3"
 """What ``inputs="auto"`` means for an MLP on node features narrower than :data:`WIDE_FEATURES`. K = 3 was chosen on
-valid accuracy across the five shared graphs in both layouts (benchmarks/results/representation_sweep/: 64 outputs,
-100 % labels, valid 82.2 % against 79.1 % for ``"features"``)."""
+valid accuracy across the five shared graphs in both layouts (benchmarks/results/quality/representation_sweep/: 64
+outputs, 100 % labels, valid 82.2 % against 79.1 % for ``"features"``)."""
 SMOOTH_FEATURES_MIN = 0.015
 """Features whose main directions are less smooth on the graph than this
 (:func:`graph_eigenmap.kernel.feature_smoothness`)
@@ -62,7 +62,7 @@ DEFAULT_WIDE_INPUTS = "svd:100+" + DEFAULT_PROPAGATED_INPUTS
 """``auto`` for features of :data:`WIDE_FEATURES` columns or more (the raw bag of words of the shared `.npz` graphs,
 745-6,805 columns). Chosen on valid: over those five graphs, the stop-gradient eigenfunctions probe at 83.1 % mean
 valid accuracy with it against 80.0 % with ``propagated:3`` of the raw columns (100 % labels; 68.8 against 66.5 % at
-10 %; ``benchmarks/results/compare_current/npz``)."""
+10 %; ``benchmarks/results/quality/compare_current/npz``)."""
 
 
 def resolve(config: TrainConfig, graph: Graph, device: torch.device) -> TrainConfig:

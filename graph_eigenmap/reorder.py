@@ -8,7 +8,7 @@ output i holding a lower eigenvalue than a later output j sits at a saddle whose
 rotating towards output j's eigenfunction) grows like exp(lr · (λ_j − λ_i) · steps). With gaps of
 0.01-0.2 between neighbouring eigenvalues and a few hundred steps of a decaying learning rate, a
 pair that lands in the wrong order early stays there: the eigenvalue estimates match the exact
-quotients, yet neighbouring quotients rise (``benchmarks/results/order_*.md``).
+quotients, yet neighbouring quotients rise (``benchmarks/results/quality/order_*.md``).
 
 The fix. Swapping two outputs that hold eigenfunctions leaves the loss unchanged (R stays
 diagonal, its trace the same) and moves the state from the saddle to the stable ordering. So every
@@ -27,7 +27,7 @@ How long to reorder, and what is left. Outputs keep leaving order while training
 default 500 steps they are far from converged (amazon_photo's leading quotients 0.945 at 500 steps,
 0.999 at 1500) and each climbs at its own pace, so 10-25 pairs rise again within 25 steps of a sort.
 Reordering during the first 80 % of training and then none left 40 rising pairs (> 0.01) over the ten
-shared cases (five graphs × two layouts, ``benchmarks/results/reorder_effect.md``); through the first
+shared cases (five graphs × two layouts, ``benchmarks/results/quality/reorder_effect.md``); through the first
 :data:`REORDER_UNTIL` = 95 %, 3 (none in 8 of 10 cases, the largest rise 0.015), with a higher sum of
 quotients and the same probes. The other candidate causes were measured against the 80 % window:
 three times the steps leaves 1 rising pair, but its first 16 outputs probe 10 points worse on valid

@@ -293,8 +293,8 @@ def _order_key(model: NeuralEigenfunctions, estimator, inputs: FeatureStore | No
     """What the outputs are reordered by: their exact Rayleigh quotients where the estimator holds the kernel on
     the device (full graph, rows) and the graph has at most :data:`~graph_eigenmap.reorder.EXACT_ORDER_MAX_NODES`
     nodes, else None (the running estimates, whose error of up to about 0.01 left pairs out of order by as much;
-    ``benchmarks/results/reorder_effect.md``). In data-parallel training the quotients are averaged over the ranks
-    (``reduce``), so that every rank applies the same permutation even where rounding differs between them."""
+    ``benchmarks/results/quality/reorder_effect.md``). In data-parallel training the quotients are averaged over the
+    ranks (``reduce``), so that every rank applies the same permutation even where rounding differs between them."""
     kernel = getattr(estimator, "kernel", None)
     if kernel is None or estimator.num_nodes > EXACT_ORDER_MAX_NODES:
         return None

@@ -35,7 +35,7 @@ GPU_MIN_NODES = 10_000
 On amazon_computers (13,752 nodes, k = 64) Chebyshev and per-component ARPACK agree to 5e-5 in
 eigenvalues and 0.99999 in every principal cosine (a development check on the CPU, where ARPACK took
 5.5 s for ``top`` and 20 s for ``nontrivial``; on the H100 the CPU path took 77-79 s on coauthor_cs
-with other jobs beside it, ``benchmarks/results/compare/npz`` logs)."""
+with other jobs beside it, ``benchmarks/results/quality/compare/npz`` logs)."""
 
 
 def laplacian_eigenmap(graph: Graph | sp.spmatrix, k: int, *, variant: str = "top",

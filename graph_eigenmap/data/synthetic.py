@@ -39,7 +39,7 @@ PRODUCTS_SHAPE = dict(num_nodes=2_449_029, num_edges=61_859_140, num_classes=47,
 PAPERS100M_SHAPE = dict(num_nodes=111_059_956, num_edges=1_615_685_872, num_classes=172, num_features=128)
 """ogbn-papers100M's shape: generate it on a GPU (``device="cuda"``). On the host it takes a 26 GB int64 CSR
 index array, 13 GB of float32 edge weights and 57 GB of float32 features. Time and memory measured on one
-GPU: ``benchmarks/results/speed_papers100m_shape.json``."""
+GPU: ``benchmarks/results/scale/speed_papers100m_shape.json``."""
 EDGE_DRAW_BLOCK = 1 << 27
 """Edges drawn per block (the one-time working arrays of a draw are a few times this many int64)."""
 CSR_BLOCK_ENTRIES = 1 << 28
@@ -83,10 +83,10 @@ def csbm(
         float32, labels ``[n]`` int64 in ``[0, C)``.
 
     Cost (measured): ogbn-products' shape (2,449,029 nodes, 61,859,140 edges, d = 100) takes
-    75 s and 6.2 GiB peak host memory on a 2-core CPU (``benchmarks/results/csbm_generation_cpu.json``),
-    2.2 s on an H100 with ``device="cuda"`` (``benchmarks/results/products_shape_gpu.json``);
+    75 s and 6.2 GiB peak host memory on a 2-core CPU (``benchmarks/results/scale/csbm_generation_cpu.json``),
+    2.2 s on an H100 with ``device="cuda"`` (``benchmarks/results/scale/products_shape_gpu.json``);
     ogbn-papers100M's shape (111M nodes, 1.6B edges, d = 128) 65 s on an H200, with 53 GiB peak GPU and
-    93 GiB peak host memory (``benchmarks/results/speed_papers100m_shape.json``).
+    93 GiB peak host memory (``benchmarks/results/scale/speed_papers100m_shape.json``).
 
     Example:
         >>> graph = csbm(1000, 5000, 4, 16, seed=0)

@@ -45,7 +45,7 @@ CS = (0.001, 0.01, 0.1, 1.0, 10.0, 100.0, 1000.0)
 
 Chosen on valid: on the raw and 100-d features of the five shared graphs at 100 / 10 / 1 % labels,
 the picks spread over the whole range, 1000 included at 1-10 % labels on bag-of-words features
-(``benchmarks/results/probe_agreement.md``)."""
+(``benchmarks/results/quality/probe_agreement.md``)."""
 
 TOL = 1e-6
 """Converged when no entry of the objective's gradient exceeds this. scikit-learn's default, 1e-4, and
