@@ -149,7 +149,7 @@ def test_runs_fitted_together_equal_runs_fitted_alone():
 
 def test_a_probe_stopped_early_warns_and_says_so():
     graph = load_graph("csbm:num_nodes=800,num_edges=3000,num_classes=4,num_features=16,feature_snr=3")
-    with pytest.warns(ProbeConvergenceWarning, match="L-BFGS iterations"):
+    with pytest.warns(ProbeConvergenceWarning, match=r"stopped after 2 iterations \(newton\)"):
         probes = fit_probes(torch.from_numpy(graph.features), torch.from_numpy(graph.labels),
                             torch.from_numpy(graph.split["train"]), 4, Cs=(100.0,), max_iter=2)
     assert not probes[0].converged and probes[0].iterations <= 2 and probes[0].gradient_norm > 1e-4
