@@ -117,7 +117,8 @@ def score_runs(predictions: Iterable[RunPrediction], graph, *, method: str, labe
         graph: supplies labels and the split.
         method, label_ratio, runs: recorded on the results.
         postprocess: optional map from a run's prediction to a new one (e.g. Correct & Smooth); its
-            accuracies form the second result, named ``postprocessed_method``.
+            accuracies form the second result, named ``postprocessed_method``. One with a ``many`` method (a
+            list of runs to a list of runs) and ``runs_at_once`` gets the runs that many at a time.
 
     Returns:
         ``(result, postprocessed result or None)``; each run's ``details`` are listed in
@@ -128,10 +129,20 @@ def score_runs(predictions: Iterable[RunPrediction], graph, *, method: str, labe
     post = MethodResult(postprocessed_method, label_ratio, runs,
                         extra=dict(evaluator=accuracy.evaluator_name, runs=[])) \
         if postprocess is not None else None
+    many = getattr(postprocess, "many", None)
+    waiting: list[RunPrediction] = []
     for run in predictions:
         _append_scores(result, run, graph, accuracy)
-        if post is not None:
+        if post is not None and many is None:
             _append_scores(post, postprocess(run), graph, accuracy)
+        elif post is not None:
+            waiting.append(run)
+            if len(waiting) >= postprocess.runs_at_once:
+                for done in many(waiting):
+                    _append_scores(post, done, graph, accuracy)
+                waiting = []
+    for done in many(waiting) if waiting else ():
+        _append_scores(post, done, graph, accuracy)
     return result, post
 
 

@@ -149,7 +149,7 @@ def test_runs_fitted_together_equal_runs_fitted_alone():
 
 def test_a_probe_stopped_early_warns_and_says_so():
     graph = load_graph("csbm:num_nodes=800,num_edges=3000,num_classes=4,num_features=16,feature_snr=3")
-    with pytest.warns(ProbeConvergenceWarning, match="L-BFGS iterations"):
+    with pytest.warns(ProbeConvergenceWarning, match=r"stopped after 2 iterations \(newton\)"):
         probes = fit_probes(torch.from_numpy(graph.features), torch.from_numpy(graph.labels),
                             torch.from_numpy(graph.split["train"]), 4, Cs=(100.0,), max_iter=2)
     assert not probes[0].converged and probes[0].iterations <= 2 and probes[0].gradient_norm > 1e-4
@@ -197,3 +197,74 @@ def test_scaling_by_blocks_scales_each_block_by_its_own_rule():
     for widths in ((3, 4), (0, 8)):
         with pytest.raises(ValueError, match="summing to the representation's 8 columns"):
             fit_scaling(torch.cat([signed, words], 1), blocks=widths)
+
+
+def _wide_problem(rows=40, columns=120, classes=4, seed=0):
+    """Fewer training rows than columns: the case the row-space reduction is for."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(rows, columns))
+    labels = np.argmax(x[:, :classes] + 0.7 * rng.normal(size=(rows, classes)), 1)
+    return x, labels
+
+
+def test_row_space_holds_the_training_rows():
+    from graph_eigenmap.evaluation.probe import row_space
+
+    z = torch.from_numpy(np.stack([_wide_problem(seed=s)[0] for s in range(2)]))
+    basis, rows = row_space(z)
+    assert basis.shape == (2, 120, 40) and rows.shape == (2, 40, 40)
+    torch.testing.assert_close(basis.mT @ basis, torch.eye(40, dtype=z.dtype).expand(2, 40, 40))
+    torch.testing.assert_close(rows @ basis.mT, z)  # the rows lose nothing
+    tall = torch.randn(1, 50, 8, dtype=torch.float64)
+    assert row_space(tall)[0] is None and row_space(tall)[1] is tall  # more rows than columns: left alone
+
+
+@pytest.mark.parametrize("solver", ["newton", "lbfgs"])
+def test_the_reduced_problem_has_the_full_problems_optimum(monkeypatch, solver):
+    """Solved in the span of the 40 training rows instead of 120 columns, by either solver: scikit-learn's
+    coefficients on the full problem (its own Newton solver, run to 1e-10), and its probabilities on new rows."""
+    from sklearn.linear_model import LogisticRegression
+
+    import graph_eigenmap.evaluation.probe as probe
+
+    if solver == "lbfgs":
+        monkeypatch.setattr(probe, "newton_pays", lambda *args: False)
+    x, labels = _wide_problem()
+    new = np.random.default_rng(9).normal(size=(200, x.shape[1]))
+    fits = fit_probes(torch.from_numpy(x).float(), torch.from_numpy(labels), torch.arange(40), 4,
+                      Cs=(0.01, 1.0, 100.0), scaling="none")
+    for fit in fits:
+        assert fit.converged and fit.solver == solver, fit.summary()
+        reference = LogisticRegression(C=fit.inverse_strength, solver="newton-cholesky", tol=1e-10,
+                                       max_iter=1000).fit(x, labels)
+        # at tol 1e-6 L-BFGS leaves ‖ΔW‖ up to 1e-6 / (2λ) on the flat C = 100 problem; Newton goes on to 1e-9
+        atol = 1e-4 if solver == "newton" else 2e-3 * fit.inverse_strength ** 0.5
+        np.testing.assert_allclose(fit.weight.double().numpy(), reference.coef_.T, atol=atol)
+        ours = torch.softmax(fit.logits(torch.from_numpy(new).float()), 1).double().numpy()
+        np.testing.assert_allclose(ours, reference.predict_proba(new), atol=10 * atol)
+
+
+def test_newton_fits_a_run_with_one_class_and_runs_with_absent_classes():
+    """A run whose training nodes are all of one class predicts it everywhere; the others match fits alone."""
+    from graph_eigenmap.evaluation.probe import fit_probe_batch
+
+    x, labels = _wide_problem(rows=60, columns=30)
+    x, labels = torch.from_numpy(x).float(), torch.from_numpy(labels)
+    one_class = torch.nonzero(labels == 2)[:5, 0]
+    trains = torch.stack([one_class, torch.nonzero(labels != 3)[:5, 0], torch.arange(5)])
+    together = fit_probe_batch(x, labels, trains, 4, Cs=(0.1, 10.0))
+    for run, train in enumerate(trains):
+        alone = fit_probes(x, labels, train, 4, Cs=(0.1, 10.0))
+        for a, b in zip(together[run], alone):
+            assert a.converged and a.solver == "newton"
+            torch.testing.assert_close(a.logits(x).softmax(1), b.logits(x).softmax(1), atol=1e-6, rtol=0)
+    assert torch.all(together[0][1].logits(x).argmax(1) == 2)
+    assert torch.all(torch.isinf(together[1][0].bias[3]))  # class 3 unseen in run 1: never predicted
+
+
+def test_runs_sharing_their_training_nodes_share_one_prediction():
+    from graph_eigenmap.evaluation.probe import probe_runs
+
+    graph = load_graph("csbm:num_nodes=300,num_edges=1200,num_classes=3,num_features=8")
+    runs = list(probe_runs(graph.features, graph, runs=3))  # label ratio 1: every run the whole train split
+    assert runs[0].scores is runs[1].scores is runs[2].scores and [run.seed for run in runs] == [0, 1, 2]

@@ -95,27 +95,54 @@ def supervised_runs(graph: Graph, kind: str, *, label_ratio: float = 1.0, runs: 
     for seed in range(runs):
         torch.manual_seed(seed)
         model = (GCN if kind == "gcn" else MLP)(x.shape[1], hidden, graph.num_classes, layers).to(device)
-        optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
         train_nodes = train_subset(graph.split["train"], label_ratio, seed, graph.num_classes)
-        train = torch.from_numpy(train_nodes).to(device)
-        best_valid, best_epoch, best_logits = -1.0, 0, None
         started = time.perf_counter()
-        for epoch in range(max_epochs):
-            model.train()
-            optimizer.zero_grad()
-            nn.functional.cross_entropy(model(x, edges)[train], labels[train]).backward()
-            optimizer.step()
-            model.eval()
-            with torch.no_grad():
-                logits = model(x, edges)
-            valid_acc = float((logits[valid].argmax(1) == labels[valid]).float().mean())  # selection only
-            if valid_acc > best_valid:
-                best_valid, best_epoch, best_logits = valid_acc, epoch, logits
-            elif epoch - best_epoch >= patience:
-                break
-        details = dict(best_epoch=best_epoch, epochs=epoch + 1, seconds=round(time.perf_counter() - started, 2),
+        best_logits, best_epoch, epochs = _train_early_stopping(model, x, edges, labels,
+                                                                torch.from_numpy(train_nodes).to(device), valid,
+                                                                max_epochs, patience)
+        details = dict(best_epoch=best_epoch, epochs=epochs, seconds=round(time.perf_counter() - started, 2),
                        parameters=sum(p.numel() for p in model.parameters()))
         yield RunPrediction(seed, train_nodes, torch.softmax(best_logits, 1), details)
+
+
+CHECK_EVERY = 16
+"""Epochs between the host's looks at the early-stopping state (kept on the device, so an epoch never waits)."""
+
+
+def _train_early_stopping(model, x, edges, labels, train, valid, max_epochs: int, patience: int):
+    """Full-batch Adam (lr 0.01) until valid accuracy has not improved for ``patience`` epochs.
+
+    The best valid accuracy, its epoch and its logits are tracked on the device (``torch.where``), and the
+    host reads whether training has stopped every :data:`CHECK_EVERY` epochs: the epochs run past the stop
+    change nothing that is returned.
+
+    Returns ``([n, C]`` logits of the best epoch, the best epoch, the epochs run until the stop``)``.
+    """
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
+    device = x.device
+    best_valid = torch.tensor(-1.0, device=device)
+    best_epoch = torch.tensor(0, device=device)
+    stopped_at = torch.tensor(max_epochs, device=device)
+    best_logits = None
+    for epoch in range(max_epochs):
+        model.train()
+        optimizer.zero_grad()
+        nn.functional.cross_entropy(model(x, edges)[train], labels[train]).backward()
+        optimizer.step()
+        model.eval()
+        with torch.no_grad():
+            logits = model(x, edges)
+            valid_acc = (logits[valid].argmax(1) == labels[valid]).float().mean()  # selection only
+            running = stopped_at == max_epochs
+            improved = running & (valid_acc > best_valid)
+            best_logits = logits if best_logits is None else torch.where(improved, logits, best_logits)
+            best_valid = torch.where(improved, valid_acc, best_valid)
+            best_epoch = torch.where(improved, epoch, best_epoch)
+            stops = running & ~improved & (epoch - best_epoch >= patience)
+            stopped_at = torch.where(stops, epoch + 1, stopped_at)
+        if (epoch + 1) % CHECK_EVERY == 0 and int(stopped_at) < max_epochs:
+            break
+    return best_logits, int(best_epoch), int(stopped_at)
 
 
 def supervised_baseline(graph: Graph, kind: str, *, label_ratio: float = 1.0, runs: int = 10, max_epochs: int = 500,

@@ -77,17 +77,22 @@ def choose_representation(parts: dict, graph: Graph, *, label_ratio: float = 1.0
     """
     recommended = parts["recommended"]
     names = candidates(parts, graph, recommended)
-    valid = {}
+    valid, kept = {}, None
     for name in names:
         x, blocks = _represent(name, parts, graph)
-        predictions = probe_runs(x, graph, label_ratio=label_ratio, runs=runs, device=device, blocks=blocks)
+        held: list = []
+        predictions = _holding(probe_runs(x, graph, label_ratio=label_ratio, runs=runs, device=device, blocks=blocks),
+                               held)
         valid[name] = score_runs(predictions, graph, method=name, label_ratio=label_ratio, runs=runs)[0].valid_acc_mean
         if log is not None:
             log(f"{graph.name} @ {label_ratio:g}: {name}: valid {100 * valid[name]:.2f} %")
+        if all(valid[name] > value for other, value in valid.items() if other != name):  # the first best so far
+            kept = (name, held) if len(held) == runs else None
     chosen = max(names, key=lambda name: valid[name])  # max keeps the first of equals: the recommendation
-    x, blocks = _represent(chosen, parts, graph)
-    predictions = probe_runs(x, graph, label_ratio=label_ratio, runs=runs, device=device, blocks=blocks)
-    probe, smoothed = score_runs(predictions, graph, method=f"default recipe: {chosen}", label_ratio=label_ratio,
+    if kept is None or kept[0] != chosen:
+        x, blocks = _represent(chosen, parts, graph)
+        kept = (chosen, probe_runs(x, graph, label_ratio=label_ratio, runs=runs, device=device, blocks=blocks))
+    probe, smoothed = score_runs(kept[1], graph, method=f"default recipe: {chosen}", label_ratio=label_ratio,
                                  runs=runs, postprocess=CorrectAndSmooth(graph, device),
                                  postprocessed_method=f"default recipe: {chosen} + C&S")
     use_cs = smoothed.valid_acc_mean > probe.valid_acc_mean
@@ -97,6 +102,23 @@ def choose_representation(parts: dict, graph: Graph, *, label_ratio: float = 1.0
                 correct_and_smooth=use_cs, probe=probe.to_dict(), probe_cs=smoothed.to_dict(),
                 test_acc_mean=final.test_acc_mean, test_acc_std=final.test_acc_std,
                 valid_acc_mean=final.valid_acc_mean)
+
+
+KEEP_BYTES = 2 * 2**30
+"""The best candidate's predictions are kept for its C&S rows up to this size (else its probe is fitted again)."""
+
+
+def _holding(predictions, held: list):
+    """``predictions`` passed through, each also appended to ``held`` while the distinct score tensors held (runs
+    sharing a fit share one) stay within :data:`KEEP_BYTES`; past it ``held`` is emptied and no more is kept."""
+    distinct: dict = {}
+    for run in predictions:
+        distinct[id(run.scores)] = run.scores.numel() * run.scores.element_size()
+        if sum(distinct.values()) <= KEEP_BYTES:
+            held.append(run)
+        else:
+            held.clear()
+        yield run
 
 
 def _represent(name: str, parts: dict, graph: Graph) -> tuple[np.ndarray, tuple[int, ...] | None]:
