@@ -33,18 +33,26 @@ def embed_nodes(model: NeuralEigenfunctions, inputs: torch.Tensor, *, chunk_size
     """
     model.eval()
     device = next(model.parameters()).device
-    outputs, backbones = [], []
+    if not to_host:
+        outputs, backbones = [], []
+    else:  # filled chunk by chunk: no list of chunks joined into a second copy
+        outputs = torch.empty(inputs.shape[0], model.k)
+        backbones = torch.empty(inputs.shape[0], model.backbone.out_features) if with_backbone else None
     for begin in range(0, inputs.shape[0], chunk_size):
         chunk = take_rows(inputs, slice(begin, begin + chunk_size)).to(device, non_blocking=True)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16 and device.type == "cuda"):
             psi, h = model.forward_with_backbone(chunk)
-        outputs.append(psi.float().cpu() if to_host else psi)
+        if to_host:
+            outputs[begin:begin + len(psi)] = psi.float()
+            if with_backbone:
+                backbones[begin:begin + len(h)] = h.float()
+            continue
+        outputs.append(psi)
         if with_backbone:
-            backbones.append(h.float().cpu() if to_host else h)
+            backbones.append(h)
     if not to_host:
         return torch.cat(outputs), (torch.cat(backbones) if with_backbone else None)
-    psi = torch.cat(outputs).numpy()
-    return psi, (torch.cat(backbones).numpy() if with_backbone else None)
+    return outputs.numpy(), (backbones.numpy() if with_backbone else None)
 
 
 def embed_features(model: NeuralEigenfunctions, features, feature_mode: str,
@@ -89,8 +97,11 @@ def all_node_inputs(graph: Graph, config: TrainConfig) -> torch.Tensor:
     return as_model_input(graph.features)
 
 
-STREAM_OUTPUTS_BYTES = int(os.environ.get("GRAPH_EIGENMAP_STREAM_OUTPUTS_BYTES", 4 * 2**30))
-"""Saved outputs whose ``[n, k]`` + ``[n, h]`` float32 arrays would exceed this are written chunk by chunk."""
+STREAM_OUTPUTS_BYTES = int(os.environ.get("GRAPH_EIGENMAP_STREAM_OUTPUTS_BYTES", 0))
+"""Saved outputs whose ``[n, k]`` + ``[n, h]`` float32 arrays exceed this are written chunk by chunk and read back
+memory-mapped: by default every fit with an output folder (4 GiB before issue 29: a fit of a million nodes then held
+its outputs, and joined them from chunks into a second copy, in anonymous memory). Outputs without a folder are
+held in memory."""
 
 
 def streams_outputs(num_nodes: int, model: NeuralEigenfunctions) -> bool:
