@@ -60,16 +60,24 @@ def gcn_degrees(adjacency: sp.spmatrix) -> np.ndarray:
     return np.asarray(sp.csr_matrix(adjacency).sum(axis=1), dtype=np.float64).ravel() + 1.0
 
 
+PROPAGATE_HOST_BLOCK_BYTES = 1 << 26
+"""Bytes of the blocks of columns :func:`propagate` works on at once on a CPU (two of them, float32)."""
+
+
 def propagate(features: np.ndarray, adjacency: sp.spmatrix, hops: int, *, device: str | torch.device = "cpu",
-              chunk_columns: int = 4096, out: np.ndarray | None = None) -> np.ndarray:
+              chunk_columns: int | None = None, out: np.ndarray | None = None) -> np.ndarray:
     """``[n, (K + 1) d]`` float32 [X, ÂX, …, Â^K X] for ``[n, d]`` features and the ``[n, n]`` adjacency A.
 
-    The products run on ``device`` (a GPU at ogbn-products' size), ``chunk_columns`` feature columns
-    at a time so that wide raw features never need K + 1 copies on the device. ``out``: where to write the result
+    The products run on ``device`` (a GPU at ogbn-products' size), ``chunk_columns`` feature columns at a time
+    (default: 4096 on a GPU, so that wide raw features never need K + 1 copies there; on a CPU as many as take
+    :data:`PROPAGATE_HOST_BLOCK_BYTES`, since each hop's block is host memory). Each column is its own product, so
+    the result does not depend on the chunks. ``out``: where to write the result
     (a float32 ``[n, (K + 1) d]`` array, memory-mapped for a large graph: :func:`model_input_graph`); None: a new array.
     """
     kernel = to_torch_csr(normalized_adjacency(adjacency, self_loops=True), device=device, compact=True)
     n, d = features.shape
+    if chunk_columns is None:
+        chunk_columns = 4096 if torch.device(device).type == "cuda" else max(1, PROPAGATE_HOST_BLOCK_BYTES // (8 * n))
     out = np.empty((n, (hops + 1) * d), dtype=np.float32) if out is None else out
     for begin in range(0, d, chunk_columns):
         end = min(d, begin + chunk_columns)

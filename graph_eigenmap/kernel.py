@@ -392,7 +392,7 @@ SMOOTHNESS_BUDGET_BYTES = 1 << 30
 """Host memory the standardized feature columns of :func:`feature_smoothness` may take (float32)."""
 SMOOTHNESS_SAMPLE_ROWS = 20_000
 """Rows whose standardized features give the principal directions of :func:`feature_smoothness`."""
-SMOOTHNESS_BLOCK_BYTES = 1 << 28
+SMOOTHNESS_BLOCK_BYTES = 1 << 26
 """Dense features beyond this many bytes (float32) are standardized and scored a block of rows at a time."""
 
 

@@ -28,8 +28,8 @@ from graph_eigenmap.errors import GraphEigenmapError
 from graph_eigenmap.transfer import tensor_view
 
 SCALINGS = ("auto", "standard", "maxabs", "none")
-STATISTICS_BLOCK_ELEMENTS = 1 << 24
-"""Values of dense rows read at once in float64 by :func:`dense_column_statistics` (128 MiB)."""
+STATISTICS_BLOCK_ELEMENTS = 1 << 22
+"""Values of dense rows read at once in float64 by :func:`dense_column_statistics` (32 MiB)."""
 
 
 @dataclass(frozen=True)

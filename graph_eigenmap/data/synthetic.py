@@ -43,6 +43,10 @@ EDGE_DRAW_BLOCK = 1 << 27
 """Edges drawn per block (the one-time working arrays of a draw are a few times this many int64)."""
 CSR_BLOCK_ENTRIES = 1 << 28
 """Stored adjacency entries sorted at once when building the CSR matrix (:func:`_symmetric_csr`)."""
+CSR_HOST_BLOCK_ENTRIES = 1 << 24
+"""The same on a CPU, where the sort's working arrays are host memory (the CSR is the same either way)."""
+MEAN_BLOCK_ROWS = 1 << 16
+"""Rows whose class means are added at once (no ``[n, d]`` copy of the means of all rows)."""
 RANDPERM_MAX = 1 << 30
 """Distinct keys up to which the surplus is dropped by one permutation of all of them (:func:`_keep_mask` beyond)."""
 FEATURE_BLOCK_ELEMENTS = 1 << 28
@@ -209,7 +213,8 @@ def _symmetric_csr(keys: torch.Tensor, n: int) -> sp.csr_matrix:
     device never holds more than the keys and one block (papers100M: 13 GB of keys instead of 26 GB of
     both directions and the sort's copy of them), and the column ids go straight into a host array.
     """
-    if 2 * keys.numel() <= CSR_BLOCK_ENTRIES:
+    block_entries = CSR_BLOCK_ENTRIES if keys.is_cuda else min(CSR_BLOCK_ENTRIES, CSR_HOST_BLOCK_ENTRIES)
+    if 2 * keys.numel() <= block_entries:
         both = torch.cat([keys, (keys % n) * n + keys // n]).sort().values
         return csr_from_sorted_keys(both, torch.ones(both.numel(), device=both.device), n)
     count = torch.zeros(n, dtype=torch.int64, device=keys.device)
@@ -221,7 +226,7 @@ def _symmetric_csr(keys: torch.Tensor, n: int) -> sp.csr_matrix:
     indptr = indptr.cpu().numpy()
     nnz = int(indptr[-1])
     indices = np.empty(nnz, dtype=np.int32 if nnz < 2**31 else np.int64)
-    for first, last in row_blocks(indptr, CSR_BLOCK_ENTRIES):
+    for first, last in row_blocks(indptr, block_entries):
         rows = _rows_block(keys, n, first, last)
         indices[indptr[first]:indptr[last]] = (rows % n).cpu().numpy()
     return sp.csr_matrix((np.ones(nnz, dtype=np.float32), indices, indptr.astype(indices.dtype)), shape=(n, n))
@@ -247,7 +252,8 @@ def _features(labels, num_classes: int, dim: int, snr: float, gen: torch.Generat
     n = labels.numel()
     if n * dim <= FEATURE_BLOCK_ELEMENTS:
         x = torch.randn(n, dim, generator=gen, device=device)
-        x += means[labels]
+        for begin in range(0, n, MEAN_BLOCK_ROWS):
+            x[begin:begin + MEAN_BLOCK_ROWS] += means[labels[begin:begin + MEAN_BLOCK_ROWS]]
         return x.cpu().numpy()
     out = np.empty((n, dim), dtype=np.float32)
     rows = max(1, FEATURE_BLOCK_ELEMENTS // dim)
