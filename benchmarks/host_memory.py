@@ -114,9 +114,10 @@ def phase_at(marks: list, when: float) -> str:
     return current
 
 
-def measure(command: list[str], env: dict, interval: float, log: Path) -> dict:
-    """Run ``command``, sampling its process tree every ``interval`` seconds; the samples and its exit code."""
-    samples, lowest_available = [], None
+def measure(command: list[str], env: dict, interval: float, log: Path, timeout: float | None = None) -> dict:
+    """Run ``command``, sampling its process tree every ``interval`` seconds; the samples and its exit code (the
+    command is killed after ``timeout`` seconds: ``timed_out``)."""
+    samples, lowest_available, timed_out = [], None, False
     start = time.time()
     with open(log, "w") as handle:
         process = subprocess.Popen(command, stdout=handle, stderr=subprocess.STDOUT, env=env)
@@ -129,9 +130,14 @@ def measure(command: list[str], env: dict, interval: float, log: Path) -> dict:
             lowest_available = available if lowest_available is None else min(lowest_available, available)
             if process.poll() is not None:
                 break
+            if timeout is not None and tick - start > timeout:
+                process.kill()
+                process.wait()
+                timed_out = True
+                break
             time.sleep(max(0.0, interval - (time.time() - tick)))
-    return dict(samples=samples, exit_code=process.returncode, wall_s=round(time.time() - start, 1),
-                start=start, lowest_available_gib=round(lowest_available / GIB, 2))
+    return dict(samples=samples, exit_code=process.returncode, wall_s=round(time.time() - start, 1), start=start,
+                timed_out=timed_out, lowest_available_gib=round(lowest_available / GIB, 2))
 
 
 def summarize(samples: list, marks: list, start: float) -> dict:

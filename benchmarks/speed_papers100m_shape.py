@@ -8,7 +8,8 @@ an MLP 128-512-512, k = 64, bf16 autocast, one-sided gradient, neighbour-sampled
 seeds (``--batch-size``) and fanout 8, eager or compiled (``--compile``).
 
 1. The command ``graph-eigenmap fit -d csbm-papers100m --estimator sampled --device cuda --out DIR/fit`` with
-   that model, run as a subprocess: its wall time and peak resident host memory (``RUSAGE_CHILDREN``), and from
+   that model, run as a subprocess: its wall time and peak resident host memory (``RUSAGE_CHILDREN``; and, sampled
+   at 1 Hz over its processes, peak anonymous memory (RssAnon) and PSS per phase, benchmarks/host_memory.py), and from
    its metadata.json: steps per second and seconds per epoch (n seeds) from the loop's own history (synchronized
    every 10 steps; the first interval, warm-up, left out), time to plateau (objective within 1 % of its final
    value), peak GPU memory of training and embedding, and the exact Rayleigh quotients of the outputs.
@@ -27,7 +28,6 @@ import datetime
 import json
 import os
 import resource
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -36,6 +36,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks.checkout_cli import cli_command  # noqa: E402
+from benchmarks.host_memory import measure, read_phases, summarize  # noqa: E402
 from benchmarks.speed import Report, ceilings, mlp_weights, plateau_entry, step_seconds  # noqa: E402
 from graph_eigenmap.artifacts import load_model  # noqa: E402
 from graph_eigenmap.data import csbm  # noqa: E402
@@ -58,15 +59,18 @@ def run_fit(args, out: Path, report: Report) -> Path:
     report["fit_command"] = "graph-eigenmap " + " ".join(command[3:])
     print(report["fit_command"], flush=True)
     start = time.perf_counter()
-    with open(out / "fit.log", "w") as log:
-        try:
-            code = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, env=os.environ.copy(),
-                                  timeout=args.fit_timeout).returncode
-        except subprocess.TimeoutExpired:
-            code = "timed out"
+    phases = out / "fit_phases.txt"  # RssAnon and PSS sampled at 1 Hz, per phase (benchmarks/host_memory.py)
+    measured = measure(command, dict(os.environ, GRAPH_EIGENMAP_PHASE_FILE=str(phases)), 1.0, out / "fit.log",
+                       timeout=args.fit_timeout)
+    code = "timed out" if measured["timed_out"] else measured["exit_code"]
     report["fit_command_wall_s"] = round(time.perf_counter() - start, 1)
     report["fit_command_exit_code"] = code
     report["fit_command_peak_host_gib"] = round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 2**20, 2)
+    if measured["samples"]:
+        memory = summarize(measured["samples"], read_phases(phases), measured["start"])
+        report["fit_command_peak_rss_anon_gib"] = memory["peak_rss_anon_gib"]
+        report["fit_command_peak_pss_gib"] = memory["peak_pss_gib"]
+        report["fit_command_host_memory_phases"] = memory["phases"]
     return folder
 
 
