@@ -239,34 +239,28 @@ def run(nproc: int, args, scratch: Path) -> dict:
 
 def markdown(report: dict) -> str:
     lines = ["# Host memory of `graph-eigenmap fit`: one process against `--nproc N`", "",
-             f"{report['date']}, commit {report['commit']}, {report['device']}. "
-             f"`{report['command']}`", "",
+             f"{report['date']}, commit {report['commit']}, {report['device']}. `{report['command']}`", "",
              f"Dataset `{report['dataset']}`, fit options `{report['fit_args']}`; sampled at "
              f"{1 / report['interval_s']:g} Hz (/proc status and smaps_rollup, summed over the process tree).", "",
-             "| N | exit | wall s | peak PSS GiB (phase) | of which anon / file / shmem | peak RssAnon GiB (phase) | "
-             "data GiB | PSS / data | PSS bytes per node | vs N = 1 |", "|---|---|---|---|---|---|---|---|---|---|"]
-    base = next((r for r in report["runs"] if r["nproc"] == 1 and r.get("peak_pss_gib")), None)
+             "| N | exit | wall s | peak PSS GiB (phase) | of which anon / file | peak RssAnon GiB (phase) | data GiB | "
+             "PSS / data | PSS bytes per node | RssAnon bytes per node | PSS vs N = 1 |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in report["runs"]:
         if "peak_pss_gib" not in r:
-            lines.append(f"| {r['nproc']} | {r['exit_code']} | {r['wall_s']} | | | | | | | |")
+            lines.append(f"| {r['nproc']} | {r['exit_code']} | {r['wall_s']} | | | | | | | | |")
             continue
-        parts = r["peak_pss_parts_gib"]
-        data = r.get("data", {}).get("total_gib")
-        ratio = f"{r['peak_pss_gib'] / base['peak_pss_gib']:.2f}x" if base else ""
-        lines.append(f"| {r['nproc']} | {r['exit_code']} | {r['wall_s']} | {r['peak_pss_gib']:.2f} "
-                     f"({r['peak_pss_phase']}) | {parts['Pss_Anon']:.2f} / {parts['Pss_File']:.2f} / "
-                     f"{parts['Pss_Shmem']:.2f} | {r['peak_rss_anon_gib']:.2f} ({r['peak_rss_anon_phase']}) | "
-                     f"{data if data is not None else ''} | "
-                     f"{r['peak_pss_gib'] / data:.2f} | {r.get('peak_pss_bytes_per_node', '')} | {ratio} |"
-                     if data else
-                     f"| {r['nproc']} | {r['exit_code']} | {r['wall_s']} | {r['peak_pss_gib']:.2f} "
-                     f"({r['peak_pss_phase']}) | {parts['Pss_Anon']:.2f} / {parts['Pss_File']:.2f} / "
-                     f"{parts['Pss_Shmem']:.2f} | {r['peak_rss_anon_gib']:.2f} ({r['peak_rss_anon_phase']}) | | | | "
-                     f"{ratio} |")
+        parts, data = r["peak_pss_parts_gib"], r.get("data", {}).get("total_gib")
+        ratio = f"{r['peak_pss_gib'] / data:.2f}" if data else ""
+        lines.append(f"| {r['nproc']} | {r['exit_code']} | {r['wall_s']} | {r['peak_pss_gib']:.2f} ({r['peak_pss_phase']}) "
+                     f"| {parts['Pss_Anon']:.2f} / {parts['Pss_File']:.2f} | {r['peak_rss_anon_gib']:.2f} "
+                     f"({r['peak_rss_anon_phase']}) | {data or ''} | {ratio} "
+                     f"| {r.get('peak_pss_bytes_per_node', '')} | {r.get('peak_rss_anon_bytes_per_node', '')} "
+                     f"| {r.get('peak_pss_vs_one_process', '')} |")
     for r in report["runs"]:
         if not r.get("phases"):
             continue
-        lines += ["", f"Phases, N = {r['nproc']} (summed over the processes; a sample belongs to rank 0's phase):", "",
+        lines += ["", f"Phases, N = {r['nproc']} (summed over the processes; a sample belongs to the phase rank 0, or "
+                  "the launcher before it, last entered):", "",
                   "| phase | from s | to s | peak PSS GiB | peak RssAnon GiB |", "|---|---|---|---|---|"]
         for name, p in r["phases"].items():
             lines.append(f"| {name} | {p['first_s']} | {p.get('last_s', p['first_s'])} | {p['peak_pss_gib']:.2f} | "

@@ -141,7 +141,7 @@ def _fit_rank(ranks: Ranks, folder: Path, fit_options: dict) -> None:
     if str(fit_options.get("device", "auto")) == "cpu" or not torch.cuda.is_available():
         torch.set_num_threads(max(1, (os.cpu_count() or 1) // ranks.world_size))
         keep_freed_host_memory()  # as the CLI does for one process: no page faults on each step's activations
-    mark_phase("load")
+    mark_phase("map")
     neural_eigenmap(read_shared_graph(folder), ranks=ranks, **fit_options)
 
 
