@@ -10,7 +10,9 @@ and a command that fails leaves no output, temporary file or folder of its own b
 from __future__ import annotations
 
 import json
+import os
 import shlex
+import shutil
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
@@ -153,7 +155,11 @@ def _run_fit(dataset: str, load_options: dict, fit_options: dict, nproc: int, ha
                 neural_eigenmap_on_processes(nproc, dataset, load_options=load_options, **fit_options)
                 return json.loads((out / "metadata.json").read_text())
             mark_phase("load")
-            result = neural_eigenmap(load_graph(dataset, **load_options), **fit_options)
+            arrays = out / f".graph.{os.getpid()}.tmp"  # a large synthetic graph's arrays, memory-mapped from files
+            try:
+                result = neural_eigenmap(load_graph(dataset, arrays_dir=arrays, **load_options), **fit_options)
+            finally:
+                shutil.rmtree(arrays, ignore_errors=True)
             return None if result is None else result.metadata
     except TrainingDivergedError as err:
         raise GraphEigenmapError(_diverged_message(err, out, checkpoint if had_checkpoint else None)) from None

@@ -20,6 +20,7 @@ hard link to its inputs file (:func:`graph_eigenmap.files.save_array`).
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -56,7 +57,15 @@ def share_graph(graph, load_options: dict, fit_options: dict, folder: Path) -> d
         OSError: the folder could not be written.
     """
     mark_phase("load")
-    graph = graph if isinstance(graph, Graph) else load_graph(graph, **load_options)
+    generated = folder.with_name(folder.name + ".graph")  # a large synthetic graph's arrays, generated into files
+    try:
+        graph = graph if isinstance(graph, Graph) else load_graph(graph, arrays_dir=generated, **load_options)
+        return _write_shared(graph, fit_options, folder)
+    finally:
+        shutil.rmtree(generated, ignore_errors=True)
+
+
+def _write_shared(graph: Graph, fit_options: dict, folder: Path) -> dict:
     mark_phase("share")
     fields = {name: value for name, value in fit_options.items() if name in defaults()}
     config = resolve(TrainConfig(**fields), graph, torch.device("cpu"))

@@ -144,3 +144,50 @@ def test_the_normalized_adjacency_in_blocks_is_the_one_in_one_piece(monkeypatch)
         assert np.array_equal(blocked.data, whole.data) and np.array_equal(blocked.indices, whole.indices)
         np.testing.assert_allclose(whole.toarray(), expected.toarray(), rtol=1e-6, atol=0)
     assert np.shares_memory(kernel.normalized_adjacency(adjacency).indices, adjacency.indices)  # no copy of it
+
+
+@pytest.mark.parametrize("blocked", [False, True])
+def test_a_large_synthetic_graph_is_generated_into_files_as_in_memory(tmp_path, monkeypatch, blocked):
+    import graph_eigenmap.data as data
+    import graph_eigenmap.data.synthetic as synthetic
+
+    spec = "csbm:num_nodes=3000,num_edges=20000,num_classes=6,num_features=16,seed=4"
+    if blocked:  # the row blocks of papers100M's shape: column ids and features written block by block
+        monkeypatch.setattr(synthetic, "CSR_BLOCK_ENTRIES", 999)
+        monkeypatch.setattr(synthetic, "FEATURE_BLOCK_ELEMENTS", 1000)
+    held = data.load_graph(spec, arrays_dir=tmp_path / "small")  # below FILE_BACKED_MIN_BYTES: in memory
+    assert not (tmp_path / "small").exists() and not isinstance(held.features, np.memmap)
+    monkeypatch.setattr(data, "FILE_BACKED_MIN_BYTES", 0)
+    mapped = data.load_graph(spec, arrays_dir=tmp_path / "large")
+    assert sorted(p.name for p in (tmp_path / "large").iterdir()) == ["data.npy", "features.npy", "indices.npy",
+                                                                      "indptr.npy"]
+    for array in (mapped.features, mapped.adjacency.indices, mapped.adjacency.data, mapped.adjacency.indptr):
+        assert _map_mode(array) == "r"
+    assert mapped.adjacency.indices.dtype == np.int32
+    assert np.array_equal(mapped.features, held.features) and (mapped.adjacency != held.adjacency).nnz == 0
+    assert np.array_equal(mapped.adjacency.indices, held.adjacency.indices)
+    assert np.array_equal(mapped.labels, held.labels) and mapped.extra["spec"] == spec
+
+
+def _fit(out: Path, *extra: str, file_backed: bool = False) -> None:
+    import subprocess
+    import sys
+
+    env = dict(os.environ, PYTHONWARNINGS="ignore")
+    if file_backed:
+        env["GRAPH_EIGENMAP_FILE_BACKED_MIN_BYTES"] = "0"
+    command = [sys.executable, "-c", "from graph_eigenmap_cli.main import main; main()", "fit", "-d", GRAPH, "--out",
+               str(out), "--k", "6", "--steps", "10", "--estimator", "sampled", "--batch-size", "128", "--width", "32",
+               "--device", "cpu", "--quiet", *extra]
+    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert not [p.name for p in out.iterdir() if p.name.startswith(".")]  # generation folders and the like are gone
+
+
+def test_the_command_fits_a_graph_generated_into_files_as_one_held_in_memory(tmp_path):
+    _fit(tmp_path / "held")
+    _fit(tmp_path / "files", file_backed=True)
+    _fit(tmp_path / "files2", "--nproc", "2", file_backed=True)
+    for name in ("embeddings.npy", "known_inputs.npy"):
+        assert np.array_equal(np.load(tmp_path / "files" / name), np.load(tmp_path / "held" / name))
+    assert json.loads((tmp_path / "files2" / "metadata.json").read_text())["processes"] == 2
