@@ -21,7 +21,8 @@ Parts (each writes OUT/scale_<part>.{json,md}; ``--nodes`` / ``--edges`` change 
   process: wall time and peak resident host memory, and from its metadata.json steps per second, seconds per epoch
   (sampled estimator: n seeds), time to plateau, peak GPU memory and the order of its outputs; with ``--score``,
   the captured spectrum against the exact top-k and the linear probe on its embeddings (graphs of up to some
-  hundred thousand nodes).
+  hundred thousand nodes); with ``--memory``, the fit again, sampled from outside: peak anonymous memory (RssAnon) and
+  PSS over its processes, per phase (``benchmarks/host_memory.py``).
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ LOAD_TARGETS = dict(first_load_s=90.0, cached_load_s=10.0, peak_rss_gib=8.0)
 """The products-scale targets of loading, on a 2-core machine with 24 GB."""
 SMALL = ["--nodes", "1000", "--edges", "5000", "--sizes", "1000", "3000", "--k", "8", "--width", "32", "--runs", "2",
          "--graph", "csbm:num_nodes=1000,num_edges=5000,num_classes=4,num_features=16", "--fit-args", "--steps 20 --k 8",
-         "--score", "--device", "cpu"]
+         "--score", "--memory", "--device", "cpu"]
 """What ``--small`` adds (CI's form)."""
 
 
@@ -196,9 +197,32 @@ def fit(args: argparse.Namespace, report: Report) -> None:
             raise SystemExit(f"{report['fit_command']} failed ({run['exit_code']}):\n{run['stderr'][-2000:]}")
         report.put("fit_wall_s", run["wall_s"], digits=2)
         report.put("fit_peak_host_gib", run["peak_rss_gib"], digits=2)
+        if args.memory:
+            anonymous_memory(command, Path(scratch), args, report)
         read_fit(json.loads((folder / "metadata.json").read_text()), report)
         if args.score:
             score(args, folder, report)
+
+
+def anonymous_memory(command: list[str], scratch: Path, args: argparse.Namespace, report: Report) -> None:
+    """The fit once more, sampled from outside at 1 Hz: peak anonymous memory (RssAnon: pages of memory-mapped files
+    the kernel can drop do not count) and PSS, summed over its processes, overall and per phase of the fit."""
+    import os
+
+    from benchmarks.host_memory import measure, read_phases, summarize
+
+    folder = scratch / "fit-memory"
+    command = [*command[:command.index("--out") + 1], str(folder), *command[command.index("--out") + 2:]]
+    phases = scratch / "phases.txt"
+    measured = measure(command, dict(os.environ, GRAPH_EIGENMAP_PHASE_FILE=str(phases)), 1.0, scratch / "memory.log",
+                       timeout=args.fit_timeout)
+    if measured["exit_code"] != 0 or not measured["samples"]:
+        raise SystemExit(f"{report['fit_command']} (memory sampled) failed ({measured['exit_code']}):\n"
+                         + (scratch / "memory.log").read_text()[-2000:])
+    memory = summarize(measured["samples"], read_phases(phases), measured["start"])
+    report.put("fit_peak_rss_anon_gib", memory["peak_rss_anon_gib"], digits=2)
+    report.put("fit_peak_pss_gib", memory["peak_pss_gib"], digits=2)
+    report["fit_memory_phases"] = [dict(phase=name, **values) for name, values in memory["phases"].items()]
 
 
 def read_fit(meta: dict, report: Report) -> None:
@@ -277,6 +301,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--fit-dir", default=None, help="fit: its output folder (default: a temporary one)")
     parser.add_argument("--fit-timeout", type=float, default=None)
     parser.add_argument("--score", action="store_true", help="fit: captured spectrum and probe (small graphs)")
+    parser.add_argument("--memory", action="store_true",
+                        help="fit: run it again sampled from outside (Linux /proc) for peak RssAnon and PSS per phase")
     given = sys.argv[1:] if argv is None else list(argv)
     args = parser.parse_args([*SMALL, *given] if "--small" in given else given)  # what is given overrides SMALL
     args.argv = given

@@ -10,7 +10,9 @@ and a command that fails leaves no output, temporary file or folder of its own b
 from __future__ import annotations
 
 import json
+import os
 import shlex
+import shutil
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
@@ -140,18 +142,23 @@ def _run_fit(dataset: str, load_options: dict, fit_options: dict, nproc: int, ha
     from graph_eigenmap.data import load_graph
     from graph_eigenmap.errors import GraphEigenmapError, TrainingDivergedError
     from graph_eigenmap.files import removed_on_failure
-    from graph_eigenmap.host_memory import keep_freed_host_memory
+    from graph_eigenmap.host_memory import keep_freed_host_memory, mark_phase
 
     out = fit_options["out_dir"]
     checkpoint = out / CHECKPOINT_NAME
     try:
         with removed_on_failure(out, keep_on_interrupt=(CHECKPOINT_NAME,)):
-            if fit_options["device"].type == "cpu":
+            if fit_options["device"].type == "cpu" and nproc == 1:  # the ranks of --nproc keep theirs themselves
                 keep_freed_host_memory()  # no page faults on every step's activations (graph_eigenmap.host_memory)
             if nproc > 1:
                 neural_eigenmap_on_processes(nproc, dataset, load_options=load_options, **fit_options)
                 return json.loads((out / "metadata.json").read_text())
-            result = neural_eigenmap(load_graph(dataset, **load_options), **fit_options)
+            mark_phase("load")
+            arrays = out / f".graph.{os.getpid()}.tmp"  # a large synthetic graph's arrays, memory-mapped from files
+            try:
+                result = neural_eigenmap(load_graph(dataset, arrays_dir=arrays, **load_options), **fit_options)
+            finally:
+                shutil.rmtree(arrays, ignore_errors=True)
             return None if result is None else result.metadata
     except TrainingDivergedError as err:
         raise GraphEigenmapError(_diverged_message(err, out, checkpoint if had_checkpoint else None)) from None

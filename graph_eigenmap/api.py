@@ -16,8 +16,12 @@ Example:
 from __future__ import annotations
 
 import difflib
+import gc
 import inspect
 import os
+import secrets
+import shutil
+import tempfile
 import time
 from pathlib import Path
 
@@ -31,10 +35,12 @@ from graph_eigenmap.config import TrainConfig, defaults
 from graph_eigenmap.data import Graph, from_scipy, load_graph
 from graph_eigenmap.distributed import Ranks, ranks_from_environment
 from graph_eigenmap.errors import GraphEigenmapError
+from graph_eigenmap.files import TEMPORARY_SUFFIX
 from graph_eigenmap.fit_outputs import FitResult, finish_fit
-from graph_eigenmap.host_memory import keep_freed_host_memory
+from graph_eigenmap.host_memory import keep_freed_host_memory, mark_phase, release_freed_host_memory
 from graph_eigenmap.inference import embed_features
 from graph_eigenmap.representation import node_representation
+from graph_eigenmap.shared_graph import read_shared_graph, share_graph
 from graph_eigenmap.train import train
 from graph_eigenmap.transfer import resolve_device
 
@@ -72,42 +78,71 @@ def neural_eigenmap(
         :class:`FitResult`; None on the ranks other than 0 of a data-parallel run (rank 0 embeds the nodes
         and writes ``out_dir``).
     """
-    graph = graph if isinstance(graph, Graph) else load_graph(graph)
+    if not isinstance(graph, Graph):
+        mark_phase("load")
+        graph = load_graph(graph)
     config = _config(k, options)
     device = resolve_device(device)
     started = time.perf_counter()
     ranks = ranks if ranks is not None else ranks_from_environment()
-    trained = train(graph, config, device=device, checkpoint_dir=out_dir, resume=resume, progress=progress,
-                    ranks=ranks)
-    if not ranks.main:
-        return None
-    return finish_fit(graph, trained, out_dir=out_dir, save_backbone=save_backbone, ranks=ranks, started=started)
+    inputs_file = None if out_dir is None else _inputs_file(Path(out_dir))
+    try:
+        trained = train(graph, config, device=device, checkpoint_dir=out_dir, resume=resume, progress=progress,
+                        ranks=ranks, inputs_file=inputs_file)
+        result = None if not ranks.main else finish_fit(graph, trained, out_dir=out_dir, save_backbone=save_backbone,
+                                                         ranks=ranks, started=started)
+    finally:  # known_inputs.npy, where written, is a link to it
+        if inputs_file is not None:
+            inputs_file.unlink(missing_ok=True)
+    mark_phase("done")
+    return result
+
+
+def _inputs_file(out_dir: Path) -> Path:
+    """A new name in ``out_dir`` (created) for the fit's memory-mapped model inputs, removed when the fit ends."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    return out_dir / f".inputs.{os.getpid()}.{secrets.token_hex(4)}{TEMPORARY_SUFFIX}"
 
 
 def neural_eigenmap_on_processes(nproc: int, graph_spec, *, load_options: dict | None = None, **fit_options) -> None:
     """:func:`neural_eigenmap` on ``nproc`` new local processes that make each step together (data-parallel).
 
-    Each process loads ``graph_spec`` (:func:`~graph_eigenmap.data.load_graph` with ``load_options``) and
-    trains its rank; on a CPU each takes an equal share of the cores. Rank 0 writes ``fit_options["out_dir"]``.
+    This process loads ``graph_spec`` (:func:`~graph_eigenmap.data.load_graph` with ``load_options``; or a
+    :class:`Graph`), computes the model's inputs and writes both to a folder in ``out_dir``, then frees them and
+    starts the processes, which map those files read-only: one copy of the graph on the host, not one per process
+    (:mod:`graph_eigenmap.shared_graph`). On a CPU each process takes an equal share of the cores. Rank 0 writes
+    ``fit_options["out_dir"]``; the shared folder is removed at the end.
 
     Raises:
         GraphEigenmapError: a rank failed (its error, in one line).
     """
+    out_dir = fit_options.get("out_dir")
+    if out_dir is None:
+        folder = Path(tempfile.mkdtemp(prefix="graph_eigenmap-")) / "shared"
+    else:
+        folder = Path(out_dir) / f".shared-graph.{os.getpid()}.{secrets.token_hex(4)}{TEMPORARY_SUFFIX}"
+        folder.parent.mkdir(parents=True, exist_ok=True)
     try:
-        distributed.launch(nproc, _fit_rank, graph_spec, dict(load_options or {}), fit_options)
+        rank_options = share_graph(graph_spec, dict(load_options or {}), fit_options, folder)
+        gc.collect()  # the launcher's copy of the graph is gone before the ranks map theirs
+        release_freed_host_memory()
+        distributed.launch(nproc, _fit_rank, folder, rank_options)
     except mp.ProcessRaisedException as err:
         last = [line for line in str(err).strip().splitlines() if line.strip()][-1]
         raise GraphEigenmapError(f"a training process failed: {last.split(': ', 1)[-1]}") from None
     except mp.ProcessExitedException as err:
         raise GraphEigenmapError(f"a training process ended without finishing ({err}); "
                                  "the run did not complete.") from None
+    finally:
+        shutil.rmtree(folder if out_dir is not None else folder.parent, ignore_errors=True)
 
 
-def _fit_rank(ranks: Ranks, graph_spec, load_options: dict, fit_options: dict) -> None:
+def _fit_rank(ranks: Ranks, folder: Path, fit_options: dict) -> None:
     if str(fit_options.get("device", "auto")) == "cpu" or not torch.cuda.is_available():
         torch.set_num_threads(max(1, (os.cpu_count() or 1) // ranks.world_size))
         keep_freed_host_memory()  # as the CLI does for one process: no page faults on each step's activations
-    neural_eigenmap(load_graph(graph_spec, **load_options), ranks=ranks, **fit_options)
+    mark_phase("map")
+    neural_eigenmap(read_shared_graph(folder), ranks=ranks, **fit_options)
 
 
 def _config(k: int, options: dict) -> TrainConfig:

@@ -1,7 +1,9 @@
 """Data-parallel NeuralEF over several processes with ``torch.distributed``: one step of N ranks × b seeds is one
 step of N·b.
 
-Each rank holds the graph and the model, draws its own seeds, and the ranks make one step together:
+Each rank sees the whole graph (launched by :func:`launch` through ``fit --nproc``, it maps the one copy its launcher
+wrote, :mod:`graph_eigenmap.shared_graph`) and holds the model, draws its own seeds, and the ranks make one step
+together:
 
 * the model is wrapped in :class:`torch.nn.parallel.DistributedDataParallel`, which averages gradients;
 * the two places where NeuralEF couples the drawn nodes are averaged over ranks with a differentiable

@@ -143,7 +143,7 @@ class FullGraphEstimator:
     def __init__(self, adjacency: sp.csr_matrix, *, shift: bool = False, trivial: TrivialEigenvectors | None = None,
                  device="cpu"):
         self.num_nodes = adjacency.shape[0]
-        self.kernel = to_torch_csr(normalized_adjacency(adjacency, shift=shift), device=device)
+        self.kernel = to_torch_csr(normalized_adjacency(adjacency, shift=shift), device=device, compact=True)
         if trivial is not None:
             self.kernel = DeflatedKernel(self.kernel, trivial)
         self.all_ids = torch.arange(self.num_nodes, device=device)

@@ -58,8 +58,38 @@ def atomic_write(path: str | Path, write) -> None:
 
 
 def save_array(path: str | Path, array: np.ndarray) -> None:
-    """Write ``array`` as a float32 ``.npy`` file without pickles, atomically."""
-    atomic_write(path, lambda f: np.save(f, np.ascontiguousarray(array, dtype=np.float32), allow_pickle=False))
+    """Write ``array`` as a float32 ``.npy`` file without pickles, atomically.
+
+    A float32 array that is a whole ``.npy`` file mapped read-only (``np.load(..., mmap_mode="r")``, such as a fit's
+    propagated inputs, :func:`graph_eigenmap.inputs.model_input_graph`) is linked into place (a hard link: no second
+    copy on disk, nothing read or written) where the file system allows, else written.
+    """
+    if not _link_mapped(path, array):
+        atomic_write(path, lambda f: np.save(f, np.ascontiguousarray(array, dtype=np.float32), allow_pickle=False))
+
+
+def _link_mapped(path: str | Path, array) -> bool:
+    """Hard-link the ``.npy`` file ``array`` maps read-only, whole, to ``path`` (atomically); False where it cannot."""
+    if not (isinstance(array, np.memmap) and array.mode == "r" and array.dtype == np.float32
+            and array.flags.c_contiguous and array.filename):
+        return False
+    path, source = Path(path), Path(array.filename)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}{TEMPORARY_SUFFIX}")
+    try:
+        whole = np.load(source, mmap_mode="r", allow_pickle=False)
+        if whole.shape != array.shape or whole.dtype != array.dtype:
+            return False
+        del whole
+        with open(source, "rb") as handle:
+            os.fsync(handle.fileno())
+        path.parent.mkdir(parents=True, exist_ok=True)
+        os.link(source, temporary)
+        os.replace(temporary, path)
+        return True
+    except (OSError, ValueError):
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        return False
 
 
 def save_json(path: str | Path, payload: dict) -> None:

@@ -12,7 +12,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime
+import os
+import secrets
 import sys
 import time
 import warnings
@@ -34,8 +37,10 @@ from graph_eigenmap.artifacts import (
 from graph_eigenmap.config import TrainConfig
 from graph_eigenmap.data.graph import Graph
 from graph_eigenmap.distributed import Ranks
+from graph_eigenmap.host_memory import mark_phase
 from graph_eigenmap.inference import (
     BACKBONE_MAX_BYTES,
+    RowFile,
     all_node_inputs,
     embed_nodes,
     embed_to_files,
@@ -99,6 +104,7 @@ def finish_fit(graph: Graph, trained: TrainResult, *, out_dir: str | Path | None
         ranks: the processes that trained (recorded in metadata.json).
         started: ``time.perf_counter()`` when the fit began (for ``wall_time_s``).
     """
+    mark_phase("outputs")
     config = trained.config
     device = next(trained.model.parameters()).device  # a rank's own GPU in data-parallel runs
     model_graph = graph if config.identity else model_input_graph(graph, config.inputs, device)
@@ -120,38 +126,65 @@ def finish_fit(graph: Graph, trained: TrainResult, *, out_dir: str | Path | None
                         backbone_saved=writes_backbone, processes=ranks.world_size,
                         peak_gpu_gib=_peak_gpu_gib(device), history=[list(entry) for entry in trained.history])
         _warn_about_order(metadata, config)
-        representation, metadata["representation"] = _recommended(
-            graph, config, embedding, backbone, writes=out_dir is not None and not streamed,
-            backbone_written=writes_backbone)
+        metadata["representation"] = _recommended(graph, config, embedding, backbone, out_dir=out_dir,
+                                                  backbone_written=writes_backbone)
         known = None if model_graph is graph else _known_inputs(graph, model_graph, config)
         if out_dir is not None:
             save_fit(out_dir, embedding=None if streamed else embedding,
                      backbone=None if streamed or not writes_backbone else backbone, model=trained.model,
-                     model_config=model_config(config, model_graph), metadata=metadata, known_inputs=known,
-                     representation=representation if metadata["representation"]["file"] == REPRESENTATION else None)
+                     model_config=model_config(config, model_graph), metadata=metadata, known_inputs=known)
     if streamed:
         embedding = np.load(Path(out_dir) / EMBEDDINGS, mmap_mode="c", allow_pickle=False)
         backbone = np.load(Path(out_dir) / BACKBONE, mmap_mode="c", allow_pickle=False) if writes_backbone else None
     return FitResult(embedding, backbone, trained.eigenvalues, quotients, trained.model, config, metadata, known)
 
 
-def _recommended(graph: Graph, config: TrainConfig, embedding, backbone, *, writes: bool,
-                 backbone_written: bool) -> tuple[np.ndarray | None, dict]:
-    """The representation the fit recommends (``config.representation``, resolved by :mod:`graph_eigenmap.recipe`)
-    and what metadata.json says of it: its name, its parts, the file that holds it (None where none does), and the
-    label-free figures that chose it. Several parts go side by side to ``representation.npy``; one part is its own
-    file (embeddings.npy, backbone.npy)."""
+def _recommended(graph: Graph, config: TrainConfig, embedding, backbone, *, out_dir: str | Path | None,
+                 backbone_written: bool) -> dict:
+    """What metadata.json says of the representation the fit recommends (``config.representation``, resolved by
+    :mod:`graph_eigenmap.recipe`): its name, its parts, the file that holds it (None where none does), and the
+    label-free figures that chose it. One part is its own file (embeddings.npy, backbone.npy); several go side by
+    side to ``representation.npy``, written here a block of rows at a time (:func:`write_side_by_side`) when the fit
+    has an output folder, the parts are at hand and the file takes at most
+    :data:`~graph_eigenmap.inference.BACKBONE_MAX_BYTES`."""
     name = config.representation
     parts = REPRESENTATIONS[name].parts
     record = dict(name=name, parts=list(parts), recipe=explain(config, graph))
     if parts == ("embedding",):
-        return None, dict(record, file=EMBEDDINGS)
+        return dict(record, file=EMBEDDINGS)
     if parts == ("backbone",):
-        return None, dict(record, file=BACKBONE if backbone_written else None)
-    if not writes:  # kept in memory, or a streamed fit: too large to duplicate its parts on disk
-        return None, dict(record, file=None)
-    array, blocks = node_representation(name, embedding=embedding, backbone=backbone, features=graph.features)
-    return array, dict(record, file=REPRESENTATION, blocks=list(blocks))
+        return dict(record, file=BACKBONE if backbone_written else None)
+    given = dict(embedding=embedding, backbone=backbone, features=graph.features)
+    if out_dir is None or any(given[part] is None for part in parts):
+        return dict(record, file=None)
+    if 4 * graph.num_nodes * sum(given[part].shape[1] for part in parts) > BACKBONE_MAX_BYTES:
+        return dict(record, file=None)  # too large to duplicate its parts on disk
+    blocks = write_side_by_side(Path(out_dir) / REPRESENTATION, name, given)
+    return dict(record, file=REPRESENTATION, blocks=list(blocks))
+
+
+def write_side_by_side(path: Path, name: str, parts: dict, *, chunk_rows: int = 1 << 16) -> tuple[int, ...]:
+    """Write the representation ``name`` of ``parts`` (``{"embedding": [n, k], "backbone": ..., "features": ...}``,
+    memory-mapped or not) to ``path``, a block of rows at a time, atomically; returns its block widths."""
+    n = next(iter(parts.values())).shape[0]
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    try:
+        rows = None
+        for begin in range(0, n, chunk_rows):
+            rows_of = {part: None if part_rows is None else part_rows[begin:begin + chunk_rows]
+                       for part, part_rows in parts.items()}
+            block, blocks = node_representation(name, **rows_of)
+            rows = rows or RowFile(temporary, (n, block.shape[1]))
+            rows.write(begin, block)
+        rows.close()
+        with open(temporary, "rb+") as handle:
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            temporary.unlink()
+        raise
+    return blocks
 
 
 def _embed_and_measure(model: NeuralEigenfunctions, inputs: torch.Tensor, kernel, files, writes_backbone: bool):

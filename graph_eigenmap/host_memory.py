@@ -18,6 +18,10 @@ by calling it once before :func:`graph_eigenmap.neural_eigenmap` or ``NeuralEige
     keep_freed_host_memory()
 
 Elsewhere than Linux with glibc it does nothing.
+
+:func:`mark_phase` notes where a fit is (loading, model inputs, training, outputs) in the file named by
+``GRAPH_EIGENMAP_PHASE_FILE``, when set: ``benchmarks/host_memory.py`` samples a fit's memory from outside and
+attributes each sample to the phase it fell in.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from __future__ import annotations
 import ctypes
 import os
 import sys
+import time
 from pathlib import Path
 
 M_TRIM_THRESHOLD = -1
@@ -52,6 +57,45 @@ def keep_freed_host_memory() -> bool:
     mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
     _applied = mallopt(M_MMAP_MAX, 0) == 1 and mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD_BYTES) == 1
     return _applied
+
+
+def release_freed_host_memory() -> bool:
+    """Hand the memory this process has freed back to the system now (glibc's ``malloc_trim``).
+
+    With :func:`keep_freed_host_memory` in effect, what loading and preparing a run allocated and freed stays in
+    the heap; training then keeps its peak for the rest of the process. Called before training's first step: the
+    steps' own allocations are kept from then on. Returns False where there is no glibc (nothing done).
+    """
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        trim = ctypes.CDLL("libc.so.6").malloc_trim
+    except (OSError, AttributeError):  # not glibc
+        return False
+    trim.argtypes = [ctypes.c_size_t]
+    trim(0)
+    return True
+
+
+PHASE_FILE_VARIABLE = "GRAPH_EIGENMAP_PHASE_FILE"
+"""The environment variable naming the file :func:`mark_phase` appends to."""
+
+
+def mark_phase(name: str) -> None:
+    """Append ``<unix time> <pid> <RANK> <name>`` to the file ``$GRAPH_EIGENMAP_PHASE_FILE`` (nothing when unset).
+
+    One short line per call, written with one ``write`` in append mode, so the ranks of a data-parallel run can share
+    the file. An unwritable file is ignored: the marks only serve measurements.
+    """
+    path = os.environ.get(PHASE_FILE_VARIABLE)
+    if not path:
+        return
+    line = f"{time.time():.3f} {os.getpid()} {os.environ.get('RANK', '-')} {name}\n"
+    try:
+        with open(path, "a") as handle:
+            handle.write(line)
+    except OSError:
+        pass
 
 
 PROC_SELF = Path("/proc/self")

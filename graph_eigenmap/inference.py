@@ -34,18 +34,26 @@ def embed_nodes(model: NeuralEigenfunctions, inputs: torch.Tensor, *, chunk_size
     """
     model.eval()
     device = next(model.parameters()).device
-    outputs, backbones = [], []
+    if not to_host:
+        outputs, backbones = [], []
+    else:  # filled chunk by chunk: no list of chunks joined into a second copy
+        outputs = torch.empty(inputs.shape[0], model.k)
+        backbones = torch.empty(inputs.shape[0], model.backbone.out_features) if with_backbone else None
     for begin in range(0, inputs.shape[0], chunk_size):
         chunk = take_rows(inputs, slice(begin, begin + chunk_size)).to(device, non_blocking=True)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16 and device.type == "cuda"):
             psi, h = model.forward_with_backbone(chunk)
-        outputs.append(psi.float().cpu() if to_host else psi)
+        if to_host:
+            outputs[begin:begin + len(psi)] = psi.float()
+            if with_backbone:
+                backbones[begin:begin + len(h)] = h.float()
+            continue
+        outputs.append(psi)
         if with_backbone:
-            backbones.append(h.float().cpu() if to_host else h)
+            backbones.append(h)
     if not to_host:
         return torch.cat(outputs), (torch.cat(backbones) if with_backbone else None)
-    psi = torch.cat(outputs).numpy()
-    return psi, (torch.cat(backbones).numpy() if with_backbone else None)
+    return outputs.numpy(), (backbones.numpy() if with_backbone else None)
 
 
 def embed_features(model: NeuralEigenfunctions, features, feature_mode: str,
@@ -93,8 +101,11 @@ def all_node_inputs(graph: Graph, config: TrainConfig) -> torch.Tensor:
     return as_model_input(graph.features)
 
 
-STREAM_OUTPUTS_BYTES = int(os.environ.get("GRAPH_EIGENMAP_STREAM_OUTPUTS_BYTES", 4 * 2**30))
-"""Saved outputs whose ``[n, k]`` + ``[n, h]`` float32 arrays would exceed this are written chunk by chunk."""
+STREAM_OUTPUTS_BYTES = int(os.environ.get("GRAPH_EIGENMAP_STREAM_OUTPUTS_BYTES", 0))
+"""Saved outputs whose ``[n, k]`` + ``[n, h]`` float32 arrays exceed this are written chunk by chunk and read back
+memory-mapped: by default every fit with an output folder (4 GiB before issue 29: a fit of a million nodes then held
+its outputs, and joined them from chunks into a second copy, in anonymous memory). Outputs without a folder are
+held in memory."""
 
 
 def streams_outputs(num_nodes: int, model: NeuralEigenfunctions) -> bool:
@@ -106,14 +117,21 @@ BACKBONE_MAX_BYTES = int(os.environ.get("GRAPH_EIGENMAP_BACKBONE_MAX_BYTES", 16 
 """A fit writes backbone.npy by itself only up to this size (:func:`graph_eigenmap.api.neural_eigenmap`)."""
 
 
+FILE_CHUNK_ROWS = 1 << 18
+"""Rows :func:`embed_to_files` embeds at once on a GPU."""
+FILE_CHUNK_ROWS_HOST = 1 << 15
+"""The same on a CPU: the activations of 2^18 rows of a 256-wide MLP took 0.7 GB of host memory."""
+
+
 @torch.no_grad()
 def embed_to_files(model: NeuralEigenfunctions, inputs: torch.Tensor, embedding_path: Path, backbone_path: Path | None,
-                   *, chunk_size: int = 1 << 18,
+                   *, chunk_size: int | None = None,
                    keep: torch.Tensor | None = None) -> tuple[np.ndarray, np.ndarray | None]:
     """Embed every row of ``inputs`` into ``.npy`` files, chunk by chunk, never holding all rows in memory.
 
     Args:
         inputs: ``[n, d]`` features (dense or sparse CSR) or ``[n]`` node ids, on the host.
+        chunk_size: rows embedded at once (default :data:`FILE_CHUNK_ROWS`, on a CPU :data:`FILE_CHUNK_ROWS_HOST`).
         embedding_path, backbone_path: new files for the float32 ``[n, k]`` eigenfunctions and ``[n, h]``
             backbone features (written a block of rows at a time by :class:`RowFile`); ``backbone_path`` None
             skips the backbone.
@@ -124,6 +142,8 @@ def embed_to_files(model: NeuralEigenfunctions, inputs: torch.Tensor, embedding_
         the files memory-mapped for reading and writing (``mode="r+"``), flushed (None for a skipped backbone).
     """
     n = inputs.shape[0]
+    if chunk_size is None:  # on a CPU the chunk's activations are host memory
+        chunk_size = FILE_CHUNK_ROWS if next(model.parameters()).device.type == "cuda" else FILE_CHUNK_ROWS_HOST
     embedding = RowFile(embedding_path, (n, model.k))
     backbone = None if backbone_path is None else RowFile(backbone_path, (n, model.backbone.out_features))
     for begin in range(0, n, chunk_size):

@@ -24,15 +24,17 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
 import torch
 
-from graph_eigenmap.data.graph import Graph, derived
+from graph_eigenmap.data.graph import Derived, Graph, derived
 from graph_eigenmap.errors import GraphEigenmapError
 from graph_eigenmap.kernel import normalized_adjacency, to_torch_csr
 from graph_eigenmap.registry import InputSpec, parse_inputs
+from graph_eigenmap.transfer import tensor_view
 
 
 def reduce_features(features, rank: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -58,23 +60,33 @@ def gcn_degrees(adjacency: sp.spmatrix) -> np.ndarray:
     return np.asarray(sp.csr_matrix(adjacency).sum(axis=1), dtype=np.float64).ravel() + 1.0
 
 
+PROPAGATE_HOST_BLOCK_BYTES = 1 << 26
+"""Bytes of the blocks of columns :func:`propagate` works on at once on a CPU (two of them, float32)."""
+
+
 def propagate(features: np.ndarray, adjacency: sp.spmatrix, hops: int, *, device: str | torch.device = "cpu",
-              chunk_columns: int = 4096) -> np.ndarray:
+              chunk_columns: int | None = None, out: np.ndarray | None = None) -> np.ndarray:
     """``[n, (K + 1) d]`` float32 [X, ÂX, …, Â^K X] for ``[n, d]`` features and the ``[n, n]`` adjacency A.
 
-    The products run on ``device`` (a GPU at ogbn-products' size), ``chunk_columns`` feature columns
-    at a time so that wide raw features never need K + 1 copies on the device.
+    The products run on ``device`` (a GPU at ogbn-products' size), ``chunk_columns`` feature columns at a time
+    (default: 4096 on a GPU, so that wide raw features never need K + 1 copies there; on a CPU as many as take
+    :data:`PROPAGATE_HOST_BLOCK_BYTES`, since each hop's block is host memory). Each column is its own product, so
+    the result does not depend on the chunks. ``out``: where to write the result
+    (a float32 ``[n, (K + 1) d]`` array, memory-mapped for a large graph: :func:`model_input_graph`); None: a new array.
     """
-    kernel = to_torch_csr(normalized_adjacency(adjacency, self_loops=True), device=device)
+    kernel = to_torch_csr(normalized_adjacency(adjacency, self_loops=True), device=device, compact=True)
     n, d = features.shape
-    out = np.empty((n, (hops + 1) * d), dtype=np.float32)
+    if chunk_columns is None:
+        chunk_columns = 4096 if torch.device(device).type == "cuda" else max(1, PROPAGATE_HOST_BLOCK_BYTES // (8 * n))
+    out = np.empty((n, (hops + 1) * d), dtype=np.float32) if out is None else out
     for begin in range(0, d, chunk_columns):
         end = min(d, begin + chunk_columns)
-        block = torch.from_numpy(np.ascontiguousarray(features[:, begin:end], dtype=np.float32)).to(device)
+        block = tensor_view(np.ascontiguousarray(features[:, begin:end], dtype=np.float32)).to(device)
         out[:, begin:end] = block.cpu().numpy()
         for hop in range(1, hops + 1):
             block = kernel @ block
             out[:, hop * d + begin:hop * d + end] = block.cpu().numpy()
+    del kernel
     return out
 
 
@@ -126,11 +138,15 @@ def _check_edges(edges, m: int, n: int) -> tuple[np.ndarray, np.ndarray]:
     return new, old
 
 
-def model_input_graph(graph: Graph, inputs: InputSpec | str, device: str | torch.device = "cpu") -> Graph:
+def model_input_graph(graph: Graph, inputs: InputSpec | str, device: str | torch.device = "cpu", *,
+                      file: str | Path | None = None) -> Graph:
     """``graph`` with its features replaced by what the model reads (the graph itself for ``"features"``).
 
     The reduced and propagated features are computed once per graph, features and ``inputs`` value (kept in
-    ``graph.extra``, :func:`~graph_eigenmap.data.graph.derived`).
+    ``graph.extra``, :func:`~graph_eigenmap.data.graph.derived`). ``file``: a new ``.npy`` file that receives the
+    propagated ``[n, (K + 1) D]`` rows, which then come back memory-mapped read-only: the largest array of a fit
+    (four times the features at K = 3) is then pages of a file, which the kernel can drop and write back, not
+    anonymous memory, and the fit's ``known_inputs.npy`` is that file (:func:`graph_eigenmap.files.save_array`).
     """
     spec = parse_inputs(inputs)
     if spec.name == "features" or graph.features is None:
@@ -138,10 +154,35 @@ def model_input_graph(graph: Graph, inputs: InputSpec | str, device: str | torch
 
     def compute():
         base = graph.features if not spec.rank else input_projection(graph, spec.rank)[0]
-        rows = base if not spec.hops else propagate(base, graph.adjacency, spec.hops, device=device)
+        if not spec.hops:
+            rows = base
+        elif file is None:
+            rows = propagate(base, graph.adjacency, spec.hops, device=device)
+        else:
+            written = np.lib.format.open_memmap(file, mode="w+", dtype=np.float32,
+                                                shape=(base.shape[0], spec.width(base.shape[1])))
+            propagate(base, graph.adjacency, spec.hops, device=device, out=written)
+            written.flush()
+            del written
+            rows = np.load(file, mmap_mode="r", allow_pickle=False)
         return dataclasses.replace(graph, features=rows, extra=graph.extra)
 
     return derived(graph, f"inputs:{spec.name}", (graph.features, graph.adjacency), compute)
+
+
+def with_model_inputs(graph: Graph, inputs: InputSpec | str, rows: np.ndarray,
+                      projection: np.ndarray | None = None) -> None:
+    """Give ``graph`` model inputs computed elsewhere (the ranks of a data-parallel run map the ones their launcher
+    wrote, :func:`graph_eigenmap.api.neural_eigenmap_on_processes`): :func:`model_input_graph` then returns them
+    instead of computing them. ``rows``: ``[n, (K + 1) D]`` as :func:`model_input_graph` makes them; ``projection``:
+    the ``[d, D]`` projection of ``svd:D`` (its reduced features are the first D columns of ``rows``)."""
+    spec = parse_inputs(inputs)
+    if spec.name == "features" or graph.features is None:
+        return
+    if spec.rank:
+        graph.extra[f"svd:{spec.rank}"] = Derived((graph.features,), (rows[:, :spec.rank], projection))
+    graph.extra[f"inputs:{spec.name}"] = Derived((graph.features, graph.adjacency),
+                                                 dataclasses.replace(graph, features=rows, extra=graph.extra))
 
 
 def input_projection(graph: Graph, rank: int) -> tuple[np.ndarray, np.ndarray]:

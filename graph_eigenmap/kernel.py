@@ -25,7 +25,7 @@ import torch
 
 from graph_eigenmap.data.components import components
 from graph_eigenmap.data.graph import Graph, derived
-from graph_eigenmap.data.sparse import column_statistics, row_blocks, to_torch_csr
+from graph_eigenmap.data.sparse import column_statistics, dense_column_moments, row_blocks, to_torch_csr
 from graph_eigenmap.registry import KERNELS
 
 
@@ -149,13 +149,23 @@ def normalized_adjacency(
     inv_sqrt = np.zeros(n, dtype=np.float64)
     positive = degrees > 0
     inv_sqrt[positive] = 1.0 / np.sqrt(degrees[positive])
-    kernel = sp.csr_matrix(adjacency, dtype=np.float64, copy=True)
-    row_ids = np.repeat(np.arange(n), np.diff(kernel.indptr))
-    kernel.data *= inv_sqrt[row_ids] * inv_sqrt[kernel.indices]
-    kernel = kernel.astype(np.float32)
+    indptr, indices = adjacency.indptr, adjacency.indices
+    # A + I is ours to overwrite; the graph's own weights are not
+    data = adjacency.data if self_loops and adjacency.data.dtype == np.float32 else np.empty(adjacency.nnz, np.float32)
+    for first, last in row_blocks(indptr, NORMALIZE_BLOCK_ENTRIES):
+        begin, end = indptr[first], indptr[last]
+        rows = np.repeat(np.arange(first, last), np.diff(indptr[first:last + 1]))
+        block = adjacency.data[begin:end].astype(np.float64)
+        block *= inv_sqrt[rows] * inv_sqrt[indices[begin:end]]
+        data[begin:end] = block
+    kernel = sp.csr_matrix((data, indices, indptr), shape=adjacency.shape)  # shares the index arrays
     if shift:
         kernel = ((kernel + sp.eye(n, dtype=np.float32, format="csr")) * 0.5).tocsr()
     return kernel
+
+
+NORMALIZE_BLOCK_ENTRIES = 1 << 22
+"""Stored entries :func:`normalized_adjacency` scales at once in float64 (its only copy beside the result's values)."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -255,7 +265,7 @@ def trivial_eigenvectors(graph: Graph | sp.spmatrix, *, self_loops: bool = False
     return TrivialEigenvectors(component=component, values=values, count=int((volumes > 0).sum()))
 
 
-def row_sums(adjacency: sp.csr_matrix, *, block_entries: int = 1 << 26) -> np.ndarray:
+def row_sums(adjacency: sp.csr_matrix, *, block_entries: int = 1 << 22) -> np.ndarray:
     """``[n]`` float64 row sums of a CSR matrix, a block of rows at a time (no float64 copy of all its values)."""
     indptr, n = adjacency.indptr, adjacency.shape[0]
     if adjacency.nnz <= block_entries:
@@ -373,7 +383,8 @@ def graph_trivial_eigenvectors(graph: Graph) -> TrivialEigenvectors:
 def full_kernel(graph: Graph, kernel: str, device: str | torch.device):
     """The ``[n, n]`` kernel named ``kernel`` on ``device``: a torch CSR matrix, or a :class:`DeflatedKernel`."""
     choice = KERNELS[kernel]
-    matrix = to_torch_csr(normalized_adjacency(kernel_adjacency(graph, kernel), shift=choice.shift), device=device)
+    matrix = to_torch_csr(normalized_adjacency(kernel_adjacency(graph, kernel), shift=choice.shift), device=device,
+                          compact=True)
     return DeflatedKernel(matrix, graph_trivial_eigenvectors(graph)) if choice.nontrivial else matrix
 
 
@@ -381,6 +392,8 @@ SMOOTHNESS_BUDGET_BYTES = 1 << 30
 """Host memory the standardized feature columns of :func:`feature_smoothness` may take (float32)."""
 SMOOTHNESS_SAMPLE_ROWS = 20_000
 """Rows whose standardized features give the principal directions of :func:`feature_smoothness`."""
+SMOOTHNESS_BLOCK_BYTES = 1 << 26
+"""Dense features beyond this many bytes (float32) are standardized and scored a block of rows at a time."""
 
 
 def feature_smoothness(graph: Graph, *, components: int = 8, seed: int = 0) -> float | None:
@@ -402,20 +415,50 @@ def feature_smoothness(graph: Graph, *, components: int = 8, seed: int = 0) -> f
     if graph.features is None:
         return None
     x, n = graph.features, graph.num_nodes
-    std = column_statistics(x)[1] if sp.issparse(x) else np.asarray(x, dtype=np.float64).std(0)
+    blocked = not sp.issparse(x) and 4 * x.size > SMOOTHNESS_BLOCK_BYTES
+    block_rows = max(1, SMOOTHNESS_BLOCK_BYTES // (8 * max(1, x.shape[1])))
+    if sp.issparse(x):
+        std = column_statistics(x)[1]
+    else:
+        std = dense_column_moments(x, block_rows=block_rows)[1] if blocked else np.asarray(x, dtype=np.float64).std(0)
     varying = np.flatnonzero(std > 0)
     if varying.size == 0:
         return None
     rng = np.random.default_rng(seed)
     count = min(varying.size, max(components, SMOOTHNESS_BUDGET_BYTES // (4 * n)))
     columns = np.sort(rng.choice(varying, size=count, replace=False)) if count < varying.size else varying
-    block = x[:, columns]
-    z = np.asarray(block.toarray() if sp.issparse(block) else block, dtype=np.float32)
-    z = (z - z.mean(0)) / z.std(0)
-    sample = z[np.sort(rng.choice(n, size=SMOOTHNESS_SAMPLE_ROWS, replace=False))] if n > SMOOTHNESS_SAMPLE_ROWS else z
-    directions = randomized_svd(sample, min(components, *sample.shape), random_state=seed)[2].T  # [columns, r]
-    scores = z @ directions.astype(np.float32)  # [n, r]
+    sample_rows = (np.sort(rng.choice(n, size=SMOOTHNESS_SAMPLE_ROWS, replace=False)) if n > SMOOTHNESS_SAMPLE_ROWS
+                   else None)
+    if blocked:  # the standardized columns a block of rows at a time: no [n, columns] copies
+        scores = _blocked_scores(x, columns, sample_rows, components, seed, block_rows)
+    else:
+        block = x[:, columns]
+        z = np.asarray(block.toarray() if sp.issparse(block) else block, dtype=np.float32)
+        z = (z - z.mean(0)) / z.std(0)
+        sample = z[sample_rows] if sample_rows is not None else z
+        directions = randomized_svd(sample, min(components, *sample.shape), random_state=seed)[2].T  # [columns, r]
+        scores = z @ directions.astype(np.float32)  # [n, r]
     degrees = row_sums(graph.adjacency)
     inv_sqrt = np.where(degrees > 0, 1.0 / np.sqrt(np.maximum(degrees, 1e-300)), 0.0).astype(np.float32)[:, None]
     smooth = inv_sqrt * (graph.adjacency @ (inv_sqrt * scores))
     return float(np.sum(scores.astype(np.float64) * smooth) / np.sum(scores.astype(np.float64) ** 2))
+
+
+def _blocked_scores(x: np.ndarray, columns: np.ndarray, sample_rows: np.ndarray | None, components: int, seed: int,
+                    block_rows: int) -> np.ndarray:
+    """:func:`feature_smoothness`'s ``[n, r]`` principal scores of the standardized ``columns`` of dense ``x``, a block
+    of rows at a time (column means and deviations in float64, then applied in float32 as the one-piece path does)."""
+    from sklearn.utils.extmath import randomized_svd  # deferred: scikit-learn takes seconds to import
+
+    mean, std = (value.astype(np.float32) for value in dense_column_moments(x, columns, block_rows=block_rows))
+
+    def standardized(rows) -> np.ndarray:
+        return (np.asarray(x[rows][:, columns], dtype=np.float32) - mean) / std
+
+    sample = standardized(sample_rows if sample_rows is not None else slice(None))
+    directions = randomized_svd(sample, min(components, *sample.shape), random_state=seed)[2].T.astype(np.float32)
+    n = x.shape[0]
+    scores = np.empty((n, directions.shape[1]), dtype=np.float32)
+    for begin in range(0, n, block_rows):
+        scores[begin:begin + block_rows] = standardized(slice(begin, begin + block_rows)) @ directions
+    return scores

@@ -17,6 +17,7 @@ from torch import nn
 
 from graph_eigenmap.data.sparse import take_rows
 from graph_eigenmap.scaling import fit_scaling
+from graph_eigenmap.transfer import tensor_view
 
 
 class L2BatchNorm(nn.Module):
@@ -120,7 +121,7 @@ class MLPBackbone(nn.Module):
         features of more than :data:`STATISTICS_MAX_ROWS` rows are summarized by that many rows
         drawn uniformly (:func:`statistics_rows`).
         """
-        scaling = fit_scaling(features if sp.issparse(features) else statistics_rows(torch.as_tensor(features)))
+        scaling = fit_scaling(features if sp.issparse(features) else statistics_rows(tensor_view(features)))
         self.input_mean.copy_(scaling.shift)
         self.input_scale.copy_(scaling.factor)
 

@@ -36,7 +36,7 @@ import warnings
 import torch
 
 from graph_eigenmap.config import TrainConfig, defaults, validate_options
-from graph_eigenmap.data.graph import Graph, derived
+from graph_eigenmap.data.graph import Derived, Graph, derived
 from graph_eigenmap.data.sparse import is_sparse
 from graph_eigenmap.errors import GraphEigenmapError, InputWarning
 from graph_eigenmap.feature_store import resolve_feature_storage
@@ -118,6 +118,11 @@ def warn_ignored(config: TrainConfig, resolved: TrainConfig) -> None:
 def graph_smoothness(graph: Graph) -> float | None:
     """:func:`~graph_eigenmap.kernel.feature_smoothness` of ``graph``, computed once per graph and features."""
     return derived(graph, "feature_smoothness", (graph.features, graph.adjacency), lambda: feature_smoothness(graph))
+
+
+def remember_smoothness(graph: Graph, value: float) -> None:
+    """Give ``graph`` its :func:`graph_smoothness` computed elsewhere (by the launcher of a data-parallel fit)."""
+    graph.extra["feature_smoothness"] = Derived((graph.features, graph.adjacency), value)
 
 
 def features_mislead(graph: Graph) -> bool:

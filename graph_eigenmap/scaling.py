@@ -25,8 +25,11 @@ import torch
 
 from graph_eigenmap.data.sparse import column_statistics
 from graph_eigenmap.errors import GraphEigenmapError
+from graph_eigenmap.transfer import tensor_view
 
 SCALINGS = ("auto", "standard", "maxabs", "none")
+STATISTICS_BLOCK_ELEMENTS = 1 << 22
+"""Values of dense rows read at once in float64 by :func:`dense_column_statistics` (32 MiB)."""
 
 
 @dataclass(frozen=True)
@@ -61,9 +64,7 @@ def fit_scaling(x_train, kind: str = "auto", blocks=None) -> Scaling:
         mean, std, top, zeros, non_negative = (torch.as_tensor(v) if isinstance(v, np.ndarray) else v
                                                for v in column_statistics(x_train))
     else:
-        x = torch.as_tensor(x_train).double()
-        mean, std, top = x.mean(0), x.std(0, unbiased=False), x.abs().amax(0)
-        zeros, non_negative = float((x == 0).double().mean()), bool((x >= 0).all())
+        mean, std, top, zeros, non_negative = dense_column_statistics(x_train)
     if kind == "auto":
         kind = "maxabs" if non_negative and zeros >= 0.5 else "standard"
     zero, one = torch.zeros_like(mean), torch.ones_like(mean)
@@ -73,6 +74,37 @@ def fit_scaling(x_train, kind: str = "auto", blocks=None) -> Scaling:
         return Scaling(zero.float(), torch.where(top > 0, top.reciprocal(), one).float(), kind)
     constant = std <= 1e-7 * mean.abs().clamp(min=1.0)
     return Scaling(mean.float(), torch.where(constant, one, std.reciprocal()).float(), kind)
+
+
+def dense_column_statistics(x, block_elements: int | None = None) -> tuple:
+    """Per-column mean, standard deviation and largest absolute value of dense ``[n, d]`` rows (float64 tensors),
+    the fraction of zero values and whether all are non-negative.
+
+    Up to ``block_elements`` values (default :data:`STATISTICS_BLOCK_ELEMENTS`) in one float64 piece; more a block
+    of rows at a time, in two passes (sums, then squared deviations from the mean), so that the float64 copies of
+    products-sized inputs (2.4M × 400: three of 7.7 GB each) are never made. ``x`` may be memory-mapped.
+    """
+    x = tensor_view(x)
+    n, d = x.shape
+    limit = STATISTICS_BLOCK_ELEMENTS if block_elements is None else block_elements
+    if x.numel() <= limit:
+        x = x.double()
+        return (x.mean(0), x.std(0, unbiased=False), x.abs().amax(0), float((x == 0).double().mean()),
+                bool((x >= 0).all()))
+    rows = max(1, limit // max(d, 1))
+    total, top = torch.zeros(d, dtype=torch.float64), torch.zeros(d, dtype=torch.float64)
+    zero_count, non_negative = 0, True
+    for begin in range(0, n, rows):
+        block = x[begin:begin + rows].double()
+        total += block.sum(0)
+        top = torch.maximum(top, block.abs().amax(0))
+        zero_count += int((block == 0).sum())
+        non_negative = non_negative and bool((block >= 0).all())
+    mean = total / n
+    squares = torch.zeros(d, dtype=torch.float64)
+    for begin in range(0, n, rows):
+        squares += (x[begin:begin + rows].double() - mean).pow_(2).sum(0)
+    return mean, (squares / n).sqrt(), top, zero_count / max(1, n * d), non_negative
 
 
 def _fit_blocks(x_train, kind: str, widths: list[int]) -> Scaling:

@@ -29,6 +29,7 @@ from graph_eigenmap.distributed import Ranks
 from graph_eigenmap.errors import GraphEigenmapError, TrainingDivergedError
 from graph_eigenmap.estimators import make_estimator
 from graph_eigenmap.feature_store import FeatureStore
+from graph_eigenmap.host_memory import mark_phase, release_freed_host_memory
 from graph_eigenmap.inputs import model_input_graph
 from graph_eigenmap.kernel import TrivialEigenvectors, full_kernel, graph_trivial_eigenvectors, kernel_adjacency
 from graph_eigenmap.models import NeuralEigenfunctions, build_model
@@ -114,6 +115,7 @@ def train(
     progress: bool | None = None,
     log_every: int = 10,
     ranks: Ranks | None = None,
+    inputs_file: str | Path | None = None,
 ) -> TrainResult:
     """Learn the top-k eigenfunctions of the kernel of ``graph``.
 
@@ -127,6 +129,8 @@ def train(
         log_every: steps between entries of the loss history (each costs a device sync).
         ranks: this process's place among data-parallel training processes (:mod:`graph_eigenmap.distributed`);
             None: one process. Every rank calls ``train`` with the same arguments; rank 0 writes checkpoints.
+        inputs_file: a new ``.npy`` file for propagated model inputs, which are then memory-mapped from it
+            (:func:`~graph_eigenmap.inputs.model_input_graph`); None keeps them in memory.
 
     Raises:
         GraphEigenmapError: bad configuration, or a checkpoint that does not match.
@@ -135,17 +139,20 @@ def train(
     device = torch.device(device)
     if ranks.active:
         device = distributed.start(ranks, device)
+    mark_phase("resolve")
     config = resolve(config, graph, device)
     if ranks.active and not ESTIMATORS[config.estimator].draws_nodes:
         raise GraphEigenmapError(f"training on several processes needs an estimator that draws nodes (the "
                                  f"{config.estimator} one would repeat the same step on every rank); use "
                                  "`estimator='sampled'`, 'block' or 'rows'.")
-    run = _start_run(graph, config, device, ranks)
+    run = _start_run(graph, config, device, ranks, inputs_file)
     checkpoint = Path(checkpoint_dir) / CHECKPOINT_NAME if checkpoint_dir else None
     if checkpoint is not None and checkpoint.exists():
         _resume_run(run, checkpoint, resume, ranks)
     if device.type == "cuda":  # the fit's metadata reports the peak of training and embedding (peak_gpu_gib)
         torch.cuda.reset_peak_memory_stats(device)
+    mark_phase("train")
+    release_freed_host_memory()  # what building the run allocated and freed: not kept through training
     start = time.perf_counter()
     _train_steps(run, ranks, progress, log_every, start, checkpoint if ranks.main else None)
     run.model.eval()
@@ -159,10 +166,13 @@ def train(
                        time.perf_counter() - start, run.state["history"], kernel, run.state.get("reorders", 0))
 
 
-def _start_run(graph: Graph, config: TrainConfig, device: torch.device, ranks: Ranks) -> _Run:
+def _start_run(graph: Graph, config: TrainConfig, device: torch.device, ranks: Ranks,
+               inputs_file: str | Path | None = None) -> _Run:
     """The model (seeded), its inputs, the estimator, optimizer, schedule and sampler of a fresh run."""
+    mark_phase("inputs")
     if not config.identity:
-        graph = model_input_graph(graph, config.inputs, device)
+        graph = model_input_graph(graph, config.inputs, device, file=inputs_file)
+    mark_phase("setup")
     trivial = graph_trivial_eigenvectors(graph)
     _warn_about_components(trivial, config)
     kernel = KERNELS[config.kernel]

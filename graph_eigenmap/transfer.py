@@ -9,6 +9,8 @@ reused page-locked buffers and copies it from there while the next block is cast
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import torch
 
@@ -16,6 +18,23 @@ from graph_eigenmap.errors import GraphEigenmapError
 
 BLOCK_BYTES = 256 * 2**20
 """Bytes of one staged block (per buffer; two buffers)."""
+
+
+def tensor_view(array) -> torch.Tensor:
+    """``array`` as a host tensor sharing its memory (no copy), read-only memory maps included.
+
+    ``torch.from_numpy`` warns on a non-writable array (a file mapped with ``mmap_mode="r"``, which the ranks of a
+    data-parallel run share): the tensors made here are only read, never written, so the warning is silenced. A
+    tensor is returned as it is.
+    """
+    if isinstance(array, torch.Tensor):
+        return array
+    array = np.asarray(array)
+    if array.flags.writeable:
+        return torch.from_numpy(array)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+        return torch.from_numpy(array)
 
 
 def resolve_device(device: str | torch.device) -> torch.device:
@@ -48,7 +67,7 @@ def to_device(array: np.ndarray | torch.Tensor, device: str | torch.device, dtyp
     Returns:
         A tensor of ``array``'s shape on ``device``, equal to ``torch.as_tensor(array).to(dtype)``.
     """
-    source = torch.from_numpy(np.asarray(array)) if not isinstance(array, torch.Tensor) else array
+    source = tensor_view(array)
     dtype = dtype or source.dtype
     device = torch.device(device)
     if device.type != "cuda" or source.numel() * dtype.itemsize <= block_bytes:

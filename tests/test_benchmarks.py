@@ -166,6 +166,11 @@ def test_scale_small_form_generates_loads_solves_probes_and_fits(tmp_path):
     assert fitted["fit_wall_s"] >= fitted["fit_s_after_loading"] >= fitted["training_s"]
     assert 0.0 <= fitted["captured_spectrum"] <= 1.0 and 0.0 <= fitted["probe_test_acc"] <= 1.0
     assert len(fitted["rayleigh_quotients_first"]) == 4 and max(fitted["rayleigh_quotients_first"]) <= 1.0 + 1e-4
+    # sampled from outside: anonymous memory within what the process held at its peak, phases named by the library
+    assert 0 < fitted["fit_peak_rss_anon_gib"] <= fitted["fit_peak_host_gib"] * 1.5
+    phases = {row["phase"] for row in fitted["fit_memory_phases"]}  # 1 Hz: a tiny fit shows some of its phases
+    assert phases and phases <= {"start", "load", "map", "share", "resolve", "inputs", "setup", "train", "outputs",
+                                 "done"}
 
 
 def test_distributed_small_form_scales_one_and_two_processes(tmp_path):

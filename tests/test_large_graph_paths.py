@@ -256,6 +256,7 @@ def test_streamed_outputs_measured_and_sorted_from_the_device_copy(tmp_path, mon
 
     graph = load_graph("csbm:num_nodes=600,num_edges=3000,num_classes=4,num_features=16,seed=3")
     options = dict(k=12, steps=40, device="cpu", progress=False)  # 40 steps: the last sort runs
+    monkeypatch.setattr(inference, "STREAM_OUTPUTS_BYTES", 10**12)  # held in memory (by default every fit streams)
     held = neural_eigenmap(graph, out_dir=tmp_path / "held", **options)
     monkeypatch.setattr(inference, "STREAM_OUTPUTS_BYTES", 1000)
     monkeypatch.setattr(api, "keeps_outputs_on_device", lambda *args: True)

@@ -16,6 +16,7 @@ def test_streamed_outputs_equal_the_in_memory_ones(tmp_path, monkeypatch, featur
 
     graph = load_graph("csbm:num_nodes=600,num_edges=3000,num_classes=4,num_features=16,seed=3")
     options = dict(k=12, steps=40, device="cpu", progress=False, features=features)  # 40 steps: the last sort runs
+    monkeypatch.setattr(inference, "STREAM_OUTPUTS_BYTES", 10**12)  # held in memory (by default every fit streams)
     held = neural_eigenmap(graph, out_dir=tmp_path / "held", **options)
     monkeypatch.setattr(inference, "STREAM_OUTPUTS_BYTES", 1000)
     monkeypatch.setattr(api, "embed_to_files", functools.partial(inference.embed_to_files, chunk_size=97))  # 7 chunks

@@ -22,7 +22,7 @@ from graph_eigenmap.data.arrays import from_pyg, from_scipy
 from graph_eigenmap.data.graph import CleaningReport, Graph, build_graph, random_split
 from graph_eigenmap.data.npz import load_npz
 from graph_eigenmap.data.ogb import load_ogb_dataset, load_ogb_folder
-from graph_eigenmap.data.synthetic import PRESETS, csbm
+from graph_eigenmap.data.synthetic import PRESETS, csbm, csbm_bytes
 from graph_eigenmap.errors import DataError
 
 ACCEPTED_FORMS = (
@@ -38,6 +38,7 @@ def load_graph(
     cache_dir: str | Path | None = None,
     split_seed: int = 0,
     device: str | torch.device = "cpu",
+    arrays_dir: str | Path | None = None,
 ) -> Graph:
     """Load any supported source as a :class:`Graph`.
 
@@ -48,6 +49,9 @@ def load_graph(
             (default ``$GRAPH_EIGENMAP_CACHE`` or ``~/.cache/graph_eigenmap``; a read-only cache only costs speed).
         split_seed: seed of the 10/10/80 split for sources that store none (``.npz``, PyG without masks).
         device: where the synthetic generator runs.
+        arrays_dir: for a synthetic graph whose arrays take at least :data:`FILE_BACKED_MIN_BYTES`, a folder where
+            they are written as they are made and memory-mapped read-only from (file pages, not anonymous memory;
+            :func:`~graph_eigenmap.data.synthetic.csbm`); the caller removes it when done. None: in memory.
 
     Raises:
         DataError: an unknown spec (the message lists the accepted forms) or an unreadable source.
@@ -65,7 +69,9 @@ def load_graph(
         raise DataError(f"cannot load a {type(spec).__name__}; give one of: {ACCEPTED_FORMS}.")
     text = str(spec)
     if text.split(":", 1)[0] in PRESETS:
-        return _with_spec(csbm(device=device, **parse_csbm_spec(text)), text)
+        params = parse_csbm_spec(text)
+        large = arrays_dir is not None and csbm_bytes(**params) >= FILE_BACKED_MIN_BYTES
+        return _with_spec(csbm(device=device, arrays_dir=arrays_dir if large else None, **params), text)
     if text.startswith("ogbn-"):
         return _with_spec(load_ogb_dataset(text, root if root is not None else "dataset", cache_dir=cache_dir), text)
     path = Path(text).expanduser()
@@ -84,6 +90,9 @@ def _with_spec(graph: Graph, spec: str) -> Graph:
     return graph
 
 
+FILE_BACKED_MIN_BYTES = int(os.environ.get("GRAPH_EIGENMAP_FILE_BACKED_MIN_BYTES", 2**30))
+"""Synthetic graphs whose arrays take at least this many bytes are generated into files when ``load_graph`` is given
+an ``arrays_dir`` (``graph-eigenmap fit`` gives one in its output folder)."""
 GPU_GENERATION_MIN_EDGES = 1 << 28
 """Synthetic graphs with at least this many edges are generated on the run's GPU (:func:`generation_device`)."""
 

@@ -37,6 +37,21 @@ MAPPED = ("indptr", "indices", "data", "features", "features_indptr", "features_
 
 def write_graph_cache(graph: Graph, entry: Path, stamp: str) -> None:
     """Store ``graph`` as the cache folder ``entry``; ``stamp`` identifies its sources. Silently skipped on OSError."""
+    created = _missing_parents(entry)
+    try:
+        write_graph_arrays(graph, entry, stamp)
+    except OSError:
+        for folder in created:  # innermost first
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+
+
+def write_graph_arrays(graph: Graph, entry: Path, stamp: str) -> None:
+    """Store ``graph`` as the folder ``entry`` (written beside it under a temporary name, then renamed into place).
+
+    Raises:
+        OSError: the folder could not be written (nothing of it is left).
+    """
     a = graph.adjacency
     arrays = dict(indptr=a.indptr, indices=a.indices, data=a.data, labels=graph.labels,
                   **{f"split_{part}": ids for part, ids in graph.split.items()})
@@ -49,8 +64,8 @@ def write_graph_cache(graph: Graph, entry: Path, stamp: str) -> None:
         arrays["features"] = features
     meta = dict(stamp=stamp, name=graph.name, shape=list(a.shape), cleaning=asdict(graph.cleaning),
                 features="sparse" if sp.issparse(features) else ("dense" if features is not None else None),
-                features_shape=None if features is None else list(features.shape))
-    created = _missing_parents(entry)
+                features_shape=None if features is None else list(features.shape), source=graph.source,
+                synthetic=graph.synthetic, spec=graph.extra.get("spec"))
     temporary = entry.with_name(f".{entry.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
     try:
         temporary.mkdir(parents=True)
@@ -65,20 +80,24 @@ def write_graph_cache(graph: Graph, entry: Path, stamp: str) -> None:
         os.replace(temporary, entry)
     except OSError:
         shutil.rmtree(temporary, ignore_errors=True)
-        for folder in created:  # innermost first
-            with contextlib.suppress(OSError):
-                folder.rmdir()
+        raise
 
 
-def read_graph_cache(entry: Path, stamp: str) -> Graph | None:
-    """The graph :func:`write_graph_cache` stored in ``entry``, or None when absent, stale or unreadable."""
+def read_graph_cache(entry: Path, stamp: str, *, mmap_mode: str = "c") -> Graph | None:
+    """The graph :func:`write_graph_cache` stored in ``entry``, or None when absent, stale or unreadable.
+
+    ``mmap_mode="c"`` (the cache): the large arrays (:data:`MAPPED`) are mapped copy-on-write, the rest read whole.
+    ``mmap_mode="r"`` (a graph shared by the processes of one host): every array is mapped read-only, so that
+    processes reading the same folder hold one copy of it in the page cache between them.
+    """
     try:
         meta = json.loads((entry / "meta.json").read_text())
         if meta.get("stamp") != stamp:
             return None
 
         def load(key: str) -> np.ndarray:
-            return np.load(entry / f"{key}.npy", mmap_mode="c" if key in MAPPED else None, allow_pickle=False)
+            mapped = key in MAPPED or mmap_mode == "r"
+            return np.load(entry / f"{key}.npy", mmap_mode=mmap_mode if mapped else None, allow_pickle=False)
 
         adjacency = sp.csr_matrix((load("data"), load("indices"), load("indptr")), shape=tuple(meta["shape"]))
         if meta["features"] == "sparse":
@@ -88,7 +107,10 @@ def read_graph_cache(entry: Path, stamp: str) -> Graph | None:
             features = load("features") if meta["features"] == "dense" else None
         split = {part: load(f"split_{part}") for part in ("train", "valid", "test")}
         graph = Graph(adjacency=adjacency, features=features, labels=load("labels"), split=split, name=meta["name"],
-                      source="", cleaning=CleaningReport(**meta["cleaning"]))
+                      source=meta.get("source", ""), cleaning=CleaningReport(**meta["cleaning"]),
+                      synthetic=meta.get("synthetic", False))
+        if meta.get("spec") is not None:
+            graph.extra["spec"] = meta["spec"]
         if (entry / "components.npy").is_file():
             graph.extra["components"] = Derived((adjacency,), load("components"))
         return graph

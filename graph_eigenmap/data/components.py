@@ -37,7 +37,10 @@ def components(graph: Graph | sp.spmatrix) -> np.ndarray:
         matrix = sp.csr_matrix(graph)
         if matrix.nnz > SCIPY_COMPONENTS_MAX_ENTRIES:
             return components_by_propagation(matrix, "cuda" if torch.cuda.is_available() else "cpu")
-        return connected_components(matrix, directed=True, connection="strong")[1].astype(np.int64)
+        # its structure with one shared value: scipy's float64 copy of the weights (8 bytes an entry) is not made
+        pattern = sp.csr_matrix((np.broadcast_to(np.float64(1), (matrix.nnz,)), matrix.indices, matrix.indptr),
+                                shape=matrix.shape)
+        return connected_components(pattern, directed=True, connection="strong")[1].astype(np.int64)
     return derived(graph, "components", (graph.adjacency,), lambda: components(graph.adjacency))
 
 

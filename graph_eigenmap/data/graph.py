@@ -10,6 +10,7 @@ reverse, so that :attr:`Graph.adjacency` is always a symmetric CSR matrix with a
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
@@ -300,6 +301,20 @@ def csr_from_sorted_keys(keys: torch.Tensor, weight: torch.Tensor, num_nodes: in
         (weight.float().cpu().numpy(), cols.cpu().numpy(), indptr.to(index_dtype).cpu().numpy()),
         shape=(n, n),
     )
+
+
+def mapped_file(array: np.ndarray, path: Path) -> np.ndarray:
+    """``array`` as the ``.npy`` file ``path`` memory-mapped read-only: the file is written first unless ``array`` is a
+    map of it already (then flushed). The pages are then the file's, not anonymous memory."""
+    source = array
+    while source is not None and not isinstance(source, np.memmap):  # scipy keeps plain views of the maps it is given
+        source = getattr(source, "base", None)
+    if source is not None and source.filename and Path(source.filename) == Path(path).resolve():
+        source.flush()  # a map of that very file: writing it again would truncate what it maps
+    else:
+        with open(path, "wb") as handle:
+            np.save(handle, np.ascontiguousarray(array), allow_pickle=False)
+    return np.load(path, mmap_mode="r", allow_pickle=False)
 
 
 def random_split(num_nodes: int, *, seed: int = 0, fractions=(0.1, 0.1)) -> dict[str, np.ndarray]:

@@ -24,20 +24,29 @@ import scipy.sparse as sp
 import torch
 
 from graph_eigenmap.errors import GraphEigenmapError
+from graph_eigenmap.transfer import tensor_view
 
 DENSE_FEATURES_MAX_BYTES = int(os.environ.get("GRAPH_EIGENMAP_DENSE_FEATURES_MAX_BYTES", 4 * 2**30))
 """Sparse features whose dense float32 matrix would exceed this (4 GiB unless the variable says) stay sparse."""
 
 
-def to_torch_csr(matrix: sp.spmatrix, *, device: str | torch.device = "cpu", dtype=torch.float32) -> torch.Tensor:
-    """A scipy sparse matrix as a ``torch.sparse_csr_tensor`` on ``device`` (int64 indices)."""
+def to_torch_csr(matrix: sp.spmatrix, *, device: str | torch.device = "cpu", dtype=torch.float32,
+                 compact: bool = False) -> torch.Tensor:
+    """A scipy sparse matrix as a ``torch.sparse_csr_tensor`` on ``device``.
+
+    Indices are int64, or with ``compact`` int32 where the matrix's size and entries allow (half the bytes: the
+    kernels' products, which are bitwise the same with either). Arrays already of the wanted dtypes (memory-mapped
+    ones included) are shared on the host, not copied.
+    """
     csr = sp.csr_matrix(matrix)
+    fits = compact and max(csr.shape) < 2**31 and csr.nnz < 2**31
+    index = np.int32 if fits else np.int64
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
         return torch.sparse_csr_tensor(
-            torch.from_numpy(csr.indptr.astype(np.int64)),
-            torch.from_numpy(csr.indices.astype(np.int64)),
-            torch.from_numpy(csr.data.astype(np.float32)),
+            tensor_view(csr.indptr.astype(index, copy=False)),
+            tensor_view(csr.indices.astype(index, copy=False)),
+            tensor_view(csr.data.astype(np.float32, copy=False)),
             size=csr.shape,
             dtype=dtype,
             check_invariants=False,
@@ -85,7 +94,7 @@ def as_model_input(features) -> torch.Tensor:
     """``[n, d]`` features as what the model reads: a dense float32 tensor, or a float32 sparse CSR tensor."""
     if sp.issparse(features):
         return to_torch_csr(features)
-    return torch.from_numpy(np.ascontiguousarray(features, dtype=np.float32))
+    return tensor_view(np.ascontiguousarray(features, dtype=np.float32))
 
 
 def take_rows(x: torch.Tensor, rows) -> torch.Tensor:
@@ -136,3 +145,19 @@ def column_statistics(features: sp.spmatrix) -> tuple[np.ndarray, np.ndarray, np
     max_abs = np.asarray(abs(csr).max(axis=0).todense()).ravel()
     zeros = 1.0 - np.count_nonzero(csr.data) / max(1, n * csr.shape[1])
     return mean, std, max_abs, zeros, bool((csr.data >= 0).all())
+
+
+def dense_column_moments(x: np.ndarray, columns=None, *, block_rows: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per-column float64 mean and standard deviation of dense ``[n, d]`` rows (of ``columns`` only, when given), read
+    ``block_rows`` rows at a time in two passes (sums, then squared deviations): no float64 copy of all of ``x``,
+    which may be memory-mapped."""
+    n = x.shape[0]
+
+    def block(begin: int) -> np.ndarray:
+        rows = x[begin:begin + block_rows]
+        return np.asarray(rows if columns is None else rows[:, columns], dtype=np.float64)
+
+    total = sum(block(begin).sum(0) for begin in range(0, n, block_rows))
+    mean = total / n
+    squares = sum(((block(begin) - mean) ** 2).sum(0) for begin in range(0, n, block_rows))
+    return mean, np.sqrt(squares / n)

@@ -21,12 +21,13 @@ The same seed gives the same graph on the same device type (CPU and CUDA generat
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
 import torch
 
-from graph_eigenmap.data.graph import CleaningReport, Graph, csr_from_sorted_keys, random_split
+from graph_eigenmap.data.graph import CleaningReport, Graph, csr_from_sorted_keys, mapped_file, random_split
 from graph_eigenmap.data.sparse import row_blocks
 from graph_eigenmap.data.validate import check_labels
 from graph_eigenmap.errors import DataError
@@ -44,6 +45,10 @@ EDGE_DRAW_BLOCK = 1 << 27
 """Edges drawn per block (the one-time working arrays of a draw are a few times this many int64)."""
 CSR_BLOCK_ENTRIES = 1 << 28
 """Stored adjacency entries sorted at once when building the CSR matrix (:func:`_symmetric_csr`)."""
+CSR_HOST_BLOCK_ENTRIES = 1 << 24
+"""The same on a CPU, where the sort's working arrays are host memory (the CSR is the same either way)."""
+MEAN_BLOCK_ROWS = 1 << 16
+"""Rows whose class means are added at once (no ``[n, d]`` copy of the means of all rows)."""
 RANDPERM_MAX = 1 << 30
 """Distinct keys up to which the surplus is dropped by one permutation of all of them (:func:`_keep_mask` beyond)."""
 FEATURE_BLOCK_ELEMENTS = 1 << 28
@@ -64,6 +69,7 @@ def csbm(
     seed: int = 0,
     device: str | torch.device = "cpu",
     name: str = "csbm",
+    arrays_dir: str | Path | None = None,
 ) -> Graph:
     """Generate a contextual stochastic block model graph (synthetic).
 
@@ -77,6 +83,10 @@ def csbm(
         degree_spread: s, the log-normal spread of degree propensities (default 1.0).
         seed: random seed (default 0); also seeds the 10/10/80 split.
         device: where to generate (``"cuda"`` is much faster at ogbn-products' size).
+        arrays_dir: a folder (created) where the features and the CSR arrays are written as ``.npy`` files as they
+            are made, and from which they are memory-mapped read-only: pages of files, which the kernel can write
+            back and drop, instead of anonymous memory (papers100M's shape: 57 GB of features and 40 GB of CSR). The
+            caller removes the folder when done with the graph (the maps stay valid). None: in memory.
 
     Returns:
         A :class:`Graph` with ``synthetic=True``: adjacency ``[n, n]``, features ``[n, d]``
@@ -101,9 +111,15 @@ def csbm(
     sampler = _ClassSampler(labels, num_classes, degree_spread, gen)
     keys = _distinct_edges(sampler, num_nodes, num_edges, homophily, gen)
     del sampler
-    adjacency = _symmetric_csr(keys, num_nodes)
+    folder = None if arrays_dir is None else Path(arrays_dir)
+    if folder is not None:
+        folder.mkdir(parents=True, exist_ok=True)
+    adjacency = _symmetric_csr(keys, num_nodes, folder)
     del keys
-    features = _features(labels, num_classes, num_features, feature_snr, gen)
+    features = _features(labels, num_classes, num_features, feature_snr, gen,
+                         None if folder is None else _new_file(folder / "features.npy", (num_nodes, num_features)))
+    if folder is not None:
+        adjacency, features = _mapped_csr(adjacency, folder), mapped_file(features, folder / "features.npy")
     if labels.is_cuda:
         torch.cuda.empty_cache()  # hand back the generator's working memory (tens of GB at papers100M's size)
     params = dict(num_nodes=num_nodes, num_edges=num_edges, num_classes=num_classes, num_features=num_features,
@@ -207,14 +223,16 @@ def _draw_keys(sampler: _ClassSampler, n: int, count: int, homophily: float, gen
     return torch.minimum(u, v) * n + torch.maximum(u, v)
 
 
-def _symmetric_csr(keys: torch.Tensor, n: int) -> sp.csr_matrix:
+def _symmetric_csr(keys: torch.Tensor, n: int, folder: Path | None = None) -> sp.csr_matrix:
     """The ``[n, n]`` CSR adjacency of sorted undirected ``keys`` (each edge once), both directions stored.
 
     Up to :data:`CSR_BLOCK_ENTRIES` stored entries in one sort; beyond, one block of rows at a time, so the
     device never holds more than the keys and one block (papers100M: 13 GB of keys instead of 26 GB of
-    both directions and the sort's copy of them), and the column ids go straight into a host array.
+    both directions and the sort's copy of them), and the column ids go straight into a host array (into the file
+    ``folder/indices.npy`` when a folder is given, and the weights into ``folder/data.npy``).
     """
-    if 2 * keys.numel() <= CSR_BLOCK_ENTRIES:
+    block_entries = CSR_BLOCK_ENTRIES if keys.is_cuda else min(CSR_BLOCK_ENTRIES, CSR_HOST_BLOCK_ENTRIES)
+    if 2 * keys.numel() <= block_entries:
         both = torch.cat([keys, (keys % n) * n + keys // n]).sort().values
         return csr_from_sorted_keys(both, torch.ones(both.numel(), device=both.device), n)
     count = torch.zeros(n, dtype=torch.int64, device=keys.device)
@@ -225,11 +243,28 @@ def _symmetric_csr(keys: torch.Tensor, n: int) -> sp.csr_matrix:
     del count
     indptr = indptr.cpu().numpy()
     nnz = int(indptr[-1])
-    indices = np.empty(nnz, dtype=np.int32 if nnz < 2**31 else np.int64)
-    for first, last in row_blocks(indptr, CSR_BLOCK_ENTRIES):
+    index = np.int32 if nnz < 2**31 else np.int64
+    indices = np.empty(nnz, dtype=index) if folder is None else _new_file(folder / "indices.npy", (nnz,), index)
+    for first, last in row_blocks(indptr, block_entries):
         rows = _rows_block(keys, n, first, last)
         indices[indptr[first]:indptr[last]] = (rows % n).cpu().numpy()
-    return sp.csr_matrix((np.ones(nnz, dtype=np.float32), indices, indptr.astype(indices.dtype)), shape=(n, n))
+    if folder is None:
+        return sp.csr_matrix((np.ones(nnz, dtype=np.float32), indices, indptr.astype(index)), shape=(n, n))
+    data = _new_file(folder / "data.npy", (nnz,))
+    for begin in range(0, nnz, EDGE_DRAW_BLOCK):
+        data[begin:begin + EDGE_DRAW_BLOCK] = 1.0
+    return sp.csr_matrix((data, indices, indptr.astype(index)), shape=(n, n))
+
+
+def _new_file(path: Path, shape: tuple, dtype=np.float32) -> np.memmap:
+    """A new ``.npy`` file of ``shape``, memory-mapped for writing."""
+    return np.lib.format.open_memmap(path, mode="w+", dtype=dtype, shape=shape)
+
+
+def _mapped_csr(adjacency: sp.csr_matrix, folder: Path) -> sp.csr_matrix:
+    """``adjacency`` with its three arrays memory-mapped read-only from ``folder`` (written there when not yet)."""
+    arrays = [mapped_file(getattr(adjacency, key), folder / f"{key}.npy") for key in ("data", "indices", "indptr")]
+    return sp.csr_matrix((arrays[0], arrays[1], arrays[2]), shape=adjacency.shape)
 
 
 def _rows_block(keys: torch.Tensor, n: int, first: int, last: int) -> torch.Tensor:
@@ -244,23 +279,34 @@ def _rows_block(keys: torch.Tensor, n: int, first: int, last: int) -> torch.Tens
     return torch.cat(parts).sort().values
 
 
-def _features(labels, num_classes: int, dim: int, snr: float, gen: torch.Generator) -> np.ndarray:
+def _features(labels, num_classes: int, dim: int, snr: float, gen: torch.Generator,
+              out: np.ndarray | None = None) -> np.ndarray:
     """``[n, d]`` float32 host features, generated on the labels' device (in blocks of rows beyond
-    :data:`FEATURE_BLOCK_ELEMENTS` values, each copied to the host array as it is made)."""
+    :data:`FEATURE_BLOCK_ELEMENTS` values, each copied to the host array ``out`` as it is made; None: a new one)."""
     device = labels.device
     means = torch.randn(num_classes, dim, generator=gen, device=device) * (snr / math.sqrt(dim))
     n = labels.numel()
     if n * dim <= FEATURE_BLOCK_ELEMENTS:
         x = torch.randn(n, dim, generator=gen, device=device)
-        x += means[labels]
-        return x.cpu().numpy()
-    out = np.empty((n, dim), dtype=np.float32)
+        for begin in range(0, n, MEAN_BLOCK_ROWS):
+            x[begin:begin + MEAN_BLOCK_ROWS] += means[labels[begin:begin + MEAN_BLOCK_ROWS]]
+        if out is None:
+            return x.cpu().numpy()
+        out[:] = x.cpu().numpy()
+        return out
+    out = np.empty((n, dim), dtype=np.float32) if out is None else out
     rows = max(1, FEATURE_BLOCK_ELEMENTS // dim)
     for begin in range(0, n, rows):
         x = torch.randn(min(rows, n - begin), dim, generator=gen, device=device)
         x += means[labels[begin:begin + rows]]
         torch.from_numpy(out[begin:begin + len(x)]).copy_(x)
     return out
+
+
+def csbm_bytes(num_nodes: int, num_edges: int, num_features: int, **_) -> int:
+    """Host bytes of the arrays :func:`csbm` makes: features, CSR column ids, weights and row pointers."""
+    index = 4 if 2 * num_edges < 2**31 else 8
+    return 4 * num_nodes * num_features + 2 * num_edges * (index + 4) + 8 * (num_nodes + 1)
 
 
 def _check_params(n, m, c, d, h, snr, spread) -> None:
