@@ -26,7 +26,8 @@ orders the outputs without stop-gradient.
 
 What it targets. The symmetric form (one network on both sides) approximates Ā by a positive semi-definite
 matrix, so it learns the top-k *algebraic* eigenpairs of the kernel as long as the k-th is positive; an output
-whose eigenvalue would be ≤ 0 is driven to zero (its quotient is then meaningless). Ā = D^-1/2 A D^-1/2 has its
+whose eigenvalue would be ≤ 0 is driven to zero, slowly (along the earlier outputs' eigenfunctions its linear
+terms cancel and only the cubic one pulls), and its quotient is then meaningless. Ā = D^-1/2 A D^-1/2 has its
 spectrum in [−1, 1]: on the shared graphs the top 64 eigenvalues are all above 0.5, so the plain kernel is fine;
 ``kernel='shifted'``, (I + Ā)/2, has the same eigenvectors and eigenvalues (1 + λ)/2 ≥ 0 and is always safe,
 at half the spectral gaps. (The paper's two-network SVD form would target the largest |λ| instead; we do not
@@ -42,6 +43,14 @@ AᵀA / b would be biased upwards by its variance; the U-statistic
 (the pairs of distinct rows only; B rows over all data-parallel ranks) is unbiased, and so is its gradient. The
 full-graph estimator's A is every node once (``exact=True``): there Ĝ is G itself. The paper splits the batch
 in two halves for the same purpose; the U-statistic uses every pair.
+
+Step sizes. Without L2-BN the scale of each output is learned, and the loss is quartic in it: for the identity
+table with per-row SGD (learning rate η per row) the scale s_j of output j follows s ← s + 4η s (λ_j − s²), stable
+at s² = λ_j only while 8 η λ_j < 2, i.e. η < 1/(4 λ_1). The default η = 0.2 is inside (0.25 for Ā); η = 0.3
+diverged on cora where NeuralEF, whose outputs have no scale to learn, still trained at 0.4. The same step moves
+NeuralSVD's outputs twice as far as NeuralEF's (−4Āf/n against −2Āψ/n). The block estimator's high variance
+(a few nonzeros per block) likewise blew the table's scales up at η = 0.2 on the 340-node SBM of the tests; the
+rows, sampled and full estimators trained. AdamW (the MLP's default) is insensitive to the gradient's scale.
 
 What is reported. The returned ``[k, k]`` matrix is R / √(G_jj G_ll): its diagonal holds the outputs' Rayleigh
 quotients, the eigenvalue estimates training averages, as NeuralEF's R does for normalized outputs. The model's
