@@ -1,11 +1,12 @@
-"""NeuralSVD against NeuralEF at equal wall time (issue 26, item 4): eigenvalue errors, captured spectrum, order, probes.
+"""NeuralSVD against NeuralEF at equal wall time (issue 26 item 4): eigenvalue errors, captured spectrum, order, probes.
 
 For each graph, kernel and model (``--features``): the exact top-k eigenpairs of the kernel (scipy's eigsh per
 component, :func:`graph_eigenmap.baselines.laplacian_eigenmap`; Chebyshev subspace iteration on a GPU for large
 graphs), then each objective fitted for the same training time. Equal time: each objective first runs
-``--calibration-steps`` steps (which also warms everything up), its seconds per step after the 10th give the steps that fill
-``--seconds``, and the fit runs those steps (the warm-up + cosine schedule spans them). Everything else is the
-library's default (inputs, estimator, optimizer, learning rate, k = 64). Reported per fit:
+``--calibration-steps`` steps (which also warms everything up); its median seconds per step, over the 10-step
+stretches after the 10th, give the steps that fill ``--seconds``, and the fit runs those steps (the warm-up +
+cosine schedule spans them). Everything else is the library's default (inputs, estimator, optimizer, learning
+rate, k = 64). Reported per fit:
 
 * eigenvalue errors: |q_j − λ_j| of the exact Rayleigh quotients q_j of the outputs against the exact λ_j
   (mean, max and per output), and of training's running estimates;
@@ -66,14 +67,21 @@ def exact_top(graph, kernel: str, k: int, device) -> np.ndarray:
     return (1 + values) / 2 if choice.shift else values
 
 
-def timed_fit(graph, objective: str, seconds: float, calibration_steps: int, options: dict):
-    """The fit of ``objective`` whose training takes about ``seconds`` (see the module docstring), and its steps."""
-    probe = neural_eigenmap(graph, objective=objective, steps=calibration_steps, progress=False, **options)
-    history = probe.metadata["history"]  # (step, seconds since training began, ...) every 10 steps
-    first, last = history[0], history[-1]  # from the 10th step on: the first steps' one-time costs left out
-    per_step = (last[1] - first[1]) / max(last[0] - first[0], 1)
-    steps = max(calibration_steps, int(seconds / max(per_step, 1e-6)))
-    return neural_eigenmap(graph, objective=objective, steps=steps, progress=False, **options), per_step
+def median_step_seconds(result) -> float:
+    """Median seconds per step of a fit over its 10-step stretches after the 10th (one-time costs and other
+    processes' bursts left out)."""
+    history = np.array([entry[:2] for entry in result.metadata["history"]])  # (step, seconds since start) every 10
+    return float(np.median(np.diff(history[:, 1]) / np.diff(history[:, 0]))) if len(history) > 1 else float("nan")
+
+
+def timed_fit(graph, objective: str, args: argparse.Namespace, options: dict):
+    """The fit of ``objective``: ``args.steps`` steps, or as many as fill ``args.seconds`` of training (see the
+    module docstring)."""
+    steps = args.steps
+    if steps is None:
+        probe = neural_eigenmap(graph, objective=objective, steps=args.calibration_steps, progress=False, **options)
+        steps = max(args.calibration_steps, int(args.seconds / max(median_step_seconds(probe), 1e-6)))
+    return neural_eigenmap(graph, objective=objective, steps=steps, progress=False, **options)
 
 
 def measure(result, exact: np.ndarray, kernel_matrix, device) -> dict:
@@ -120,11 +128,11 @@ def run_graph(name: str, args: argparse.Namespace, device) -> list[dict]:
             options = dict(k=args.k, kernel=kernel, features=features, device=device, seed=args.seed)
             for objective in args.objectives:
                 started = time.perf_counter()
-                result, per_step = timed_fit(graph, objective, args.seconds, args.calibration_steps, options)
+                result = timed_fit(graph, objective, args, options)
                 row = dict(graph=name, layout=args.layout if name in SHARED else "-", kernel=kernel, features=features,
                            inputs=str(result.config.inputs) if features != "identity" else "-",
                            estimator=result.config.estimator, objective=objective, steps=result.config.steps,
-                           seconds_per_step=round(per_step, 5),
+                           seconds_per_step=round(median_step_seconds(result), 5),
                            training_time_s=round(result.metadata["training_time_s"], 2),
                            exact_first=[round(float(v), 5) for v in exact[:4]], exact_last=round(float(exact[-1]), 5))
                 row.update(measure(result, exact, kernel_matrix, device))
@@ -141,23 +149,25 @@ def to_markdown(report: dict) -> str:
                                                                                         -float(key.split("@")[1])))
     lines = [f"# NeuralSVD against NeuralEF at equal training time ({report['device']}, {report['date']})", "",
              f"Commit {report['commit']}. Command: `{report['command']}`", "",
-             f"Each fit trains for about {report['seconds']} s (steps from a {report['calibration_steps']}-step "
-             "calibration run of the same objective); k = " + str(report["k"]) + ", the library's defaults otherwise. "
+             (f"Each fit trains for about {report['seconds']} s (steps from a {report['calibration_steps']}-step "
+              "calibration run of the same objective)" if report.get("seconds") else
+              f"Each fit trains {report['steps']} steps (equal steps; s/step is the median over 10-step stretches)")
+             + "; k = " + str(report["k"]) + ", the library's defaults otherwise. "
              "Quotient error: |exact Rayleigh quotient of output j − exact λ_j|, mean and max over the k outputs. "
              "Captured@m: tr(QᵀĀQ)/Σλ of the first m outputs (1 = the top-m eigenspace). Order: neighbouring outputs "
              "whose quotients rise by > 0.01 as training left them (the final sort then permutes them). Probe: test "
              f"accuracy % of the linear probe, mean of {report['runs']} runs, on the k outputs (embedding) or the "
              "backbone, at the label ratio after @.", "",
-             "| graph | kernel | model | objective | steps | train s | quotient error mean / max | captured@"
+             "| graph | kernel | model | objective | steps | train s | s/step | quotient error mean / max | captured@"
              + "/".join(rows[0]["captured"]) + " | order | " + " | ".join(probe_keys) + " |",
-             "|---|---|---|---|---|---|---|---|---|" + "---|" * len(probe_keys)]
+             "|---|---|---|---|---|---|---|---|---|---|" + "---|" * len(probe_keys)]
     for r in rows:
         model = "table" if r["features"] == "identity" else f"MLP ({r['inputs']}, {r['estimator']})"
         captured = " / ".join(f"{value:.4f}" for value in r["captured"].values())
         probes_text = " | ".join(f"{r['probe'][key]['test']:.1f} ± {r['probe'][key]['test_std']:.1f}"
                                  if key in r["probe"] else "-" for key in probe_keys)
         lines.append(f"| {r['graph']} ({r['layout']}) | {r['kernel']} | {model} | {r['objective']} | {r['steps']} | "
-                     f"{r['training_time_s']} | {r['quotient_error_mean']:.4f} / {r['quotient_error_max']:.4f} | "
+                     f"{r['training_time_s']} | {r['seconds_per_step']:.4f} | {r['quotient_error_mean']:.4f} / {r['quotient_error_max']:.4f} | "
                      f"{captured} | {r['order_violations_in_training']} | {probes_text} |")
     return "\n".join(lines) + "\n"
 
@@ -172,6 +182,8 @@ def main() -> None:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--seconds", type=float, default=30.0, help="training time per fit")
     parser.add_argument("--calibration-steps", type=int, default=60, help="at least 20")
+    parser.add_argument("--steps", type=int, default=None,
+                        help="equal steps instead of equal time (a machine shared with other work times nothing well)")
     parser.add_argument("--objectives", nargs="+", default=list(OBJECTIVES.names()))
     parser.add_argument("--kernels", nargs="+", default=["adjacency", "nontrivial"])
     parser.add_argument("--features", nargs="+", default=["input"], help="input (the MLP) and/or identity (a table)")
@@ -190,7 +202,8 @@ def main() -> None:
         date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         device=(torch.cuda.get_device_name(device) if device.type == "cuda"
                 else f"{platform.processor() or 'cpu'} ({torch.get_num_threads()} threads)"),
-        seconds=args.seconds, calibration_steps=args.calibration_steps, k=args.k, runs=args.runs, results=[])
+        seconds=None if args.steps else args.seconds, steps=args.steps, calibration_steps=args.calibration_steps,
+        k=args.k, runs=args.runs, results=[])
     for name in args.graphs:
         report["results"] += run_graph(name, args, device)
     out = Path(args.out)
