@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from graph_eigenmap.data.sparse import take_rows
+from graph_eigenmap.registry import OBJECTIVES
 from graph_eigenmap.scaling import fit_scaling
 from graph_eigenmap.transfer import tensor_view
 
@@ -27,12 +28,18 @@ class L2BatchNorm(nn.Module):
     ``num_stat_rows`` rows (the uniformly drawn nodes), gradient flowing through ``rms_j``; a moving
     average ``running_rms`` (momentum 0.9) is kept. Evaluation: ``y / running_rms``.
     So E_u[ψ_j(u)^2] = 1 over nodes u drawn uniformly.
+
+    ``divide_in_training=False`` (objectives whose outputs carry their own scale, such as NeuralSVD's
+    √λ_j): training returns ``y`` itself and only keeps the running RMS, so evaluation still divides
+    by it and a trained model's outputs have unit mean square either way.
     """
 
-    def __init__(self, num_outputs: int, momentum: float = 0.9, eps: float = 1e-8):
+    def __init__(self, num_outputs: int, momentum: float = 0.9, eps: float = 1e-8, *,
+                 divide_in_training: bool = True):
         super().__init__()
         self.momentum = momentum
         self.eps = eps
+        self.divide_in_training = divide_in_training
         self.register_buffer("running_rms", torch.ones(num_outputs))
         self.register_buffer("initialized", torch.zeros((), dtype=torch.bool))
         # the RMS of the latest training batch, for rows embedded without gradient
@@ -53,7 +60,14 @@ class L2BatchNorm(nn.Module):
             averaged = self.momentum * self.running_rms + (1 - self.momentum) * rms
             self.running_rms.copy_(torch.where(self.initialized, averaged, rms))
             self.initialized.fill_(True)
-        return y / rms.to(y.dtype)
+        return y / rms.to(y.dtype) if self.divide_in_training else y
+
+    def like_last_batch(self, y: torch.Tensor) -> torch.Tensor:
+        """Rows embedded without autograd, scaled as the latest training batch was (or by the running RMS in
+        evaluation)."""
+        if not self.training:
+            return y / self.running_rms.to(y.dtype)
+        return y / self.last_rms.to(y.dtype) if self.divide_in_training else y
 
 
 class LayerNorm(nn.LayerNorm):
@@ -166,14 +180,16 @@ class NeuralEigenfunctions(nn.Module):
     Args:
         backbone: :class:`MLPBackbone` or :class:`EmbeddingTable`.
         k: number of eigenfunctions.
+        normalized_outputs: L2-BN divides the outputs in training (NeuralEF); False: it only tracks their scale
+            (:class:`L2BatchNorm`'s ``divide_in_training``; NeuralSVD). Evaluation normalizes them either way.
     """
 
-    def __init__(self, backbone: nn.Module, k: int):
+    def __init__(self, backbone: nn.Module, k: int, *, normalized_outputs: bool = True):
         super().__init__()
         self.backbone = backbone
         self.k = k
         self.head = nn.Identity() if isinstance(backbone, EmbeddingTable) else nn.Linear(backbone.out_features, k)
-        self.norm = L2BatchNorm(k)
+        self.norm = L2BatchNorm(k, divide_in_training=normalized_outputs)
         self._compiled = None  # (outputs, outputs with backbone) once compile_network() ran
 
     def compile_network(self) -> "NeuralEigenfunctions":
@@ -216,7 +232,7 @@ class NeuralEigenfunctions(nn.Module):
         live = self.norm(self._network(take_rows(x, slice(0, num_live_rows))), num_stat_rows)
         with torch.no_grad():
             rest = self._network(take_rows(x, slice(num_live_rows, x.shape[0])))
-            rest = rest / (self.norm.last_rms if self.training else self.norm.running_rms).to(rest.dtype)
+            rest = self.norm.like_last_batch(rest)
         return torch.cat([live, rest.to(live.dtype)])
 
     def forward_with_backbone(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -264,7 +280,8 @@ def build_model(config, num_features: int, num_nodes: int, generator: torch.Gene
                                activation=getattr(config, "activation", "gelu"))
         if features is not None:
             backbone.fit_standardization(features)
-    return NeuralEigenfunctions(backbone, config.k)
+    objective = OBJECTIVES[getattr(config, "objective", "neuralef")]  # a model.json from before the option: NeuralEF
+    return NeuralEigenfunctions(backbone, config.k, normalized_outputs=objective.normalized_outputs)
 
 
 def _norm(kind: str, width: int) -> nn.Module:

@@ -129,9 +129,15 @@ KERNELS.register("nontrivial", "each connected component's trivial eigenvector �
 
 OBJECTIVES = Registry("objective")
 """The loss a step minimizes on (A, C), the estimator's ψ and ĀΨ at the drawn nodes (``graph_eigenmap/objectives/``).
-Each target is a function ``loss(a, c, *, alpha, stop_gradient, c_has_gradient, reduce) -> (loss, [k, k] R)``."""
+Each target is a function ``loss(a, c, *, alpha, stop_gradient, c_has_gradient, reduce, exact) -> (loss, [k, k] R)``.
+Trait ``normalized_outputs``: the model's L2-BN divides the outputs in training (NeuralEF) or only tracks their
+scale, normalizing them after training (NeuralSVD, whose outputs carry √λ_j)."""
 OBJECTIVES.register("neuralef", "NeuralEF: −Σ R_jj + α Σ_{i<j} R̂_ij², ordered by stop-gradient (Deng et al. 2022)",
-                    "graph_eigenmap.objectives.neuralef:neuralef_loss")
+                    "graph_eigenmap.objectives.neuralef:neuralef_loss", normalized_outputs=True)
+OBJECTIVES.register("neuralsvd", "NeuralSVD: nested low-rank approximation −2 Σ R_jj + Σ G_jl², G = ΨᵀΨ/n, "
+                    "unnormalized outputs ordered by sequential nesting; the top-k eigenvalues if positive "
+                    "(Ryu et al. 2024)",
+                    "graph_eigenmap.objectives.neuralsvd:neuralsvd_loss", normalized_outputs=False)
 
 OPTIMIZERS = Registry("optimizer", home="graph_eigenmap.optim:make_optimizer")
 """The optimizer of the network's parameters (:mod:`graph_eigenmap.optim`). Trait ``lr``: its default rate."""

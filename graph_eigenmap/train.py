@@ -272,7 +272,7 @@ def train_step(network, optimizer: torch.optim.Optimizer, estimator, draw, input
     a, c = estimator.estimate(psi, draw, c_has_gradient=not config.one_sided_gradient)
     objective = OBJECTIVES.load(config.objective)
     loss, r = objective(a, c, alpha=config.alpha, stop_gradient=config.stop_gradient,
-                            c_has_gradient=not config.one_sided_gradient, reduce=reduce)
+                        c_has_gradient=not config.one_sided_gradient, reduce=reduce, exact=draw.every_node)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     optimizer.step()

@@ -5,10 +5,14 @@ Every estimator (:mod:`graph_eigenmap.estimators`) returns two ``[b, k]`` matric
 R = ΨᵀĀΨ / n ≈ (AᵀC + CᵀA) / (2b) (:func:`estimate_r`): A holds ψ at b uniformly drawn nodes and C an
 unbiased estimate of ĀΨ there. An objective is a function of them::
 
-    loss(a, c, *, alpha, stop_gradient, c_has_gradient, reduce) -> (scalar loss, [k, k] R estimate, detached)
+    loss(a, c, *, alpha, stop_gradient, c_has_gradient, reduce, exact) -> (scalar loss, [k, k] R estimate, detached)
 
 ``c_has_gradient=False``: C was computed without autograd (the one-sided gradient); ``reduce``: the differentiable
-mean over data-parallel ranks of every ``[k, k]`` estimate, or None. Adding one: a module here and one
+mean over data-parallel ranks of every ``[k, k]`` estimate, or None; ``exact``: A holds every node once (the
+full graph), not rows drawn uniformly, so a product of two estimates is exact. The returned R is the matrix of
+Rayleigh quotients of the outputs (its diagonal: the eigenvalue estimates training averages). An objective whose
+outputs must not be normalized in training (``normalized_outputs=False`` in its registration) gets them raw;
+the model's L2-BN then only tracks their scale, and normalizes them after training. Adding one: a module here and one
 ``OBJECTIVES.register`` line in :mod:`graph_eigenmap.registry`.
 """
 

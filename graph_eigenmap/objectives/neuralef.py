@@ -27,7 +27,7 @@ from graph_eigenmap.objectives import estimate_r
 
 
 def neuralef_loss(a: torch.Tensor, c: torch.Tensor, *, alpha: float = 1.0, stop_gradient: bool = True,
-                  c_has_gradient: bool = True, reduce=None) -> tuple[torch.Tensor, torch.Tensor]:
+                  c_has_gradient: bool = True, reduce=None, exact: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
     """The NeuralEF loss and the (detached) ``[k, k]`` estimate of R.
 
     Args:
@@ -39,6 +39,7 @@ def neuralef_loss(a: torch.Tensor, c: torch.Tensor, *, alpha: float = 1.0, stop_
         reduce: for data-parallel training, the differentiable mean over ranks applied to every ``[k, k]``
             estimate (:func:`graph_eigenmap.distributed.mean_over_ranks`), so that N ranks of b rows give
             the loss of one batch of N·b rows; None: one process.
+        exact: ``a`` holds every node once (the full graph); not used here (R̂² is squared as it is).
 
     Returns:
         ``(loss, r)``: scalar loss, ``[k, k]`` R estimate without gradient.
