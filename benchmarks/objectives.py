@@ -17,9 +17,9 @@ rate, k = 64). Reported per fit:
 * the linear probe's test accuracy (``graph_eigenmap.evaluation.evaluate_representation``, model chosen on valid)
   on the k eigenfunctions and, for the MLP, on its backbone.
 
-    PYTHONPATH=. python benchmarks/objectives.py --data ../shared/data --layout ogb --out benchmarks/results \\
+    PYTHONPATH=. python benchmarks/objectives.py --data ../shared/data --layout ogb --out benchmarks/results/quality \\
         --graphs cora csbm:num_nodes=3000,num_edges=30000 --seconds 10 --runs 3 --device cpu
-    PYTHONPATH=. python benchmarks/objectives.py --data ../shared/data --layout ogb --out benchmarks/results \\
+    PYTHONPATH=. python benchmarks/objectives.py --data ../shared/data --layout ogb --out benchmarks/results/quality \\
         --device cuda --seconds 60 --graphs cora citeseer amazon_photo amazon_computers coauthor_cs blogcatalog uai
 
 Writes OUT/objectives_<cpu|gpu>[_npz].json and .md (``--stem`` to name them otherwise).
