@@ -3,6 +3,7 @@ run in-process on a tiny CSBM: the values it reports checked against each other 
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import subprocess
@@ -38,6 +39,7 @@ def small(tmp_path_factory):
     return report, out
 
 
+@functools.lru_cache(maxsize=None)
 def numpy_top(kernel: str, k: int) -> np.ndarray:
     """The top-k eigenvalues of D^-1/2 A D^-1/2 of the small graph by a dense numpy eigh; for ``nontrivial``, with
     eigenvalue 1 of each component that has an edge removed."""
