@@ -52,9 +52,9 @@ def run_one(args: argparse.Namespace, name: str) -> str:
     command = [sys.executable, "-m", module, "bench", "compare", "-d", str(dataset_path(Path(args.data), args.layout,
                name)), "--methods", args.methods, "--runs", str(args.runs), "--device", args.device, "--out", str(out), *shlex.split(args.compare_args)]
     environment = dict(os.environ, OMP_NUM_THREADS=str(args.threads))
-    with open(out / "compare.log", "w") as log:
-        subprocess.run(command, stdout=subprocess.DEVNULL, stderr=log, check=True, env=environment)
-    return name
+    with open(out / "compare.log", "w") as log:  # one graph failing does not stop the others
+        code = subprocess.run(command, stdout=subprocess.DEVNULL, stderr=log, env=environment).returncode
+    return name if code == 0 else f"{name} (failed, exit {code}: see {out / 'compare.log'})"
 
 
 def _installed() -> bool:
@@ -145,6 +145,10 @@ def markdown(report: dict) -> str:
     lines += ["", f"Targets met: {len(report['rows']) - len(missed)} of {len(report['rows'])}."]
     if report.get("missing"):
         lines += [f"Not finished within the run: {', '.join(report['missing'])}."]
+    if report.get("partial"):
+        lines += ["Cut short (only these label ratios finished): " + "; ".join(
+            f"{name} ({', '.join(f'{100 * r:g} %' for r in ratios)})" for name, ratios in report["partial"].items())
+            + "."]
     within = [row for row in report["rows"] if row.get("best_variant_test") is not None and row["label_ratio"] > 0.05]
     near = [row for row in within if row["default"] >= row["best_variant_test"] - 0.02]
     lines += [f"Within 2 points of the best variant (chosen on valid) at 100 % and 10 % labels: {len(near)} of "
@@ -217,7 +221,10 @@ def main() -> None:
     if not finished:
         sys.exit(f"no graph of {args.graphs} has {out}/<graph>/compare.json yet")
     first = json.loads((out / finished[0] / "compare.json").read_text())
+    partial = {name: json.loads((out / name / "compare.json").read_text()).get("finished_label_ratios")
+               for name in finished}
     report = dict(table(out, args.layout, finished, args.with_cs), missing=sorted(set(args.graphs) - set(finished)),
+                  partial={name: ratios for name, ratios in partial.items() if ratios is not None},
                   runs=args.runs, device=first["device"],
                   date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"), commit=_commit(),
                   command=shlex.join(["python", *sys.argv]), with_cs=args.with_cs, versions=first.get("versions"))

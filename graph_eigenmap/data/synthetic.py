@@ -103,9 +103,7 @@ def csbm(
         >>> graph.num_nodes, graph.num_edges
         (1000, 5000)
     """
-    _check_params(num_nodes, num_edges, num_classes, num_features, homophily, feature_snr, degree_spread)
-    if not isinstance(seed, int) or not 0 <= seed < 2**63:
-        raise DataError(f"csbm: seed must be an int in [0, 2^63), got {seed!r}.")
+    _check_params(num_nodes, num_edges, num_classes, num_features, homophily, feature_snr, degree_spread, seed)
     gen = torch.Generator(device=device).manual_seed(seed)
     labels = torch.randint(num_classes, (num_nodes,), generator=gen, device=device)
     sampler = _ClassSampler(labels, num_classes, degree_spread, gen)
@@ -309,8 +307,10 @@ def csbm_bytes(num_nodes: int, num_edges: int, num_features: int, **_) -> int:
     return 4 * num_nodes * num_features + 2 * num_edges * (index + 4) + 8 * (num_nodes + 1)
 
 
-def _check_params(n, m, c, d, h, snr, spread) -> None:
+def _check_params(n, m, c, d, h, snr, spread, seed) -> None:
     problems = []
+    if not isinstance(seed, int) or not 0 <= seed < 2**63:
+        raise DataError(f"csbm: seed must be an int in [0, 2^63), got {seed!r}.")
     if not isinstance(n, int) or n < 2:
         problems.append(f"num_nodes must be an int >= 2, got {n!r}")
     elif not isinstance(m, int) or not 1 <= m <= 0.5 * n * (n - 1) * 0.9:

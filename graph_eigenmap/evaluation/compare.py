@@ -254,16 +254,19 @@ def compare(graph: Graph, *, out_dir: str | Path, methods=None, label_ratios=(1.
     out.mkdir(parents=True, exist_ok=True)
     session = _Comparison(graph, k, torch.device(device), dict(fit_options or {}), runs, log, propagation_hops,
                           fit_per_run)
-    for ratio in label_ratios:
-        _rows_at(session, methods, ratio, max_epochs)
     report = dict(
         dataset=graph.name, source=graph.source, synthetic=graph.synthetic, num_nodes=graph.num_nodes,
         command=command, date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         device=_device_name(session.device), k=k, runs=runs, label_ratios=list(label_ratios), methods=methods,
         neural_eigenmap_fits="one per run (seed r for run r)" if fit_per_run else "one (seed 0) for every run",
-        correct_and_smooth=session.correct_and_smooth().settings.to_dict() if _uses_cs(methods) else None,
         results=session.rows,
     )
+    for done, ratio in enumerate(label_ratios, 1):
+        _rows_at(session, methods, ratio, max_epochs)
+        if done < len(label_ratios):  # a run cut short keeps the label ratios it finished
+            save_json(out / "compare.json", dict(report, finished_label_ratios=list(label_ratios[:done]),
+                                                 timings_s=session.timings, versions=environment()))
+    report["correct_and_smooth"] = session.correct_and_smooth().settings.to_dict() if _uses_cs(methods) else None
     if {"ne", "truncation", "cost"} & set(methods):
         fitted = session.ne_fit(True)
         report.update(neural_eigenmap_config=fitted.config.to_dict(), rayleigh_quotients_stop_gradient=[
