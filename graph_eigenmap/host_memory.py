@@ -79,14 +79,22 @@ def release_freed_host_memory() -> bool:
 
 PHASE_FILE_VARIABLE = "GRAPH_EIGENMAP_PHASE_FILE"
 """The environment variable naming the file :func:`mark_phase` appends to."""
+PHASES = ("load", "share", "map", "resolve", "inputs", "setup", "train", "outputs", "done")
+"""The phases a fit marks, in the order it enters them: loading or generating the graph; writing the copy the ranks of
+``--nproc`` share (the launcher); mapping it (each rank); the automatic choices; the model's inputs (propagated
+features); the estimator and model; training; the outputs (every node embedded, exact quotients, sort, files); the
+end."""
 
 
 def mark_phase(name: str) -> None:
-    """Append ``<unix time> <pid> <RANK> <name>`` to the file ``$GRAPH_EIGENMAP_PHASE_FILE`` (nothing when unset).
+    """Append ``<unix time> <pid> <RANK> <name>`` to the file ``$GRAPH_EIGENMAP_PHASE_FILE`` (nothing when unset);
+    ``name`` is one of :data:`PHASES`.
 
     One short line per call, written with one ``write`` in append mode, so the ranks of a data-parallel run can share
     the file. An unwritable file is ignored: the marks only serve measurements.
     """
+    if name not in PHASES:
+        raise ValueError(f"unknown phase {name!r}: one of {', '.join(PHASES)}")
     path = os.environ.get(PHASE_FILE_VARIABLE)
     if not path:
         return

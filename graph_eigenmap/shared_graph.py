@@ -9,7 +9,7 @@ the projection. It then frees its own copy and starts the ranks; each maps the f
 copy in the page cache, counted once in their summed proportional set size (PSS), and they are file pages, which the
 kernel can drop and read again rather than anonymous memory. Before, every rank loaded (or generated) the graph and
 propagated the features itself: N copies, and on a 24 GB machine ``--nproc 2`` on a million-node csbm ran out of
-memory (``benchmarks/results/host_memory_cpu.md``).
+memory; now the two processes hold no more than one (``benchmarks/results/scale/host_memory_cpu.md``).
 
 Nothing is written into a mapped array: torch tensors over them are made with
 :func:`graph_eigenmap.transfer.tensor_view`, and scipy builds new arrays for what it derives. The folder lives in the
