@@ -47,7 +47,8 @@ class PhaseClock:
 
     Args:
         device: the training device; on a GPU a timing CUDA event is recorded on the current stream at each mark.
-        capacity: marks expected (events are made beforehand so that making them costs no step any time).
+        capacity: marks expected: their events are made beforehand (torch makes a CUDA event at its first
+            record, so each is recorded once here), and making them costs no step any time.
         clock: the host clock (``time.perf_counter``).
     """
 
@@ -62,6 +63,10 @@ class PhaseClock:
         self.torch = torch
         self.events = [torch.cuda.Event(enable_timing=True) for _ in range(capacity)] if self.cuda else []
         self.stream = torch.cuda.current_stream(device) if self.cuda else None  # the one the training loop runs on
+        for event in self.events:
+            event.record(self.stream)
+        if self.cuda:
+            torch.cuda.synchronize(device)
 
     def __call__(self, phase: str) -> None:
         self.names.append(phase)

@@ -81,6 +81,46 @@ def test_a_cpu_clock_summary_gives_shares_floors_and_host_times():
     assert (run["floor_sum_ms"], run["ratio_to_floor_sum"]) == (0.5, 12.0)
 
 
+class FakeCuda:
+    """Stands in for ``torch.cuda`` on a machine without a GPU: events read a device clock when recorded."""
+
+    def __init__(self, device_times):
+        self.device_times, self.synchronized, self.streams = iter(device_times), 0, []
+        cuda = self
+
+        class Event:
+            def __init__(self, enable_timing=False):
+                assert enable_timing
+
+            def record(self, stream=None):
+                cuda.streams.append(stream)
+                self.time = next(cuda.device_times)
+
+            def elapsed_time(self, other):  # milliseconds, as torch's
+                assert cuda.synchronized, "read before the device was synchronized"
+                return 1000 * (other.time - self.time)
+
+        self.Event = Event
+
+    def synchronize(self, device=None):
+        self.synchronized += 1
+
+
+def test_on_a_gpu_the_phases_are_the_times_between_events_on_the_training_stream():
+    clock = step_profile.PhaseClock("cpu", clock=iter([0.0, 0.1, 0.2, 0.3, 0.4, 0.5]).__next__)
+    fake = FakeCuda([5.0, 5.002, 5.003, 5.007, 5.008, 5.012])  # device clock at each mark
+    clock.cuda, clock.torch, clock.stream = True, type("FakeTorch", (), {"cuda": fake}), "training stream"
+    for _ in range(3):
+        clock("a")
+        clock("b")
+    assert fake.streams == ["training stream"] * 6 and len(clock.events) == 6
+    assert clock.device_seconds() == pytest.approx([0.0, 0.002, 0.003, 0.007, 0.008, 0.012])
+    run = step_profile.summarize(clock, ("a", "b"), 1, {})
+    a, b = run["phases"]  # device: a from 5.002 to 5.003 and 5.007 to 5.008, b 4 ms twice; host: 0.1 s each
+    assert (a["ms"], b["ms"], run["sum_ms"]) == (pytest.approx(1.0), pytest.approx(4.0), pytest.approx(5.0))
+    assert (a["host_ms"], b["host_ms"]) == (pytest.approx(100.0), pytest.approx(100.0))
+
+
 def test_floors_count_the_bytes_of_a_real_draw_and_the_flops_of_the_real_model(graph):
     peak = {"flops": 1.0, "bytes": 1.0}  # a floor is then the larger of the FLOPs and the bytes themselves
     b, f, k, width, depth = 16, 4, 4, 32, 2
