@@ -28,7 +28,8 @@ from benchmarks.common import floor_seconds, mlp_multiply_adds
 
 PHASE_NOTES = {
     "draw": "seeds, and fanout neighbours of each with their weights (`estimator.draw`)",
-    "gather": "the model inputs of seeds and neighbours (`FeatureStore.rows`: a gather on the device)",
+    "gather": "the model inputs of seeds and neighbours (`FeatureStore.rows`: a gather on the device; with "
+              "`feature_storage='host'` a gather on the host and a copy to the device)",
     "forward": "MLP and L2-BN on the seeds (with autograd) and on the neighbours (without)",
     "estimate": "C, the sampled kernel product, from the neighbours' outputs (`estimator.estimate`)",
     "objective": "the NeuralEF loss and R",
