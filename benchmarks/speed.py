@@ -20,7 +20,11 @@ bytes over the measured copy bandwidth, and the ratio to it:
   for 1,000 nodes, against GCN inference (all n nodes; 1,000 new nodes with their 3-hop neighbourhoods);
 * exact top-64 eigenpairs on the device (Chebyshev-filtered subspace iteration);
 * the reference's configuration: block estimator, batch 16384, residual MLP width 2048 (11 linear layers),
-  two-sided gradient: seconds per reference epoch ((n / 16384)² steps).
+  two-sided gradient: seconds per reference epoch ((n / 16384)² steps);
+* where a sampled step's time goes (``profile`` in the JSON, eager and compiled): a run like the sampled one above
+  (k = 64), each phase the training loop names (:data:`graph_eigenmap.train.STEP_PHASES`: draw, gather, forward,
+  estimate, objective, backward, optimizer, bookkeeping) timed by CUDA events at its end, its host time, its share of
+  the step and its own floor (:mod:`benchmarks.step_profile`); ``--profile-only`` runs this part alone.
 
 Step times come from the training loop's own history (device-synchronized every 10 steps), after the first logged
 interval, which holds warm-up and compilation. Writes DIR/speed_products_shape.json and .md (``--small``:
@@ -34,6 +38,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from benchmarks import step_profile
 from benchmarks.common import (
     ROOT,
     Report,
@@ -51,6 +56,8 @@ from benchmarks.common import (
 )
 
 WIDTH, DEPTH, FANOUT = 512, 2, 8
+LOG_EVERY = 10
+"""Steps between the training history's entries (each a device sync); step times leave the first interval out."""
 REFERENCE = dict(estimator="block", batch_size=16384, width=2048, depth=10, residual=True, one_sided_gradient=False)
 """The reference implementation's configuration (two-sided gradient, residual MLP of 11 linear layers)."""
 EIGSH = ROOT / "benchmarks" / "results" / "scale" / "eigsh_scaling.json"
@@ -94,8 +101,9 @@ def peak_gib(device) -> float | None:
     return torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else None
 
 
-def fit(graph, device, settings: Settings, **options):
-    """Train with the suite's model (MLP 512 x 2, fanout 8, its batch) overridden by ``options``; also the peak GiB."""
+def fit(graph, device, settings: Settings, mark=None, **options):
+    """Train with the suite's model (MLP 512 x 2, fanout 8, its batch) overridden by ``options``; also the peak GiB.
+    ``mark``: the training loop's phase callback (a :class:`~benchmarks.step_profile.PhaseClock`)."""
     import torch  # deferred: --help answers without torch
 
     from graph_eigenmap.config import TrainConfig
@@ -105,7 +113,8 @@ def fit(graph, device, settings: Settings, **options):
         torch.cuda.reset_peak_memory_stats(device)
     base = dict(width=settings.width, depth=settings.depth, fanout=FANOUT, batch_size=settings.batch,
                 checkpoint_every=0)
-    result = train(graph, TrainConfig(**(base | options)), device=device, progress=False, log_every=10)
+    result = train(graph, TrainConfig(**(base | options)), device=device, progress=False, log_every=LOG_EVERY,
+                   mark=mark)
     result.kernel = None  # the full-graph kernel (1.5 GiB at products' size) would otherwise count in the next peak
     return result, peak_gib(device)
 
@@ -119,6 +128,7 @@ class Suite:
         self.peak = ceilings(device, settings.matmul_size, settings.copy_elements)
         report.update(matmul_tflops=round(self.peak["flops"] / 1e12, 3), copy_tb_per_s=round(self.peak["bytes"] / 1e12, 3))
         self.models = {}
+        self.sampled_step = {}  # (k, compiled): seconds a step of the training part's sampled runs
 
     def floor(self, flops: float, moved: float) -> float:
         return floor_seconds(self.peak, flops, moved)
@@ -155,7 +165,7 @@ class Suite:
                 # an epoch: n seeds forward and backward, n f neighbours forward only; inputs gathered for all
                 epoch_floor = self.floor(2 * w * n * (3 + FANOUT), n * (1 + FANOUT) * self.d_in * self.feature_bytes)
                 full_floor = self.floor(6 * w * n, n * self.d_in * 4 + spmm_bytes(nnz, n, k))
-                step = step_seconds(sampled.history)
+                step = self.sampled_step[k, compiled] = step_seconds(sampled.history)
                 self.report.put(f"epoch_s_sampled_{suffix}", step * n / s.batch, epoch_floor)
                 self.report.put(f"steps_per_s_sampled_{suffix}", 1 / step, digits=1)
                 self.put_peak(f"peak_gpu_gib_sampled_{suffix}", sampled_peak)
@@ -169,6 +179,45 @@ class Suite:
                     self.report.put(f"time_to_plateau_s_full_{suffix}", plateau_entry(full.history)[1], digits=1)
                     self.models[compiled] = sampled
                 self.save()
+
+    def profile(self) -> None:
+        """Where a sampled step's time goes (k = ``ks[0]``), eager and compiled: :mod:`benchmarks.step_profile`."""
+        from graph_eigenmap.train import STEP_PHASES
+
+        s, k, cuda = self.settings, self.settings.ks[0], self.device.type == "cuda"
+        compiled_too = True in s.compile
+        profile = dict(
+            estimator="sampled", k=k, batch_size=s.batch, fanout=FANOUT, steps=s.sampled_steps, cuda=cuda,
+            window=f"steps {LOG_EVERY + 1}-{s.sampled_steps} (the first {LOG_EVERY} hold warm-up and compilation, "
+                   "left out of the step times above too)",
+            modes_note="eager and compiled (`compile=True`: backbone and head through torch.compile, the rest of "
+                       "the step eager)." if compiled_too else "eager only (compiling was not run in this form).",
+            clock=("Device time: between timing CUDA events recorded on the stream at each phase's end, nothing "
+                   "synchronized, so the phases add up to the step; host time: `perf_counter` at the same marks. "
+                   if cuda else "CPU: `perf_counter` at each phase's end (the operations are synchronous): device "
+                                "and host time are the same. ")
+                  + "Floors: each phase alone at the measured ceilings (`benchmarks/step_profile.py` counts its "
+                    "bytes and FLOPs).")
+        for compiled in s.compile:
+            clock = step_profile.PhaseClock(self.device, capacity=s.sampled_steps * len(STEP_PHASES))
+            result, _ = fit(self.graph, self.device, s, mark=clock, k=k, estimator="sampled", steps=s.sampled_steps,
+                            compile=compiled)
+            self.describe_inputs(result)
+            if (k, compiled) not in self.sampled_step:  # --profile-only: an unprofiled run to compare with
+                self.sampled_step[k, compiled] = step_seconds(fit(self.graph, self.device, s, k=k, estimator="sampled",
+                                                                  steps=s.sampled_steps, compile=compiled)[0].history)
+            d_in, storage = result.model.backbone.in_features, result.config.feature_storage
+            floors = step_profile.phase_floors(
+                self.peak, batch=s.batch, fanout=FANOUT, d_in=d_in, k=k, width=s.width, depth=s.depth,
+                feature_bytes=2 if storage in ("bfloat16", "float16") else 4,
+                parameters=sum(p.numel() for p in result.model.parameters()))
+            run = step_profile.summarize(clock, STEP_PHASES, LOG_EVERY, floors)
+            step, plain = step_seconds(result.history), self.sampled_step[k, compiled]
+            run.update(step_ms=round(1000 * step, 4), unprofiled_step_ms=round(1000 * plain, 4),
+                       overhead=round(step / plain - 1, 4), feature_storage=storage, input_columns=d_in)
+            profile["compiled" if compiled else "eager"] = run
+            self.report["profile"] = profile
+            self.save()
 
     def other_estimators(self) -> None:
         """Rows and block estimators (eager, first k), a sweep of batch sizes and the two-sided gradient."""
@@ -359,6 +408,8 @@ def to_markdown(report: dict) -> str:
     if "eigsh_cpu_source" in report:
         lines += ["", f"eigsh_cpu_* figures: scipy eigsh on a CPU machine, from {report['eigsh_cpu_source']}; "
                       f"{report['eigsh_cpu_k64_fit']}, extrapolated to 2,449,029 nodes."]
+    if "profile" in report:
+        lines += [""] + step_profile.profile_markdown(report["profile"])
     return "\n".join(lines) + "\n"
 
 
@@ -373,6 +424,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--full-steps", type=int, default=None)
     parser.add_argument("--reference-steps", type=int, default=None)
     parser.add_argument("--no-compile", action="store_true", help="eager only")
+    parser.add_argument("--profile-only", action="store_true",
+                        help="only where a sampled step's time goes (into DIR/<stem>_profile.json and .md)")
     return parser.parse_args(argv)
 
 
@@ -396,17 +449,19 @@ def main(argv: list[str] | None = None) -> dict:
     settings = settings_of(args)
     device = torch.device(args.device or ("cpu" if args.small else "cuda"))
     shape = dict(PRODUCTS_SHAPE, num_nodes=settings.nodes, num_edges=settings.edges, num_features=settings.features)
-    stem = "speed_small" if args.small else "speed_products_shape"
+    stem = ("speed_small" if args.small else "speed_products_shape") + ("_profile" if args.profile_only else "")
     report = Report(provenance("speed", argv, device, seeds=[0]), form="small" if args.small else "full",
                     synthetic=True, graph=shape, batch_size=settings.batch, fanout=FANOUT)
     graph = csbm(device=device, name="csbm-products", **shape)
     suite = Suite(graph, device, settings, report, Path(args.out), stem)
     print(f"graph ready; ceilings {report['matmul_tflops']} TFLOP/s, {report['copy_tb_per_s']} TB/s", flush=True)
-    for part in (suite.training, suite.other_estimators, lambda: out_of_sample(suite), suite.eigensolver,
-                 suite.reference_configuration):
+    parts = (suite.profile,) if args.profile_only else (
+        suite.training, suite.profile, suite.other_estimators, lambda: out_of_sample(suite), suite.eigensolver,
+        suite.reference_configuration)
+    for part in parts:
         part()
         print(f"{getattr(part, '__name__', 'out of sample')} done", flush=True)
-    if not args.small:
+    if not args.small and not args.profile_only:
         merge_cpu_eigsh(report)
     write_result(args.out, stem, report, to_markdown(report))
     return report

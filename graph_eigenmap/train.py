@@ -14,6 +14,7 @@ import inspect
 import math
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -41,6 +42,18 @@ from graph_eigenmap.registry import ESTIMATORS, KERNELS, OBJECTIVES
 from graph_eigenmap.reorder import EXACT_ORDER_MAX_NODES, REORDER_EVERY, REORDER_UNTIL, exact_quotients, reorder_outputs
 
 EIGENVALUE_MOMENTUM = 0.95
+STEP_PHASES = ("draw", "gather", "forward", "estimate", "objective", "backward", "optimizer", "eigenvalues", "reorder",
+               "log", "checkpoint")
+"""The phases of a training step, in order, as :func:`train`'s ``mark`` is told each one ended: the estimator draws
+the step's nodes, their inputs are gathered, the model embeds them (forward, with the rows of no gradient), the
+estimator gives A and C, the objective its loss and R; the gradients are zeroed and the loss backpropagated, the
+optimizer steps; then the schedule and the running eigenvalue estimates, reordering the outputs (when due), the loss
+history (every ``log_every`` steps: a device sync) and the checkpoint (when due). ``benchmarks/speed.py`` profiles a
+step by them."""
+
+
+def _no_mark(phase: str) -> None:
+    """The ``mark`` of a run that is not profiled."""
 
 
 @dataclass
@@ -116,6 +129,7 @@ def train(
     log_every: int = 10,
     ranks: Ranks | None = None,
     inputs_file: str | Path | None = None,
+    mark: Callable[[str], None] | None = None,
 ) -> TrainResult:
     """Learn the top-k eigenfunctions of the kernel of ``graph``.
 
@@ -131,6 +145,8 @@ def train(
             None: one process. Every rank calls ``train`` with the same arguments; rank 0 writes checkpoints.
         inputs_file: a new ``.npy`` file for propagated model inputs, which are then memory-mapped from it
             (:func:`~graph_eigenmap.inputs.model_input_graph`); None keeps them in memory.
+        mark: for profiling: called with each phase's name (:data:`STEP_PHASES`) as it ends, every step, nothing
+            synchronized for it (the profiler records the time, or a device event, there); None: not profiled.
 
     Raises:
         GraphEigenmapError: bad configuration, or a checkpoint that does not match.
@@ -154,7 +170,7 @@ def train(
     mark_phase("train")
     release_freed_host_memory()  # what building the run allocated and freed: not kept through training
     start = time.perf_counter()
-    _train_steps(run, ranks, progress, log_every, start, checkpoint if ranks.main else None)
+    _train_steps(run, ranks, progress, log_every, start, checkpoint if ranks.main else None, mark or _no_mark)
     run.model.eval()
     kernel = _measuring_kernel(run.graph, config, run.estimator, run.trivial)
     eigenvalues = run.eigenvalues
@@ -202,8 +218,9 @@ def _resume_run(run: _Run, checkpoint: Path, resume: bool, ranks: Ranks) -> None
 
 
 def _train_steps(run: _Run, ranks: Ranks, progress: bool | None, log_every: int, start: float,
-                 checkpoint: Path | None) -> None:
-    """Steps from the run's current one to ``config.steps``, with logging, reordering and checkpoints."""
+                 checkpoint: Path | None, mark: Callable[[str], None] = _no_mark) -> None:
+    """Steps from the run's current one to ``config.steps``, with logging, reordering and checkpoints; ``mark`` is
+    told the end of each phase (:data:`STEP_PHASES`)."""
     config, state = run.config, run.state
     network = _data_parallel(run.model, run.estimator, ranks, run.eigenvalues.device)
     reduce = distributed.mean_over_ranks if ranks.active else None
@@ -212,25 +229,30 @@ def _train_steps(run: _Run, ranks: Ranks, progress: bool | None, log_every: int,
     with ProgressBar(progress if ranks.main else False, config.steps, state["step"]) as bar:
         for step in range(state["step"], config.steps):
             draw = run.estimator.draw(run.sampler)
+            mark("draw")
             loss, r = train_step(network, run.optimizer, run.estimator, draw, run.inputs, config, use_bf16=use_bf16,
-                                 reduce=reduce)
+                                 reduce=reduce, mark=mark)
             run.schedule.step()
             diag = torch.diagonal(r)
             run.eigenvalues.copy_(diag if step == 0 else
                                   EIGENVALUE_MOMENTUM * run.eigenvalues + (1 - EIGENVALUE_MOMENTUM) * diag)
             state["step"] = step + 1
+            mark("eigenvalues")
             if _reorder_due(config, step + 1) and reorder_outputs(
                     run.model, run.optimizer, run.eigenvalues,
                     key=_order_key(run.model, run.estimator, run.inputs, reduce)):
                 state["reorders"] = state.get("reorders", 0) + 1
+            mark("reorder")
             if (step + 1) % log_every == 0 or step + 1 == config.steps:
                 value = float(loss.detach())
                 if not math.isfinite(value):
                     raise TrainingDivergedError(step + 1, value, config.lr)
                 state["history"].append((step + 1, time.perf_counter() - start, value, float(run.eigenvalues[0])))
                 bar.update(step + 1, value, run.eigenvalues)
+            mark("log")
             if checkpoint is not None and config.checkpoint_every and (step + 1) % config.checkpoint_every == 0:
                 save_checkpoint(checkpoint, *run.checkpoint_parts())
+            mark("checkpoint")
     if checkpoint is not None and state["step"] % max(config.checkpoint_every, 1) != 0:
         save_checkpoint(checkpoint, *run.checkpoint_parts())
 
@@ -252,7 +274,8 @@ def _measuring_kernel(graph: Graph, config: TrainConfig, estimator, trivial: Tri
 
 
 def train_step(network, optimizer: torch.optim.Optimizer, estimator, draw, inputs, config: TrainConfig, *,
-               use_bf16: bool = False, reduce=None) -> tuple[torch.Tensor, torch.Tensor]:
+               use_bf16: bool = False, reduce=None, mark: Callable[[str], None] = _no_mark
+               ) -> tuple[torch.Tensor, torch.Tensor]:
     """One optimizer step on the nodes of ``draw``; returns ``(loss, [k, k] R estimate)``, both detached.
 
     The loss is the objective ``config.objective`` names (:data:`graph_eigenmap.registry.OBJECTIVES`).
@@ -261,21 +284,28 @@ def train_step(network, optimizer: torch.optim.Optimizer, estimator, draw, input
         network: the model, or its :class:`~torch.nn.parallel.DistributedDataParallel` wrapper.
         inputs: the :class:`~graph_eigenmap.feature_store.FeatureStore` of node inputs, None for the identity table.
         reduce: the differentiable mean over ranks of data-parallel training (None: one process).
+        mark: told the end of each of the step's phases from ``"gather"`` to ``"optimizer"`` (:data:`STEP_PHASES`).
     """
     if inputs is None:
         x = draw.node_ids
     else:  # the full graph embeds every node in order: no gather
         x = inputs.all() if draw.every_node else inputs.rows(draw.node_ids)
+    mark("gather")
     device = draw.node_ids.device
     with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
         psi = network(x, draw.num_stat_rows, draw.num_a_rows if config.one_sided_gradient else None)
+    mark("forward")
     a, c = estimator.estimate(psi, draw, c_has_gradient=not config.one_sided_gradient)
+    mark("estimate")
     objective = OBJECTIVES.load(config.objective)
     loss, r = objective(a, c, alpha=config.alpha, stop_gradient=config.stop_gradient,
                         c_has_gradient=not config.one_sided_gradient, reduce=reduce, exact=draw.every_node)
+    mark("objective")
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
+    mark("backward")
     optimizer.step()
+    mark("optimizer")
     return loss.detach(), r
 
 
