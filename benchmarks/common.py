@@ -8,6 +8,7 @@ same facts (:func:`markdown_header`).
 
 from __future__ import annotations
 
+import argparse
 import datetime
 import functools
 import importlib.util
@@ -246,3 +247,12 @@ def _with_threads(function, threads: int | None, job):
     if threads:
         torch.set_num_threads(threads)
     return function(job)
+
+
+def parse_suite_args(parser: argparse.ArgumentParser, argv: list[str] | None, small: list[str]) -> argparse.Namespace:
+    """``parser``'s arguments from ``argv`` (default: the command line), with ``small`` put first when ``--small`` is
+    given (so what is given overrides the small form's settings); ``args.argv`` keeps what was given."""
+    given = sys.argv[1:] if argv is None else list(argv)
+    args = parser.parse_args([*small, *given] if "--small" in given else given)
+    args.argv = given
+    return args

@@ -25,7 +25,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from benchmarks.common import cli_command, markdown_header, provenance, write_result
+from benchmarks.common import cli_command, markdown_header, parse_suite_args, provenance, write_result
 
 PATHS = ("nproc", "plain", "one-rank-ddp")
 """How a run is launched: ``fit --nproc N``; plain ``fit`` (no option); and ``torchrun --nproc-per-node 1`` with
@@ -98,10 +98,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--k", type=int, default=64)
     parser.add_argument("--one-process-paths", action="store_true",
                         help="also run N = 1 as plain fit and as one forced DDP rank under torchrun (their cost)")
-    given = sys.argv[1:] if argv is None else list(argv)
-    args = parser.parse_args([*SMALL, *given] if "--small" in given else given)  # what is given overrides SMALL
-    args.argv = given
-    return args
+    return parse_suite_args(parser, argv, SMALL)
 
 
 def main(argv: list[str] | None = None) -> dict:

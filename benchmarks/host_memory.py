@@ -40,12 +40,11 @@ import json
 import os
 import shlex
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.common import cli_command, markdown_header, provenance, write_result
+from benchmarks.common import cli_command, markdown_header, parse_suite_args, provenance, write_result
 
 DATASET = "csbm:num_nodes=1000000,num_edges=10000000,num_classes=5,num_features=100"
 FIT_ARGS = "--estimator sampled --batch-size 1024 --steps 30 --k 16 --device cpu"
@@ -403,10 +402,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--name", default="host_memory", help="stem of the result files")
     parser.add_argument("--scratch", default=None, help="folder for the fits' outputs (default: a temporary one)")
     parser.add_argument("--fit-timeout", type=float, default=None, help="seconds before a fit is killed")
-    given = sys.argv[1:] if argv is None else list(argv)
-    args = parser.parse_args([*SMALL, *given] if "--small" in given else given)  # what is given overrides SMALL
-    args.argv = given
-    return args
+    return parse_suite_args(parser, argv, SMALL)
 
 
 def main(argv: list[str] | None = None) -> dict:

@@ -34,13 +34,21 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-from benchmarks.common import LAYOUTS, ROOT, SHARED_GRAPHS, dataset_path, markdown_header, provenance, write_result
+from benchmarks.common import (
+    LAYOUTS,
+    ROOT,
+    SHARED_GRAPHS,
+    dataset_path,
+    markdown_header,
+    parse_suite_args,
+    provenance,
+    write_result,
+)
 from graph_eigenmap.registry import KERNELS, OBJECTIVES
 
 SMALL = ["--graphs", "csbm:num_nodes=300,num_edges=1500,num_classes=3,num_features=12,seed=2", "--seconds", "0.5",
@@ -221,11 +229,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--runs", type=int, default=10, help="probe runs (seeds 0..runs-1)")
     parser.add_argument("--label-ratios", nargs="+", type=float, default=[1.0])
     parser.add_argument("--seed", type=int, default=0, help="the fits' seed")
-    given = sys.argv[1:] if argv is None else list(argv)
-    args = parser.parse_args([*SMALL, *given] if "--small" in given else given)  # what is given overrides SMALL
+    args = parse_suite_args(parser, argv, SMALL)
     if args.steps is None and args.calibration_steps < 20:
         parser.error("--calibration-steps must be at least 20 (two 10-step stretches give the step time)")
-    args.argv = given
     return args
 
 

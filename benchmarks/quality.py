@@ -30,7 +30,6 @@ import argparse
 import functools
 import json
 import shlex
-import sys
 import warnings
 from pathlib import Path
 
@@ -40,6 +39,7 @@ from benchmarks.common import (
     SHARED_GRAPHS,
     dataset_path,
     markdown_header,
+    parse_suite_args,
     provenance,
     run_side_by_side,
     write_result,
@@ -303,10 +303,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--max-epochs", type=int, default=500, help="compare: the supervised baselines' epochs")
     parser.add_argument("--propagation-hops", type=int, default=3, help="compare: K of the ne-propagated group")
     parser.add_argument("--fit-per-run", action="store_true", help="compare: each Neural Eigenmap variant per run")
-    given = sys.argv[1:] if argv is None else list(argv)
-    args = parser.parse_args([*SMALL, *given] if "--small" in given else given)  # what is given overrides SMALL
-    args.argv = given
-    return args
+    return parse_suite_args(parser, argv, SMALL)
 
 
 def main(argv: list[str] | None = None) -> dict:

@@ -31,7 +31,6 @@ import argparse
 import json
 import resource
 import shlex
-import sys
 import tempfile
 from pathlib import Path
 
@@ -40,6 +39,7 @@ from benchmarks.common import (
     cli_command,
     markdown_header,
     measured_run,
+    parse_suite_args,
     plateau_entry,
     provenance,
     step_seconds,
@@ -303,10 +303,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--score", action="store_true", help="fit: captured spectrum and probe (small graphs)")
     parser.add_argument("--memory", action="store_true",
                         help="fit: run it again sampled from outside (Linux /proc) for peak RssAnon and PSS per phase")
-    given = sys.argv[1:] if argv is None else list(argv)
-    args = parser.parse_args([*SMALL, *given] if "--small" in given else given)  # what is given overrides SMALL
-    args.argv = given
-    return args
+    return parse_suite_args(parser, argv, SMALL)
 
 
 def main(argv: list[str] | None = None) -> dict:
