@@ -2,8 +2,8 @@
 
 One command per layout, at one commit:
 
-    PYTHONPATH=. python benchmarks/default_recipe.py --layout ogb --data ../shared/data --out OUT --device cuda
-    PYTHONPATH=. python benchmarks/default_recipe.py --layout npz --data ../shared/data --out OUT --device cuda
+    python -m benchmarks.default_recipe --layout ogb --data ../shared/data --out OUT --device cuda
+    python -m benchmarks.default_recipe --layout npz --data ../shared/data --out OUT --device cuda
 
 For each graph this is ``graph-eigenmap bench compare -d <graph> --methods METHODS --runs 10`` (every group with a
 Neural Eigenmap row, for the best variant, and the baselines; 100 / 10 / 1 % labels) at the library's defaults: the ``default`` row is a fit at the defaults with its
@@ -27,6 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks.common import commit, dataset_path
+
 GRAPHS = ("cora", "citeseer", "amazon_photo", "amazon_computers", "coauthor_cs", "blogcatalog", "uai")
 METHODS = ("default,features,le-nontrivial,ne,ne-nontrivial,ne-propagated,ne-svd,ne-svd-propagated,ne-features,"
            "ne-nontrivial-features,gcn,mlp")
@@ -38,10 +40,6 @@ DEFAULT_ROW = "Neural Eigenmap, default recipe (chosen on valid)"
 BASELINES = {"features probe": ("Features (linear probe)",), "MLP": ("MLP on features (supervised)",),
              "GCN": ("GCN (supervised)",)}
 """Each baseline's rows; with ``--with-cs`` its + C&S row competes too (the better one on valid counts)."""
-
-
-def dataset_path(data: Path, layout: str, name: str) -> Path:
-    return data / "ogb" / f"ogbn_{name}" if layout == "ogb" else data / "npz" / f"{name}.npz"
 
 
 def run_one(args: argparse.Namespace, name: str) -> str:
@@ -188,14 +186,6 @@ def readme_table(report: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _commit() -> str:
-    try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                              check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--layout", choices=("ogb", "npz"), required=True)
@@ -226,7 +216,7 @@ def main() -> None:
     report = dict(table(out, args.layout, finished, args.with_cs), missing=sorted(set(args.graphs) - set(finished)),
                   partial={name: ratios for name, ratios in partial.items() if ratios is not None},
                   runs=args.runs, device=first["device"],
-                  date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"), commit=_commit(),
+                  date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"), commit=commit(),
                   command=shlex.join(["python", *sys.argv]), with_cs=args.with_cs, versions=first.get("versions"))
     (out / "default_recipe.json").write_text(json.dumps(report, indent=1) + "\n")
     (out / "default_recipe.md").write_text(markdown(report))

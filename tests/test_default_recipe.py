@@ -144,12 +144,12 @@ def test_the_default_recipe_benchmark_small_form(tmp_path):
     (tmp_path / "npz").mkdir()
     _write_npz(tmp_path / "npz" / "tiny.npz", load_graph("csbm:num_nodes=240,num_edges=1200,num_classes=3,"
                                                          "num_features=12,seed=2"))
-    script = Path(__file__).resolve().parents[1] / "benchmarks" / "default_recipe.py"
-    done = subprocess.run([sys.executable, str(script), "--layout", "npz", "--data", str(tmp_path), "--out",
+    root = Path(__file__).resolve().parents[1]
+    done = subprocess.run([sys.executable, "-m", "benchmarks.default_recipe", "--layout", "npz", "--data", str(tmp_path), "--out",
                            str(tmp_path / "out"), "--graphs", "tiny", "--runs", "2", "--device", "cpu", "--parallel", "1",
                            "--threads", "1", "--methods", "default,features,le-nontrivial,ne,ne-features,gcn,mlp",
                            "--compare-args", "--steps 20 --k 4 --label-ratios 1,0.1"],
-                          capture_output=True, text=True, timeout=600)
+                          capture_output=True, text=True, timeout=600, cwd=root)
     assert done.returncode == 0, done.stderr[-2000:]
     report = json.loads((tmp_path / "out" / "default_recipe.json").read_text())
     assert {"device", "date", "commit", "command", "versions", "runs"} <= set(report)
