@@ -217,7 +217,7 @@ def main() -> None:
                   partial={name: ratios for name, ratios in partial.items() if ratios is not None},
                   runs=args.runs, device=first["device"],
                   date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"), commit=commit(),
-                  command=shlex.join(["python", *sys.argv]), with_cs=args.with_cs, versions=first.get("versions"))
+                  command=shlex.join(["python", "-m", "benchmarks.default_recipe", *sys.argv[1:]]), with_cs=args.with_cs, versions=first.get("versions"))
     (out / "default_recipe.json").write_text(json.dumps(report, indent=1) + "\n")
     (out / "default_recipe.md").write_text(markdown(report))
     print(markdown(report), flush=True)
