@@ -28,6 +28,8 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.common import commit, dataset_path
+from graph_eigenmap import load_graph
+from graph_eigenmap.evaluation.compare import SVD_GROUPS, SVD_RANK
 
 GRAPHS = ("cora", "citeseer", "amazon_photo", "amazon_computers", "coauthor_cs", "blogcatalog", "uai")
 METHODS = ("default,features,le-nontrivial,ne,ne-nontrivial,ne-propagated,ne-svd,ne-svd-propagated,ne-features,"
@@ -42,13 +44,23 @@ BASELINES = {"features probe": ("Features (linear probe)",), "MLP": ("MLP on fea
 """Each baseline's rows; with ``--with-cs`` its + C&S row competes too (the better one on valid counts)."""
 
 
+def methods_for(path: Path, methods: str) -> str:
+    """``methods`` for the graph at ``path``, without the SVD groups where it has no more than SVD_RANK columns (the
+    OGB layout's 100-d features): there they would reduce nothing, and bench compare refuses them by name."""
+    if load_graph(str(path)).num_features > SVD_RANK:
+        return methods
+    return ",".join(group for group in methods.split(",") if group not in SVD_GROUPS)
+
+
 def run_one(args: argparse.Namespace, name: str) -> str:
     """One graph's ``bench compare`` in a subprocess; its progress goes to OUT/<name>/compare.log."""
     out = Path(args.out) / name
     out.mkdir(parents=True, exist_ok=True)
     module = "graph_eigenmap_cli.main" if _installed() else "cli.main"
-    command = [sys.executable, "-m", module, "bench", "compare", "-d", str(dataset_path(Path(args.data), args.layout,
-               name)), "--methods", args.methods, "--runs", str(args.runs), "--device", args.device, "--out", str(out), *shlex.split(args.compare_args)]
+    path = dataset_path(args.data, args.layout, name)
+    command = [sys.executable, "-m", module, "bench", "compare", "-d", str(path), "--methods",
+               methods_for(path, args.methods), "--runs", str(args.runs), "--device", args.device, "--out", str(out),
+               *shlex.split(args.compare_args)]
     environment = dict(os.environ, OMP_NUM_THREADS=str(args.threads))
     with open(out / "compare.log", "w") as log:  # one graph failing does not stop the others
         code = subprocess.run(command, stdout=subprocess.DEVNULL, stderr=log, env=environment).returncode

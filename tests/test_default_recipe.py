@@ -162,3 +162,17 @@ def test_the_default_recipe_benchmark_small_form(tmp_path):
         assert set(row["graph_free"]["against"]) == {"Laplacian Eigenmap, nontrivial + features",
                                                      "MLP on features (supervised)"}
     assert "| tiny | 10% |" in (tmp_path / "out" / "default_recipe.md").read_text()
+
+
+def test_the_default_recipe_drops_the_svd_groups_where_there_is_nothing_to_reduce(tmp_path):
+    """100-d features (the OGB layout) make bench compare refuse the SVD groups by name; the benchmark leaves them out
+    there and keeps them where the raw columns are wider."""
+    from benchmarks.default_recipe import METHODS, methods_for
+
+    narrow, wide = tmp_path / "narrow.npz", tmp_path / "wide.npz"
+    _write_npz(narrow, load_graph("csbm:num_nodes=200,num_edges=800,num_classes=2,num_features=100,seed=1"))
+    _write_npz(wide, load_graph("csbm:num_nodes=200,num_edges=800,num_classes=2,num_features=101,seed=1"))
+    assert methods_for(wide, METHODS) == METHODS
+    kept = methods_for(narrow, METHODS).split(",")
+    assert kept == [group for group in METHODS.split(",") if not group.startswith("ne-svd")]
+    assert "ne-propagated" in kept and len(kept) == len(METHODS.split(",")) - 2
