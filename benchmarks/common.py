@@ -12,7 +12,6 @@ import argparse
 import datetime
 import functools
 import importlib.util
-import json
 import multiprocessing
 import os
 import platform
@@ -102,13 +101,14 @@ def markdown_header(title: str, report: dict) -> list[str]:
 
 def write_result(out: Path | str, stem: str, report: dict, markdown: str | None = None) -> Path:
     """``out/<stem>.json`` (and ``out/<stem>.md`` when given); returns the JSON's path. Rewritten as a run goes,
-    so that a run cut short keeps what it measured."""
+    so that a run cut short keeps what it measured; each file is replaced atomically."""
+    from graph_eigenmap.files import atomic_write, save_json  # deferred: the suites' --help answers without torch
+
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     path = out / f"{stem}.json"
-    path.write_text(json.dumps(report, indent=1) + "\n")
+    save_json(path, report)
     if markdown is not None:
-        (out / f"{stem}.md").write_text(markdown)
+        atomic_write(out / f"{stem}.md", lambda handle: handle.write(markdown.encode()))
     return path
 
 

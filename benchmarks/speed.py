@@ -458,9 +458,12 @@ def main(argv: list[str] | None = None) -> dict:
     parts = (suite.profile,) if args.profile_only else (
         suite.training, suite.profile, suite.other_estimators, lambda: out_of_sample(suite), suite.eigensolver,
         suite.reference_configuration)
+    report["parts_finished"] = []
     for part in parts:
         part()
-        print(f"{getattr(part, '__name__', 'out of sample')} done", flush=True)
+        report["parts_finished"].append(getattr(part, "__name__", "out_of_sample"))
+        print(f"{report['parts_finished'][-1]} done", flush=True)
+        write_result(args.out, stem, report, to_markdown(report))  # nothing lost if a later part is cut short
     if not args.small and not args.profile_only:
         merge_cpu_eigsh(report)
     write_result(args.out, stem, report, to_markdown(report))
