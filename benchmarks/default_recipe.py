@@ -27,11 +27,11 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.common import commit, dataset_path
+from benchmarks.common import SHARED_GRAPHS, commit, dataset_path
 from graph_eigenmap import load_graph
 from graph_eigenmap.evaluation.compare import SVD_GROUPS, SVD_RANK
 
-GRAPHS = ("cora", "citeseer", "amazon_photo", "amazon_computers", "coauthor_cs", "blogcatalog", "uai")
+GRAPHS = SHARED_GRAPHS
 METHODS = ("default,features,le-nontrivial,ne,ne-nontrivial,ne-propagated,ne-svd,ne-svd-propagated,ne-features,"
            "ne-nontrivial-features,gcn,mlp")
 """Every group with a Neural Eigenmap row (for the best variant) and the baselines; not truncation, cost, inductive."""
