@@ -27,11 +27,10 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.common import SHARED_GRAPHS, commit, dataset_path
+from benchmarks.common import SHARED_GRAPHS, commit, dataset_path, write_result
 from graph_eigenmap import load_graph
 from graph_eigenmap.evaluation.compare import SVD_GROUPS, SVD_RANK
 
-GRAPHS = SHARED_GRAPHS
 METHODS = ("default,features,le-nontrivial,ne,ne-nontrivial,ne-propagated,ne-svd,ne-svd-propagated,ne-features,"
            "ne-nontrivial-features,gcn,mlp")
 """Every group with a Neural Eigenmap row (for the best variant) and the baselines; not truncation, cost, inductive."""
@@ -203,13 +202,13 @@ def main() -> None:
     parser.add_argument("--layout", choices=("ogb", "npz"), required=True)
     parser.add_argument("--data", required=True, help="the shared data folder (holds ogb/ and npz/)")
     parser.add_argument("--out", required=True)
-    parser.add_argument("--graphs", nargs="+", default=list(GRAPHS))
+    parser.add_argument("--graphs", nargs="+", default=list(SHARED_GRAPHS))
     parser.add_argument("--runs", type=int, default=10)
     parser.add_argument("--methods", default=METHODS, help="bench compare's method groups")
     parser.add_argument("--compare-args", default="", help="more bench compare options (the small form in CI: "
                         "'--steps 20 --k 4 --label-ratios 1,0.1')")
     parser.add_argument("--device", default="auto")
-    parser.add_argument("--parallel", type=int, default=len(GRAPHS), help="graphs compared at once")
+    parser.add_argument("--parallel", type=int, default=len(SHARED_GRAPHS), help="graphs compared at once")
     parser.add_argument("--threads", type=int, default=2, help="CPU threads per graph's process")
     parser.add_argument("--with-cs", action="store_true", help="baselines' + C&S rows compete too")
     parser.add_argument("--summary-only", action="store_true", help="only rebuild the table from OUT")
@@ -230,8 +229,7 @@ def main() -> None:
                   runs=args.runs, device=first["device"],
                   date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"), commit=commit(),
                   command=shlex.join(["python", "-m", "benchmarks.default_recipe", *sys.argv[1:]]), with_cs=args.with_cs, versions=first.get("versions"))
-    (out / "default_recipe.json").write_text(json.dumps(report, indent=1) + "\n")
-    (out / "default_recipe.md").write_text(markdown(report))
+    write_result(out, "default_recipe", report, markdown(report))
     print(markdown(report), flush=True)
 
 
